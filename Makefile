@@ -1,0 +1,44 @@
+# The two commands a new user needs: `make demo` and `make test`. Each does its own set-up.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+SCALE  ?= small
+
+.PHONY: help install neo4j-install lint typecheck check test test-fast demo serve e2e bench load-test clean
+
+help:  ## list the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install sitegraph with its dev tools
+
+neo4j-install: install  ## download Neo4j Community 5.26 + Browser from Maven Central (once)
+	$(BIN)/sitegraph neo4j install
+
+lint: install  ## ruff lint and format check
+	$(BIN)/ruff check sitegraph tests benchmarks
+	$(BIN)/ruff format --check sitegraph tests benchmarks
+
+typecheck: install  ## mypy
+	$(BIN)/mypy
+
+check: lint typecheck
+
+test: install neo4j-install check  ## lint, type checks and the whole test suite, real Neo4j included
+	$(BIN)/pytest -m "not slow and not e2e"
+
+test-fast: install  ## tests on the embedded store only
+	SITEGRAPH_TEST_STORES=memory $(BIN)/pytest -m "not slow and not e2e and not neo4j"
+
+demo: install  ## load the bundled demo data into the embedded store and serve the API
+	$(BIN)/sitegraph demo --serve
+
+clean:  ## remove the venv and local data (asks nothing: it is all regenerated)
+	rm -rf $(VENV) .sitegraph .pytest_cache .mypy_cache .ruff_cache

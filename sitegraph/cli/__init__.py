@@ -1,0 +1,5 @@
+"""The `sitegraph` command line."""
+
+from sitegraph.cli.main import app, main
+
+__all__ = ["app", "main"]

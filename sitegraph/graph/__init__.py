@@ -1,0 +1,1 @@
+"""Stores, schema, projections and centrality."""

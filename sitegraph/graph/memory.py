@@ -1,0 +1,305 @@
+"""The embedded store: a networkx graph in this process, persisted in SQLite.
+
+Every write is one SQLite transaction, so a crash mid-write leaves the previous state intact; the
+in-memory graph is updated only after the commit. Another process (a later ``sitegraph stats``, or
+the API while ``sitegraph load`` runs elsewhere) sees committed writes: before each read the store
+checks SQLite's ``data_version`` and reloads when someone else changed the file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from sitegraph.errors import StoreError, StoreUnavailableError
+from sitegraph.graph.schema import node_spec, rel_spec
+from sitegraph.graph.store import Direction, GraphBatch, GraphStats, GraphStore, Props, Rel, RelKey, empty_stats
+
+log = logging.getLogger(__name__)
+
+NodeId = tuple[str, str]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS nodes (
+    label TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    props TEXT NOT NULL,
+    PRIMARY KEY (label, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rels (
+    type        TEXT NOT NULL,
+    start_label TEXT NOT NULL,
+    start_key   TEXT NOT NULL,
+    end_label   TEXT NOT NULL,
+    end_key     TEXT NOT NULL,
+    ident       TEXT NOT NULL,
+    props       TEXT NOT NULL,
+    PRIMARY KEY (type, start_label, start_key, end_label, end_key, ident)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rels_by_end ON rels (end_label, end_key, type);
+CREATE INDEX IF NOT EXISTS rels_by_start ON rels (start_label, start_key, type);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+_UPSERT_NODE = (
+    "INSERT INTO nodes (label, key, props) VALUES (?, ?, ?) "
+    "ON CONFLICT (label, key) DO UPDATE SET props = json_patch(nodes.props, excluded.props)"
+)
+_UPSERT_REL = (
+    "INSERT INTO rels (type, start_label, start_key, end_label, end_key, ident, props) VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (type, start_label, start_key, end_label, end_key, ident) "
+    "DO UPDATE SET props = json_patch(rels.props, excluded.props)"
+)
+
+_CHUNK = 20_000
+
+
+def _merge(target: dict[str, Any], props: Props) -> None:
+    for name, value in props.items():
+        if value is None:
+            target.pop(name, None)
+        else:
+            target[name] = value
+
+
+class MemoryStore(GraphStore):
+    """networkx in-process, persisted to ``<home>/graph.sqlite``."""
+
+    kind = "memory"
+
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home)
+        self.path = self.home / "graph.sqlite"
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as e:
+            raise StoreUnavailableError(f"cannot open the embedded store at {self.path}: {e}") from e
+        self._lock = threading.RLock()
+        self._graph: nx.MultiDiGraph | None = None
+        self._data_version: int | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def ping(self) -> None:
+        try:
+            self._db.execute("SELECT 1").fetchone()
+        except sqlite3.Error as e:
+            raise StoreUnavailableError(f"embedded store at {self.path} does not answer: {e}") from e
+
+    def ensure_schema(self) -> None:
+        """SQLite tables are created on open; keys are enforced by primary keys."""
+
+    # --- loading the in-memory graph ---------------------------------------------------------
+    def _current_data_version(self) -> int:
+        row = self._db.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
+    def graph(self) -> nx.MultiDiGraph:
+        """The whole graph as networkx: nodes ``(label, key)`` with their props; edges keyed by type."""
+        with self._lock:
+            dv = self._current_data_version()
+            if self._graph is None or dv != self._data_version:
+                self._graph = self._load()
+                self._data_version = dv
+            return self._graph
+
+    def _load(self) -> nx.MultiDiGraph:
+        g = nx.MultiDiGraph()
+        for label, key, props in self._db.execute("SELECT label, key, props FROM nodes"):
+            data = json.loads(props)
+            data[node_spec(label).key] = key
+            g.add_node((label, key), _label=label, **data)
+        for rtype, sl, sk, el, ek, ident, props in self._db.execute(
+            "SELECT type, start_label, start_key, end_label, end_key, ident, props FROM rels"
+        ):
+            g.add_edge((sl, sk), (el, ek), key=(rtype, ident), **json.loads(props))
+        log.debug("loaded embedded graph: %d nodes, %d relationships", g.number_of_nodes(), g.number_of_edges())
+        return g
+
+    # --- writes ------------------------------------------------------------------------------
+    def write(self, batch: GraphBatch, *, progress: Callable[[int], None] | None = None) -> None:
+        with self._lock:
+            g = self.graph()
+            self.check_endpoints_exist(batch)
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                for label, rows in batch.nodes.items():
+                    items = list(rows.items())
+                    for i in range(0, len(items), _CHUNK):
+                        chunk = items[i : i + _CHUNK]
+                        self._db.executemany(_UPSERT_NODE, [(label, k, json.dumps(p)) for k, p in chunk])
+                        if progress:
+                            progress(len(chunk))
+                rels = list(batch.rels.items())
+                for i in range(0, len(rels), _CHUNK):
+                    chunk_r = rels[i : i + _CHUNK]
+                    self._db.executemany(
+                        _UPSERT_REL,
+                        [(rk.type, rk.start_label, rk.start, rk.end_label, rk.end, rk.ident_json(), json.dumps(p)) for rk, p in chunk_r],
+                    )
+                    if progress:
+                        progress(len(chunk_r))
+                self._bump_version()
+                self._db.execute("COMMIT")
+            except BaseException as e:
+                self._db.execute("ROLLBACK")
+                if isinstance(e, sqlite3.Error):
+                    raise StoreError(f"embedded store write failed, nothing stored: {e}") from e
+                raise
+            # Committed: mirror into the in-memory graph.
+            for label, rows in batch.nodes.items():
+                key_name = node_spec(label).key
+                for key, props in rows.items():
+                    nid = (label, key)
+                    if nid not in g:
+                        g.add_node(nid, _label=label, **{key_name: key})
+                    _merge(g.nodes[nid], props)
+            for rk, props in batch.rels.items():
+                u, v, ek = (rk.start_label, rk.start), (rk.end_label, rk.end), (rk.type, rk.ident_json())
+                if not g.has_edge(u, v, key=ek):
+                    g.add_edge(u, v, key=ek)
+                _merge(g.edges[u, v, ek], props)
+            self._data_version = self._current_data_version()
+
+    def _bump_version(self) -> None:
+        self._db.execute(
+            "INSERT INTO meta (name, value) VALUES ('version', 1) ON CONFLICT (name) DO UPDATE SET value = value + 1"
+        )
+
+    def delete_nodes(self, label: str, keys: Iterable[str]) -> int:
+        node_spec(label)
+        keys = list(keys)
+        with self._lock:
+            g = self.graph()
+            present = [k for k in keys if (label, k) in g]
+            if not present:
+                return 0
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                for k in present:
+                    self._db.execute("DELETE FROM rels WHERE start_label = ? AND start_key = ?", (label, k))
+                    self._db.execute("DELETE FROM rels WHERE end_label = ? AND end_key = ?", (label, k))
+                    self._db.execute("DELETE FROM nodes WHERE label = ? AND key = ?", (label, k))
+                self._bump_version()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            g.remove_nodes_from((label, k) for k in present)
+            self._data_version = self._current_data_version()
+            return len(present)
+
+    def delete_relationships(self, keys: Iterable[RelKey]) -> int:
+        keys = list(keys)
+        with self._lock:
+            g = self.graph()
+            present = [
+                rk
+                for rk in keys
+                if g.has_edge((rk.start_label, rk.start), (rk.end_label, rk.end), key=(rel_spec(rk.type).type, rk.ident_json()))
+            ]
+            if not present:
+                return 0
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(
+                    "DELETE FROM rels WHERE type = ? AND start_label = ? AND start_key = ? AND end_label = ? AND end_key = ? AND ident = ?",
+                    [(rk.type, rk.start_label, rk.start, rk.end_label, rk.end, rk.ident_json()) for rk in present],
+                )
+                self._bump_version()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            for rk in present:
+                g.remove_edge((rk.start_label, rk.start), (rk.end_label, rk.end), key=(rk.type, rk.ident_json()))
+            self._data_version = self._current_data_version()
+            return len(present)
+
+    def clear(self, *, confirm: bool = False) -> None:
+        if not confirm:
+            raise StoreError("refusing to delete everything without confirm=True")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM rels")
+            self._db.execute("DELETE FROM nodes")
+            self._bump_version()
+            self._db.execute("COMMIT")
+            self._graph = None
+
+    # --- reads -------------------------------------------------------------------------------
+    def stats(self) -> GraphStats:
+        out = empty_stats()
+        with self._lock:
+            for label, n in self._db.execute("SELECT label, count(*) FROM nodes GROUP BY label"):
+                if label in out.nodes:
+                    out.nodes[label] = int(n)
+            for rtype, n in self._db.execute("SELECT type, count(*) FROM rels GROUP BY type"):
+                out.relationships[rtype] = int(n)
+        return out
+
+    def version(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE name = 'version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def get_node(self, label: str, key: str) -> Props | None:
+        node_spec(label)
+        g = self.graph()
+        data = g.nodes.get((label, key))
+        if data is None:
+            return None
+        return {k: v for k, v in data.items() if k != "_label"}
+
+    def existing_keys(self, label: str, keys: Iterable[str]) -> set[str]:
+        node_spec(label)
+        g = self.graph()
+        return {k for k in keys if (label, k) in g}
+
+    def iter_nodes(self, label: str) -> Iterator[Props]:
+        node_spec(label)
+        g = self.graph()
+        nodes = sorted(n for n in g.nodes if n[0] == label)
+        for nid in nodes:
+            yield {k: v for k, v in g.nodes[nid].items() if k != "_label"}
+
+    def iter_relationships(self, rel_type: str) -> Iterator[Rel]:
+        rel_spec(rel_type)
+        g = self.graph()
+        rows = [(u, v, ek, d) for u, v, ek, d in g.edges(keys=True, data=True) if ek[0] == rel_type]
+        rows.sort(key=lambda r: (r[0][1], r[1][1], r[2][1]))
+        for u, v, _ek, d in rows:
+            yield Rel(rel_type, u[0], u[1], v[0], v[1], dict(d))
+
+    def neighbors(self, label: str, key: str, rel_type: str, direction: Direction = "out") -> list[tuple[str, Props, Props]]:
+        node_spec(label)
+        rel_spec(rel_type)
+        g = self.graph()
+        nid = (label, key)
+        if nid not in g:
+            return []
+        out: list[tuple[str, Props, Props]] = []
+        edges = g.out_edges(nid, keys=True, data=True) if direction == "out" else g.in_edges(nid, keys=True, data=True)
+        for u, v, ek, d in edges:
+            if ek[0] != rel_type:
+                continue
+            other = v if direction == "out" else u
+            props = {k: val for k, val in g.nodes[other].items() if k != "_label"}
+            out.append((other[0], props, dict(d)))
+        out.sort(key=lambda t: (t[0], str(t[1].get(node_spec(t[0]).key)), json.dumps(t[2], sort_keys=True, default=str)))
+        return out
+

@@ -1,0 +1,270 @@
+"""The Neo4j store, through the official driver over Bolt.
+
+Writes are batched ``UNWIND $rows AS row MERGE ...`` statements inside managed write transactions;
+reads use managed read transactions, so ``neo4j://`` routing URIs work against a cluster or Aura.
+Labels and relationship types are spliced into Cypher only from the schema's allow-list
+(:mod:`sitegraph.graph.schema`); every value is a parameter.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, LiteralString, cast
+
+import neo4j
+from neo4j import GraphDatabase, ManagedTransaction, RoutingControl
+from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
+
+from sitegraph.errors import StoreError, StoreUnavailableError
+from sitegraph.graph.schema import NODES, RELATIONSHIPS, node_spec, rel_spec
+from sitegraph.graph.store import Direction, GraphBatch, GraphStats, GraphStore, Props, Rel, RelKey, empty_stats
+
+log = logging.getLogger(__name__)
+
+# Rows per UNWIND statement, and the largest batch written in a single transaction (all or nothing).
+CHUNK = 5_000
+SINGLE_TX_LIMIT = 200_000
+
+_UNAVAILABLE = (ServiceUnavailable, SessionExpired, AuthError, OSError)
+
+
+def _q(text: str) -> LiteralString:
+    """Mark Cypher assembled from allow-listed names (never from input) as a query string."""
+    return cast(LiteralString, text)
+
+
+def _ident_json(spec_identity: tuple[str, ...], props: Props) -> str:
+    return json.dumps({name: props.get(name, "") for name in spec_identity}, sort_keys=True)
+
+
+class Neo4jStore(GraphStore):
+    """A Neo4j database reached with the official driver."""
+
+    kind = "neo4j"
+
+    def __init__(self, uri: str, user: str, password: str, database: str = "neo4j", *, driver: neo4j.Driver | None = None) -> None:
+        self.uri = uri
+        self.database = database
+        try:
+            self.driver = driver or GraphDatabase.driver(uri, auth=(user, password), connection_timeout=10, max_connection_pool_size=64)
+        except (DriverError, ValueError) as e:
+            raise StoreUnavailableError(f"cannot create a Neo4j driver for {uri}: {e}") from e
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        self.driver.close()
+
+    def ping(self) -> None:
+        try:
+            self.driver.verify_connectivity()
+            self.read("RETURN 1 AS ok")
+        except _UNAVAILABLE as e:
+            raise StoreUnavailableError(f"Neo4j at {self.uri} is not available: {e}") from e
+        except Neo4jError as e:
+            raise StoreUnavailableError(f"Neo4j at {self.uri} refused the connection: {e}") from e
+
+    def ensure_schema(self) -> None:
+        statements: list[str] = []
+        for spec in NODES.values():
+            statements.append(
+                f"CREATE CONSTRAINT {spec.label.lower()}_{spec.key}_unique IF NOT EXISTS "
+                f"FOR (n:{spec.label}) REQUIRE n.{spec.key} IS UNIQUE"
+            )
+            for prop in spec.indexes:
+                statements.append(f"CREATE INDEX {spec.label.lower()}_{prop} IF NOT EXISTS FOR (n:{spec.label}) ON (n.{prop})")
+            if spec.fulltext:
+                props = ", ".join(f"n.{p}" for p in spec.fulltext)
+                statements.append(
+                    f"CREATE FULLTEXT INDEX {spec.label.lower()}_fulltext IF NOT EXISTS FOR (n:{spec.label}) ON EACH [{props}]"
+                )
+        for stmt in statements:
+            self._run_write(lambda tx, s=stmt: tx.run(_q(s)).consume())
+        self._run_write(lambda tx: tx.run("CALL db.awaitIndexes(300)").consume())
+
+    # --- low-level helpers ---------------------------------------------------------------------
+    def read(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run a read query (routed to readers) and return its rows as dicts."""
+        try:
+            records, _, _ = self.driver.execute_query(
+                _q(query), parameters_=params or {}, database_=self.database, routing_=RoutingControl.READ
+            )
+        except _UNAVAILABLE as e:
+            raise StoreUnavailableError(f"Neo4j at {self.uri} is not available: {e}") from e
+        except ClientError as e:
+            raise StoreError(f"Neo4j rejected a query: {e.message}") from e
+        return [r.data() for r in records]
+
+    def _run_write(self, work: Callable[[ManagedTransaction], Any]) -> Any:
+        try:
+            with self.driver.session(database=self.database) as session:
+                return session.execute_write(work)
+        except _UNAVAILABLE as e:
+            raise StoreUnavailableError(f"Neo4j at {self.uri} is not available: {e}") from e
+        except Neo4jError as e:
+            raise StoreError(f"Neo4j write failed, transaction rolled back: {e.message}") from e
+
+    # --- writes ------------------------------------------------------------------------------
+    def _statements(self, batch: GraphBatch) -> list[tuple[str, list[dict[str, Any]]]]:
+        """(query, rows) pairs for the batch: nodes first, then relationships, in chunks."""
+        out: list[tuple[str, list[dict[str, Any]]]] = []
+        for label, rows in batch.nodes.items():
+            spec = node_spec(label)
+            query = f"UNWIND $rows AS row MERGE (n:{spec.label} {{{spec.key}: row.key}}) SET n += row.props"
+            items = [{"key": k, "props": p} for k, p in rows.items()]
+            out += [(query, items[i : i + CHUNK]) for i in range(0, len(items), CHUNK)]
+        grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        for rk, props in batch.rels.items():
+            grouped.setdefault((rk.type, rk.start_label, rk.end_label), []).append({"s": rk.start, "e": rk.end, "props": props})
+        for (rtype, sl, el), items in grouped.items():
+            spec = rel_spec(rtype)
+            sk, ek = node_spec(sl).key, node_spec(el).key
+            ident = ", ".join(f"{name}: row.props.{name}" for name in spec.identity)
+            ident_map = f" {{{ident}}}" if ident else ""
+            query = (
+                f"UNWIND $rows AS row MATCH (a:{sl} {{{sk}: row.s}}) MATCH (b:{el} {{{ek}: row.e}}) "
+                f"MERGE (a)-[r:{spec.type}{ident_map}]->(b) SET r += row.props"
+            )
+            out += [(query, items[i : i + CHUNK]) for i in range(0, len(items), CHUNK)]
+        return out
+
+    def write(self, batch: GraphBatch, *, progress: Callable[[int], None] | None = None) -> None:
+        if not len(batch):
+            return
+        self.check_endpoints_exist(batch)
+        statements = self._statements(batch)
+        bump = "MERGE (m:SitegraphMeta {id: 'meta'}) SET m.version = coalesce(m.version, 0) + 1"
+
+        def run_all(tx: ManagedTransaction, stmts: list[tuple[str, list[dict[str, Any]]]]) -> None:
+            for query, rows in stmts:
+                tx.run(_q(query), rows=rows).consume()
+            tx.run(bump).consume()
+
+        if len(batch) <= SINGLE_TX_LIMIT:
+            self._run_write(lambda tx: run_all(tx, statements))
+            if progress:
+                progress(len(batch))
+            return
+        # Too big for one transaction: validated already, so write chunk by chunk.
+        for query, rows in statements:
+            self._run_write(lambda tx, q=query, r=rows: run_all(tx, [(q, r)]))
+            if progress:
+                progress(len(rows))
+
+    def delete_nodes(self, label: str, keys: Iterable[str]) -> int:
+        spec = node_spec(label)
+        keys = list(keys)
+        if not keys:
+            return 0
+
+        def work(tx: ManagedTransaction) -> int:
+            rec = tx.run(
+                _q(f"UNWIND $keys AS k MATCH (n:{spec.label} {{{spec.key}: k}}) DETACH DELETE n RETURN count(*) AS n"), keys=keys
+            ).single()
+            tx.run("MERGE (m:SitegraphMeta {id: 'meta'}) SET m.version = coalesce(m.version, 0) + 1").consume()
+            return int(rec["n"]) if rec else 0
+
+        return int(self._run_write(work))
+
+    def delete_relationships(self, keys: Iterable[RelKey]) -> int:
+        total = 0
+        grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        for rk in keys:
+            grouped.setdefault((rk.type, rk.start_label, rk.end_label), []).append({"s": rk.start, "e": rk.end, "ident": dict(rk.ident)})
+        for (rtype, sl, el), rows in grouped.items():
+            spec = rel_spec(rtype)
+            sk, ek = node_spec(sl).key, node_spec(el).key
+            conds = " AND ".join(f"r.{name} = row.ident.{name}" for name in spec.identity) or "true"
+            query = (
+                f"UNWIND $rows AS row MATCH (a:{sl} {{{sk}: row.s}})-[r:{spec.type}]->(b:{el} {{{ek}: row.e}}) "
+                f"WHERE {conds} DELETE r RETURN count(*) AS n"
+            )
+
+            def work(tx: ManagedTransaction, q: str = query, r: list[dict[str, Any]] = rows) -> int:
+                rec = tx.run(_q(q), rows=r).single()
+                tx.run("MERGE (m:SitegraphMeta {id: 'meta'}) SET m.version = coalesce(m.version, 0) + 1").consume()
+                return int(rec["n"]) if rec else 0
+
+            total += int(self._run_write(work))
+        return total
+
+    def clear(self, *, confirm: bool = False) -> None:
+        if not confirm:
+            raise StoreError("refusing to delete everything without confirm=True")
+        labels = [label for label in NODES if label != "SitegraphMeta"]
+        for label in labels:
+            while True:
+                n = self._run_write(
+                    lambda tx, lb=label: tx.run(
+                        _q(f"MATCH (n:{lb}) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS n")
+                    ).single()["n"]
+                )
+                if not n:
+                    break
+        self._run_write(lambda tx: tx.run("MERGE (m:SitegraphMeta {id: 'meta'}) SET m.version = coalesce(m.version, 0) + 1").consume())
+
+    # --- reads -------------------------------------------------------------------------------
+    def stats(self) -> GraphStats:
+        out = empty_stats()
+        for label in out.nodes:
+            out.nodes[label] = int(self.read(_q(f"MATCH (n:{node_spec(label).label}) RETURN count(n) AS n"))[0]["n"])
+        for rtype in RELATIONSHIPS:
+            out.relationships[rtype] = int(self.read(_q(f"MATCH ()-[r:{rel_spec(rtype).type}]->() RETURN count(r) AS n"))[0]["n"])
+        return out
+
+    def version(self) -> int:
+        rows = self.read("MATCH (m:SitegraphMeta {id: 'meta'}) RETURN m.version AS v")
+        return int(rows[0]["v"]) if rows and rows[0]["v"] is not None else 0
+
+    def get_node(self, label: str, key: str) -> Props | None:
+        spec = node_spec(label)
+        rows = self.read(f"MATCH (n:{spec.label} {{{spec.key}: $key}}) RETURN properties(n) AS p", {"key": key})
+        return dict(rows[0]["p"]) if rows else None
+
+    def existing_keys(self, label: str, keys: Iterable[str]) -> set[str]:
+        spec = node_spec(label)
+        keys = list(keys)
+        found: set[str] = set()
+        for i in range(0, len(keys), 50_000):
+            rows = self.read(
+                f"UNWIND $keys AS k MATCH (n:{spec.label} {{{spec.key}: k}}) RETURN n.{spec.key} AS k", {"keys": keys[i : i + 50_000]}
+            )
+            found.update(r["k"] for r in rows)
+        return found
+
+    def iter_nodes(self, label: str) -> Iterator[Props]:
+        spec = node_spec(label)
+        rows = self.read(f"MATCH (n:{spec.label}) RETURN properties(n) AS p ORDER BY n.{spec.key}")
+        for r in rows:
+            yield dict(r["p"])
+
+    def iter_relationships(self, rel_type: str) -> Iterator[Rel]:
+        spec = rel_spec(rel_type)
+        out: list[tuple[tuple[str, str, str], Rel]] = []
+        for sl, el in spec.endpoints:
+            sk, ek = node_spec(sl).key, node_spec(el).key
+            rows = self.read(
+                f"MATCH (a:{sl})-[r:{spec.type}]->(b:{el}) RETURN a.{sk} AS s, b.{ek} AS e, properties(r) AS p"
+            )
+            for r in rows:
+                props = dict(r["p"])
+                out.append(((r["s"], r["e"], _ident_json(spec.identity, props)), Rel(spec.type, sl, r["s"], el, r["e"], props)))
+        out.sort(key=lambda t: t[0])
+        for _, rel in out:
+            yield rel
+
+    def neighbors(self, label: str, key: str, rel_type: str, direction: Direction = "out") -> list[tuple[str, Props, Props]]:
+        spec = node_spec(label)
+        rspec = rel_spec(rel_type)
+        pattern = f"-[r:{rspec.type}]->" if direction == "out" else f"<-[r:{rspec.type}]-"
+        rows = self.read(
+            f"MATCH (n:{spec.label} {{{spec.key}: $key}}){pattern}(m) RETURN labels(m) AS labels, properties(m) AS p, properties(r) AS rp",
+            {"key": key},
+        )
+        out: list[tuple[str, Props, Props]] = []
+        for r in rows:
+            other = next(lb for lb in r["labels"] if lb in NODES)
+            out.append((other, dict(r["p"]), dict(r["rp"])))
+        out.sort(key=lambda t: (t[0], str(t[1].get(node_spec(t[0]).key)), json.dumps(t[2], sort_keys=True, default=str)))
+        return out

@@ -1,0 +1,234 @@
+"""The one interface both stores implement, and the batch of changes they apply.
+
+Write semantics are Neo4j's ``MERGE ... SET n += props`` everywhere: a node is identified by its
+label and key, a relationship by its type, endpoints and identity properties; writing properties
+merges them into what is there (a ``None`` value removes a property). So loading the same input
+twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sitegraph.errors import StoreError
+from sitegraph.graph.schema import NODES, RELATIONSHIPS, check_endpoints, node_spec
+
+Props = dict[str, Any]
+Direction = Literal["out", "in"]
+
+# Property values both stores hold: scalars and homogeneous lists of scalars (Neo4j's rule).
+_SCALARS = (str, int, float, bool)
+
+
+def clean_props(props: Mapping[str, Any]) -> Props:
+    """Check that values are storable in both stores; drop nothing silently."""
+    out: Props = {}
+    for name, value in props.items():
+        if value is None or isinstance(value, _SCALARS):
+            out[name] = value
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+            if not all(isinstance(v, _SCALARS) for v in items):
+                raise StoreError(f"property {name!r}: lists may hold only strings, numbers or booleans")
+            if len({type(v) for v in items}) > 1:
+                raise StoreError(f"property {name!r}: a list must hold values of one type")
+            out[name] = items
+        else:
+            raise StoreError(f"property {name!r}: unsupported value type {type(value).__name__}")
+    return out
+
+
+@dataclass(frozen=True)
+class RelKey:
+    """What identifies one relationship."""
+
+    type: str
+    start_label: str
+    start: str
+    end_label: str
+    end: str
+    ident: tuple[tuple[str, Any], ...] = ()
+
+    def ident_json(self) -> str:
+        return json.dumps(dict(self.ident), sort_keys=True)
+
+
+@dataclass
+class GraphBatch:
+    """Nodes and relationships to upsert together.
+
+    Adding the same node or relationship twice merges the properties, like the stores do.
+    """
+
+    nodes: dict[str, dict[str, Props]] = field(default_factory=dict)
+    rels: dict[RelKey, Props] = field(default_factory=dict)
+
+    def add_node(self, label: str, key: str, props: Mapping[str, Any] | None = None) -> None:
+        spec = node_spec(label)
+        if not isinstance(key, str) or not key:
+            raise StoreError(f"{label} needs a non-empty string key")
+        merged = self.nodes.setdefault(label, {}).setdefault(key, {})
+        cleaned = clean_props(props or {})
+        cleaned.pop(spec.key, None)
+        merged.update(cleaned)
+
+    def add_rel(
+        self,
+        rel_type: str,
+        start_label: str,
+        start: str,
+        end_label: str,
+        end: str,
+        props: Mapping[str, Any] | None = None,
+    ) -> None:
+        spec = check_endpoints(rel_type, start_label, end_label)
+        cleaned = clean_props(props or {})
+        ident = tuple((name, cleaned.get(name, "")) for name in spec.identity)
+        for name, value in ident:
+            cleaned[name] = value
+        key = RelKey(rel_type, start_label, start, end_label, end, ident)
+        self.rels.setdefault(key, {}).update(cleaned)
+
+    def extend(self, other: GraphBatch) -> None:
+        for label, rows in other.nodes.items():
+            for key, props in rows.items():
+                self.add_node(label, key, props)
+        for rk, props in other.rels.items():
+            self.rels.setdefault(rk, {}).update(props)
+
+    def node_count(self) -> int:
+        return sum(len(rows) for rows in self.nodes.values())
+
+    def rel_count(self) -> int:
+        return len(self.rels)
+
+    def __len__(self) -> int:
+        return self.node_count() + self.rel_count()
+
+    def endpoint_keys(self) -> dict[str, set[str]]:
+        """Keys of relationship endpoints per label that the batch does not itself create."""
+        missing: dict[str, set[str]] = {}
+        for rk in self.rels:
+            for label, key in ((rk.start_label, rk.start), (rk.end_label, rk.end)):
+                if key not in self.nodes.get(label, {}):
+                    missing.setdefault(label, set()).add(key)
+        return missing
+
+
+@dataclass(frozen=True)
+class Rel:
+    """A relationship read back from a store."""
+
+    type: str
+    start_label: str
+    start: str
+    end_label: str
+    end: str
+    props: Props
+
+
+@dataclass(frozen=True)
+class GraphStats:
+    """Counts per node label and per relationship type (every allowed one, zeros included)."""
+
+    nodes: dict[str, int]
+    relationships: dict[str, int]
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {"nodes": dict(self.nodes), "relationships": dict(self.relationships)}
+
+
+def empty_stats() -> GraphStats:
+    return GraphStats(
+        nodes={label: 0 for label in NODES if label != "SitegraphMeta"},
+        relationships={t: 0 for t in RELATIONSHIPS},
+    )
+
+
+class GraphStore(abc.ABC):
+    """The interface of the embedded and the Neo4j store. A behavioural difference is a bug."""
+
+    kind: str
+
+    # --- lifecycle -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise :class:`StoreUnavailableError` unless the store answers."""
+
+    @abc.abstractmethod
+    def ensure_schema(self) -> None:
+        """Create constraints and indexes (idempotent)."""
+
+    # --- writes ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def write(self, batch: GraphBatch, *, progress: Any = None) -> None:
+        """Upsert every node and relationship of the batch.
+
+        Relationship endpoints must exist in the batch or the store; otherwise :class:`StoreError`
+        is raised before anything is written.
+        """
+
+    @abc.abstractmethod
+    def delete_nodes(self, label: str, keys: Iterable[str]) -> int:
+        """Delete the nodes and their relationships; returns how many existed."""
+
+    @abc.abstractmethod
+    def delete_relationships(self, keys: Iterable[RelKey]) -> int:
+        """Delete the relationships; returns how many existed."""
+
+    @abc.abstractmethod
+    def clear(self, *, confirm: bool = False) -> None:
+        """Delete everything. Destructive, so ``confirm=True`` is required."""
+
+    # --- reads -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def stats(self) -> GraphStats: ...
+
+    @abc.abstractmethod
+    def version(self) -> int:
+        """A number that changes whenever the data changes (caches compare it)."""
+
+    @abc.abstractmethod
+    def get_node(self, label: str, key: str) -> Props | None:
+        """The node's properties (key included), or None."""
+
+    @abc.abstractmethod
+    def existing_keys(self, label: str, keys: Iterable[str]) -> set[str]:
+        """Which of the keys exist as nodes of the label."""
+
+    @abc.abstractmethod
+    def iter_nodes(self, label: str) -> Iterator[Props]:
+        """Every node of the label, as property dicts with the key included, in key order."""
+
+    @abc.abstractmethod
+    def iter_relationships(self, rel_type: str) -> Iterator[Rel]:
+        """Every relationship of the type, ordered by (start, end, identity)."""
+
+    @abc.abstractmethod
+    def neighbors(self, label: str, key: str, rel_type: str, direction: Direction = "out") -> list[tuple[str, Props, Props]]:
+        """(other label, other node props, relationship props) for each relationship of the type."""
+
+    # --- helpers shared by both stores ---------------------------------------------------------
+    def check_endpoints_exist(self, batch: GraphBatch) -> None:
+        missing_total: list[str] = []
+        for label, keys in batch.endpoint_keys().items():
+            found = self.existing_keys(label, keys)
+            missing = sorted(keys - found)
+            if missing:
+                shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+                missing_total.append(f"{len(missing)} {label} node(s) not found: {shown}")
+        if missing_total:
+            raise StoreError("relationships point at nodes that do not exist: " + "; ".join(missing_total))
