@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from sitegraph.errors import SitegraphError
 from sitegraph.graph.factory import open_store
@@ -32,7 +33,7 @@ def setup_logging(verbose: int) -> None:
 
 def fail(error: SitegraphError) -> typer.Exit:
     """Print the error and return the Exit to raise, with the error's exit code."""
-    err_console.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     return typer.Exit(code=error.exit_code)
 
 

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
 from sitegraph import __version__
@@ -60,7 +61,7 @@ def progress_bar() -> Progress:
 def report_problems(problems: list[Problem], *, skipped: bool) -> None:
     title = "skipped (invalid)" if skipped else "invalid input"
     for p in problems:
-        err_console.print(f"[yellow]{title}:[/] {p}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]{title}:[/] {escape(str(p))}", highlight=False, soft_wrap=True)
 
 
 def is_csv_folder(path: Path) -> bool:

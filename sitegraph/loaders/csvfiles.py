@@ -39,7 +39,7 @@ def _split_list(v: Any) -> Any:
 
 Opt = BeforeValidator(_blank_to_none)
 OptStr = Annotated[str | None, Opt]
-OptInt = Annotated[int | None, Opt, Field(ge=0)]
+OptInt = Annotated[Annotated[int, Field(ge=0)] | None, Opt]
 OptFloat = Annotated[float | None, Opt]
 OptDate = Annotated[date | None, Opt]
 Key = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
@@ -59,8 +59,8 @@ class SiteRow(Row):
     state: OptStr = None
     zip: OptStr = None
     country: OptStr = None
-    lat: Annotated[float | None, Opt, Field(ge=-90, le=90)] = None
-    lon: Annotated[float | None, Opt, Field(ge=-180, le=180)] = None
+    lat: Annotated[Annotated[float, Field(ge=-90, le=90)] | None, Opt] = None
+    lon: Annotated[Annotated[float, Field(ge=-180, le=180)] | None, Opt] = None
     aliases: StrList = []
 
 
@@ -144,15 +144,15 @@ class InteractionRow(Row):
     note: str = ""
     tactic_id: OptStr = None
     outcome: Annotated[Outcome | None, Opt] = None
-    sentiment: Annotated[float | None, Opt, Field(ge=-1, le=1)] = None
+    sentiment: Annotated[Annotated[float, Field(ge=-1, le=1)] | None, Opt] = None
 
 
 class InteractionBarrierRow(Row):
     interaction_id: Key
     barrier_id: Key
     source: Literal["observed", "tagged"] = "observed"
-    severity: Annotated[float | None, Opt, Field(ge=0, le=1)] = None
-    confidence: Annotated[float | None, Opt, Field(ge=0, le=1)] = None
+    severity: Annotated[Annotated[float, Field(ge=0, le=1)] | None, Opt] = None
+    confidence: Annotated[Annotated[float, Field(ge=0, le=1)] | None, Opt] = None
 
 
 @dataclass(frozen=True)
