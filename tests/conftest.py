@@ -44,7 +44,7 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
     base = tmp_path_factory.mktemp("neo4j")
     try:
-        ctx = temporary_instance(base)
+        ctx = temporary_instance(base, heap="512m", pagecache="128m")
         server = ctx.__enter__()
     except Exception as e:
         if IN_CI:

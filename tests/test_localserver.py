@@ -20,8 +20,8 @@ def _missing_tools() -> str | None:
     from sitegraph.graph.localserver import (
         MIN_JAVA_VERSION,
         LocalServerError,
-        find_java,
         default_lib_dir,
+        find_java,
         java_major_version,
     )
 
@@ -73,9 +73,12 @@ def test_local_neo4j_bolt_auth_and_browser(tmp_path: Path) -> None:
             assert info.agent == f"Neo4j/{NEO4J_VERSION}"
 
         # Wrong password is rejected: authentication is on.
-        with neo4j.GraphDatabase.driver(server.uri, auth=("neo4j", "not-the-password")) as bad:
+        bad = neo4j.GraphDatabase.driver(server.uri, auth=("neo4j", "not-the-password"))
+        try:
             with pytest.raises(AuthError):
                 bad.verify_connectivity()
+        finally:
+            bad.close()
 
         # Neo4j Browser is served at /browser/.
         with urllib.request.urlopen(status.browser_url, timeout=30) as resp:

@@ -174,13 +174,9 @@ def main() -> None:
 
 
 def _register_subcommands() -> None:
-    from sitegraph.cli import neo4j_cmd
+    from sitegraph.cli import neo4j_cmd, ontology_cmd
 
     app.add_typer(neo4j_cmd.app, name="neo4j")
-    try:
-        from sitegraph.cli import ontology_cmd
-    except ImportError:  # pragma: no cover - while the ontology module is being written
-        return
     app.add_typer(ontology_cmd.app, name="ontology")
 
 

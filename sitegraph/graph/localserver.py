@@ -48,10 +48,10 @@ __all__ = [
     "BROWSER_VERSION",
     "DEFAULT_USER",
     "JVM_FLAGS",
-    "LocalNeo4j",
-    "LocalServerError",
     "MIN_JAVA_VERSION",
     "NEO4J_VERSION",
+    "LocalNeo4j",
+    "LocalServerError",
     "ServerStatus",
     "default_lib_dir",
     "find_java",
@@ -121,10 +121,7 @@ _MARKER_NAME = ".sitegraph-complete"
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _PID_FILE_NAME = "sitegraph-neo4j.pid"
 _CONSOLE_TAIL_LINES = 60
-_JAVA_INSTALL_HINT = (
-    "install a Java 17 (or 21) runtime, e.g. `apt-get install openjdk-17-jre-headless`, "
-    "or set JAVA_HOME to one"
-)
+_JAVA_INSTALL_HINT = "install a Java 17 (or 21) runtime, e.g. `apt-get install openjdk-17-jre-headless`, or set JAVA_HOME to one"
 _MVN_INSTALL_HINT = "install Apache Maven, e.g. `apt-get install maven`"
 
 
@@ -189,9 +186,7 @@ def find_java(java: str | None = None) -> str:
     if java:
         found = shutil.which(java)
         if found is None:
-            raise LocalServerError(
-                f"Java executable {java!r} was not found; {_JAVA_INSTALL_HINT}."
-            )
+            raise LocalServerError(f"Java executable {java!r} was not found; {_JAVA_INSTALL_HINT}.")
         return found
     java_home = os.environ.get("JAVA_HOME")
     if java_home:
@@ -202,8 +197,7 @@ def find_java(java: str | None = None) -> str:
     found = shutil.which("java")
     if found is None:
         raise LocalServerError(
-            f"Java is required to run Neo4j but `java` is not on PATH and JAVA_HOME is not set; "
-            f"{_JAVA_INSTALL_HINT}."
+            f"Java is required to run Neo4j but `java` is not on PATH and JAVA_HOME is not set; {_JAVA_INSTALL_HINT}."
         )
     return found
 
@@ -211,9 +205,7 @@ def find_java(java: str | None = None) -> str:
 def java_major_version(java: str) -> int:
     """Major version of a java executable (``1.8`` -> 8, ``17.0.15`` -> 17)."""
     try:
-        proc = subprocess.run(
-            [java, "-version"], capture_output=True, text=True, timeout=60, check=False
-        )
+        proc = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60, check=False)
     except OSError as exc:
         raise LocalServerError(f"Could not run {java!r}: {exc}; {_JAVA_INSTALL_HINT}.") from exc
     except subprocess.TimeoutExpired as exc:
@@ -351,10 +343,7 @@ class LocalNeo4j:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __repr__(self) -> str:
-        return (
-            f"LocalNeo4j(home={str(self.home)!r}, bolt_port={self.bolt_port}, "
-            f"http_port={self.http_port})"
-        )
+        return f"LocalNeo4j(home={str(self.home)!r}, bolt_port={self.bolt_port}, http_port={self.http_port})"
 
     # ---- paths and addresses
 
@@ -422,6 +411,8 @@ class LocalNeo4j:
             value = ""
         if value:
             return value
+        if self._is_initialised():
+            raise LocalServerError(self._lost_password_message())
         self.home.mkdir(parents=True, exist_ok=True)
         value = secrets.token_urlsafe(24)
         while not value[0].isalnum():  # keep it from looking like a command-line option
@@ -442,8 +433,7 @@ class LocalNeo4j:
         major = java_major_version(java)
         if major < MIN_JAVA_VERSION:
             raise LocalServerError(
-                f"Neo4j {NEO4J_VERSION} needs Java {MIN_JAVA_VERSION} or 21, but {java} is "
-                f"Java {major}; {_JAVA_INSTALL_HINT}."
+                f"Neo4j {NEO4J_VERSION} needs Java {MIN_JAVA_VERSION} or 21, but {java} is Java {major}; {_JAVA_INSTALL_HINT}."
             )
         if major > MAX_TESTED_JAVA_VERSION:
             logger.warning(
@@ -480,8 +470,7 @@ class LocalNeo4j:
             shutil.rmtree(staging, ignore_errors=True)
             started = time.monotonic()
             logger.info(
-                "Downloading Neo4j %s and Neo4j Browser %s from Maven Central into %s "
-                "(first time only, about 140 MB)",
+                "Downloading Neo4j %s and Neo4j Browser %s from Maven Central into %s (first time only, about 140 MB)",
                 NEO4J_VERSION,
                 BROWSER_VERSION,
                 self.lib_dir,
@@ -491,9 +480,7 @@ class LocalNeo4j:
                     self._run_mvn(mvn, pom, staging)
                 jars = list(staging.glob("*.jar"))
                 if not any(j.name == f"neo4j-{NEO4J_VERSION}.jar" for j in jars):
-                    raise LocalServerError(
-                        f"Maven finished but neo4j-{NEO4J_VERSION}.jar is not in {staging}"
-                    )
+                    raise LocalServerError(f"Maven finished but neo4j-{NEO4J_VERSION}.jar is not in {staging}")
                 (staging / _MARKER_NAME).write_text(self._marker_text(), encoding="utf-8")
                 if self.lib_dir.exists():
                     shutil.rmtree(self.lib_dir)
@@ -633,6 +620,12 @@ class LocalNeo4j:
     def _is_initialised(self) -> bool:
         return (self.data_dir / "databases" / "system").exists()
 
+    def _lost_password_message(self) -> str:
+        return (
+            f"{self.data_dir} already holds a database but {self.password_file} is missing, so the password "
+            f"of user 'neo4j' is unknown; restore the file, or delete {self.data_dir} to start from an empty database."
+        )
+
     def _set_initial_password(self, java: str) -> None:
         """``neo4j-admin dbms set-initial-password`` via AdminTool, password kept off argv."""
         argfile = self.run_dir / "set-initial-password.args"
@@ -656,8 +649,7 @@ class LocalNeo4j:
             argfile.unlink(missing_ok=True)
         if proc.returncode != 0:
             raise LocalServerError(
-                f"Setting the initial Neo4j password failed (exit {proc.returncode}):\n"
-                f"{proc.stdout}{proc.stderr}"
+                f"Setting the initial Neo4j password failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}"
             )
         logger.info("Set the initial password of user %r", self.user)
 
@@ -669,10 +661,8 @@ class LocalNeo4j:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        if self._proc is not None and self._proc.pid == pid and self._proc.poll() is not None:
-            alive = False
-        else:
-            alive = _pid_alive(pid)
+        ours = self._proc is not None and self._proc.pid == pid
+        alive = self._proc.poll() is None if ours and self._proc is not None else _pid_alive(pid)
         if alive:
             cmd = _cmdline(pid)
             # Guard against pid reuse after a reboot or crash.
@@ -716,9 +706,7 @@ class LocalNeo4j:
         if not _port_accepts(self.bolt_port, self.host):
             return False
         try:
-            with neo4j.GraphDatabase.driver(
-                self.uri, auth=self.auth, connection_timeout=5.0
-            ) as drv:
+            with neo4j.GraphDatabase.driver(self.uri, auth=self.auth, connection_timeout=5.0) as drv:
                 drv.verify_connectivity()
             return True
         except AuthError:
@@ -729,7 +717,7 @@ class LocalNeo4j:
 
     def _http_ready(self) -> bool:
         try:
-            with urllib.request.urlopen(self.http_url, timeout=5) as resp:
+            with urllib.request.urlopen(self.http_url, timeout=5) as resp:  # noqa: S310 (our http:// URL)
                 return int(resp.status) == 200
         except (urllib.error.URLError, OSError):
             return False
@@ -753,7 +741,7 @@ class LocalNeo4j:
             self._wait_ready(existing, deadline, started, proc=None)
             return
 
-        lib_dir = self.install()
+        self.install()
         java = self._java()
         for name, port in (("Bolt", self.bolt_port), ("HTTP", self.http_port)):
             if _port_in_use(port, self.host):
@@ -766,11 +754,7 @@ class LocalNeo4j:
         if not self._is_initialised():
             self._set_initial_password(java)
         elif not self.password_file.exists():
-            raise LocalServerError(
-                f"{self.data_dir} already holds a database but {self.password_file} is missing, "
-                "so the password of user 'neo4j' is unknown; restore the file, or delete "
-                f"{self.data_dir} to start from an empty database."
-            )
+            raise LocalServerError(self._lost_password_message())
 
         if self.console_log.exists():
             self.console_log.replace(self.console_log.with_name("console.log.1"))
@@ -838,9 +822,7 @@ class LocalNeo4j:
                     )
                     return
             except AuthError as exc:
-                raise LocalServerError(
-                    f"Neo4j in {self.home} rejected the password in {self.password_file}: {exc}"
-                ) from exc
+                raise LocalServerError(f"Neo4j in {self.home} rejected the password in {self.password_file}: {exc}") from exc
             if time.monotonic() >= deadline:
                 raise LocalServerError(
                     f"Neo4j (pid {pid}) did not answer on {self.uri} and {self.http_url} within "
@@ -848,7 +830,7 @@ class LocalNeo4j:
                     f"{_tail(self.console_log)}"
                 )
             time.sleep(delay)
-            delay = min(delay * 1.5, 1.0)
+            delay = min(delay * 1.5, 0.5)
 
     def _signal(self, pid: int, sig: signal.Signals) -> None:
         try:

@@ -48,7 +48,14 @@ class Neo4jStore(GraphStore):
         self.uri = uri
         self.database = database
         try:
-            self.driver = driver or GraphDatabase.driver(uri, auth=(user, password), connection_timeout=10, max_connection_pool_size=64)
+            self.driver = driver or GraphDatabase.driver(
+                uri,
+                auth=(user, password),
+                connection_timeout=10,
+                max_connection_pool_size=64,
+                # "label does not exist" hints on an empty database are not worth a warning per query
+                notifications_min_severity="OFF",
+            )
         except (DriverError, ValueError) as e:
             raise StoreUnavailableError(f"cannot create a Neo4j driver for {uri}: {e}") from e
 

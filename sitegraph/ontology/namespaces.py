@@ -8,7 +8,7 @@ kind of resource, so the compact id of a concept is its IRI minus the namespace 
 from __future__ import annotations
 
 from rdflib import Graph, Namespace
-from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SH, SKOS, XSD
+from rdflib.namespace import DCTERMS, OWL, PROV, RDFS, SH, SKOS, XSD
 
 BASE = "https://w3id.org/sitegraph/"
 
@@ -29,32 +29,35 @@ NCIT = Namespace("http://purl.obolibrary.org/obo/NCIT_")
 BARRIER_SCHEME = SCHEME["barriers"]
 TACTIC_SCHEME = SCHEME["tactics"]
 
-PREFIXES: dict[str, Namespace] = {
-    "sg": SG,
-    "sgb": BARRIER,
-    "sgt": TACTIC,
-    "sgm": MITIGATION,
-    "sgrole": ROLE,
-    "sgch": CHANNEL,
-    "sgeff": EFFORT,
-    "sgev": EVIDENCE,
-    "sgs": SCHEME,
-    "sgsrc": SOURCE,
-    "ncit": NCIT,
-    "skos": SKOS,
-    "dcterms": DCTERMS,
-    "owl": OWL,
-    "prov": PROV,
-    "rdfs": RDFS,
-    "xsd": XSD,
-    "sh": SH,
+PREFIXES: dict[str, str] = {
+    k: str(v)
+    for k, v in {
+        "sg": SG,
+        "sgb": BARRIER,
+        "sgt": TACTIC,
+        "sgm": MITIGATION,
+        "sgrole": ROLE,
+        "sgch": CHANNEL,
+        "sgeff": EFFORT,
+        "sgev": EVIDENCE,
+        "sgs": SCHEME,
+        "sgsrc": SOURCE,
+        "ncit": NCIT,
+        "skos": SKOS,
+        "dcterms": DCTERMS,
+        "owl": OWL,
+        "prov": PROV,
+        "rdfs": RDFS,
+        "xsd": XSD,
+        "sh": SH,
+    }.items()
 }
 
 
 def bind_prefixes(graph: Graph) -> Graph:
     """Bind the ontology's prefixes on a graph (for readable Turtle and compact JSON-LD)."""
     for prefix, ns in PREFIXES.items():
-        graph.bind(prefix, ns, override=True, replace=True)
+        graph.bind(prefix, Namespace(ns), override=True, replace=True)
     return graph
 
 

@@ -1,0 +1,263 @@
+"""Centrality benchmark: the fast path against networkx and a plain sparse power iteration.
+
+Builds a synthetic site-investigator-study network straight into arrays (``from_edges``), shaped
+like a sponsor's network: each investigator works at 1-3 sites, each site takes part in ~10 studies
+(mildly skewed study sizes), one principal investigator per (site, study). Then measures, at one
+scale:
+
+* the whole analyze computation (both projections, every measure, default pivots) and its peak RSS;
+* PageRank on the fast path, in networkx (on a prebuilt ``nx.Graph``: conversion not counted) and
+  as the plain sparse-matrix power iteration (the lower bound), with the L1 difference;
+* degree, strength, betweenness and harmonic closeness, fast against networkx on the same pivots;
+* optionally (``--store``) the real ``analyze`` through the embedded store: snapshot, projections,
+  measures, and the write-back of every property.
+
+``run(scale)`` returns measurements shaped ``{"name", "scale", "value", "unit", "baseline",
+"baseline_value", "ratio"}``; ``python -m benchmarks.bench_centrality --scale small`` prints them
+as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import math
+import random
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from sitegraph.graph import centrality as c
+from sitegraph.graph.analyze import compute
+from sitegraph.graph.projections import NodeId, Projection, collaboration_from_incidence, from_edges
+
+log = logging.getLogger(__name__)
+
+SCALES: dict[str, tuple[int, int, int]] = {
+    # sites, investigators, studies
+    "small": (2_000, 6_000, 400),
+    "medium": (10_000, 30_000, 2_000),
+    "large": (50_000, 150_000, 10_000),
+}
+STUDIES_PER_SITE = 10
+# networkx reference runs only where it fits in time and memory (about 1 KB per edge).
+NX_MAX_EDGES = 3_000_000
+# pivots used to time networkx betweenness against the fast path (per pivot) at every scale.
+CHECK_PIVOTS = 4
+
+Measurement = dict[str, Any]
+
+
+@dataclass
+class Network:
+    """The synthetic network as index arrays (rows into ``nodes``)."""
+
+    nodes: list[NodeId]
+    investigators: list[NodeId]
+    n_studies: int
+    src: np.ndarray
+    dst: np.ndarray
+    on_inv: np.ndarray  # INVESTIGATOR_ON: investigator row (0-based among investigators)
+    on_study: np.ndarray  # INVESTIGATOR_ON: study column (0-based among studies)
+    on_site: np.ndarray  # INVESTIGATOR_ON: the site it is at (identity)
+    works: tuple[np.ndarray, np.ndarray]  # (investigator, site)
+    participates: tuple[np.ndarray, np.ndarray]  # (site, study)
+
+
+def synthetic_network(n_sites: int, n_inv: int, n_studies: int, seed: int = 0) -> Network:
+    """A seeded network of the stated shape, without per-edge Python objects."""
+    rng = np.random.default_rng(seed)
+    # WORKS_AT: 1-3 sites per investigator (60/30/10 %), distinct pairs.
+    k_sites = rng.choice(np.array([1, 2, 3]), size=n_inv, p=[0.6, 0.3, 0.1])
+    w_inv = np.repeat(np.arange(n_inv), k_sites)
+    w_site = rng.integers(0, n_sites, size=w_inv.size)
+    w_inv, w_site = _unique_pairs(w_inv, w_site, n_sites)
+    # PARTICIPATES_IN: ~10 studies per site, study popularity lognormal(0, 0.5), distinct pairs.
+    k_studies = np.maximum(1, rng.poisson(STUDIES_PER_SITE, size=n_sites))
+    p_site = np.repeat(np.arange(n_sites), k_studies)
+    popularity = rng.lognormal(0.0, 0.5, size=n_studies)
+    p_study = rng.choice(n_studies, size=p_site.size, p=popularity / popularity.sum())
+    p_site, p_study = _unique_pairs(p_site, p_study, n_studies)
+    # INVESTIGATOR_ON: one principal investigator per (site, study), drawn among the site's investigators.
+    order = np.argsort(w_site, kind="stable")
+    site_inv = w_inv[order]
+    ptr = np.zeros(n_sites + 1, dtype=np.int64)
+    np.add.at(ptr, w_site + 1, 1)
+    ptr = np.cumsum(ptr)
+    count = ptr[p_site + 1] - ptr[p_site]
+    staffed = count > 0
+    pick = ptr[p_site[staffed]] + (rng.random(int(staffed.sum())) * count[staffed]).astype(np.int64)
+    on_inv, on_study, on_site = site_inv[pick], p_study[staffed], p_site[staffed]
+    # Node rows sorted by (label, key) as the projections order them: Investigator, Site, Study.
+    investigators = [("Investigator", f"inv-{i:07d}") for i in range(n_inv)]
+    nodes = investigators + [("Site", f"site-{i:07d}") for i in range(n_sites)] + [("Study", f"NCT{i:08d}") for i in range(n_studies)]
+    site0, study0 = n_inv, n_inv + n_sites
+    src = np.concatenate([w_inv, p_site + site0, on_inv])
+    dst = np.concatenate([w_site + site0, p_study + study0, on_study + study0])
+    return Network(nodes, investigators, n_studies, src, dst, on_inv, on_study, on_site, (w_inv, w_site), (p_site, p_study))
+
+
+def _unique_pairs(a: np.ndarray, b: np.ndarray, nb: int) -> tuple[np.ndarray, np.ndarray]:
+    codes = np.unique(a.astype(np.int64) * nb + b)
+    return codes // nb, codes % nb
+
+
+def projections(net: Network) -> tuple[Projection, Projection]:
+    sis = from_edges(net.nodes, net.src, net.dst, None, name="site_investigator_study")
+    collab = collaboration_from_incidence(net.investigators, net.on_inv, net.on_study, net.n_studies)
+    return sis, collab
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far, MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - started
+
+
+def _m(name: str, scale: str, value: float, unit: str, baseline: str | None = None, baseline_value: float | None = None) -> Measurement:
+    ratio = None
+    if baseline_value is not None and value:
+        ratio = baseline_value / value if unit == "s" else value / baseline_value
+    return {"name": name, "scale": scale, "value": value, "unit": unit, "baseline": baseline, "baseline_value": baseline_value, "ratio": ratio}
+
+
+def _diff(p: Projection, a: dict[NodeId, float], b: dict[NodeId, float]) -> tuple[float, float]:
+    x = np.array([a[v] for v in p.nodes])
+    y = np.array([b[v] for v in p.nodes])
+    d = np.abs(x - y)
+    return float(d.sum()), float(d.max()) if d.size else 0.0
+
+
+def run(scale: str, *, seed: int = 0, with_store: bool = False) -> list[Measurement]:
+    """Every measurement at one scale (see the module docstring). Ratios are 'times faster' for seconds."""
+    n_sites, n_inv, n_studies = SCALES[scale]
+    out: list[Measurement] = []
+    net, secs = _timed(lambda: synthetic_network(n_sites, n_inv, n_studies, seed))
+    log.info("synthetic %s network in %.1fs", scale, secs)
+    (sis, collab), secs = _timed(lambda: projections(net))
+    out.append(_m("projections_build", scale, secs, "s"))
+    out.append(_m("sis_nodes", scale, sis.n_nodes, "nodes"))
+    out.append(_m("sis_edges", scale, sis.n_edges, "edges"))
+    out.append(_m("collab_edges", scale, collab.n_edges, "edges"))
+    out.append(_m("projections_rss", scale, peak_rss_mib(), "MiB"))
+
+    # The analyze computation on both projections with default pivots (what `sitegraph analyze` runs).
+    t_total = 0.0
+    for proj in (sis, collab):
+        (_, (btw, _harm)), secs = _timed(lambda p=proj: (c.pagerank(p), c.betweenness_and_harmonic(p)))  # type: ignore[misc]
+        _, s2 = _timed(lambda p=proj: (c.degree(p), c.strength(p)))  # type: ignore[misc]
+        t_total += secs + s2
+        k = c.pivots_for(proj)
+        out.append(_m(f"{proj.name}_pivots", scale, k if k is not None else proj.n_nodes, "pivots"))
+        out.append(_m(f"{proj.name}_betweenness_bound", scale, c.error_bound(proj.n_nodes, k), "abs error (p=0.99)"))
+    out.append(_m("analyze_compute_total", scale, t_total, "s"))
+    out.append(_m("analyze_compute_rss", scale, peak_rss_mib(), "MiB"))
+    gc.collect()
+
+    # PageRank: fast vs the scipy lower bound vs networkx.
+    for proj in (sis, collab):
+        fast, t_fast = _timed(lambda p=proj: c.pagerank(p))  # type: ignore[misc]
+        base, t_base = _timed(lambda p=proj: c.pagerank_scipy_baseline(p))  # type: ignore[misc]
+        out.append(_m(f"{proj.name}_pagerank_fast", scale, t_fast, "s", "scipy power iteration", t_base))
+        if proj.n_edges <= NX_MAX_EDGES:
+            g, t_conv = _timed(proj.to_networkx)
+            ref, t_nx = _timed(lambda g=g: nx.pagerank(g, tol=c.PAGERANK_TOL, max_iter=1000))  # type: ignore[misc]
+            out.append(_m(f"{proj.name}_pagerank_vs_networkx", scale, t_fast, "s", "networkx pagerank", t_nx))
+            out.append(_m(f"{proj.name}_to_networkx", scale, t_conv, "s"))
+            out.append(_m(f"{proj.name}_pagerank_l1_vs_networkx", scale, _diff(proj, fast, ref)[0], "L1"))
+            out.append(_m(f"{proj.name}_pagerank_baseline_l1_vs_networkx", scale, _diff(proj, base, ref)[0], "L1"))
+            d_fast, t_df = _timed(lambda p=proj: c.degree(p))  # type: ignore[misc]
+            d_ref, t_dn = _timed(lambda g=g: nx.degree_centrality(g))  # type: ignore[misc]
+            out.append(_m(f"{proj.name}_degree", scale, t_df, "s", "networkx degree_centrality", t_dn))
+            out.append(_m(f"{proj.name}_degree_max_abs_vs_networkx", scale, _diff(proj, d_fast, d_ref)[1], "abs"))
+            # Betweenness + harmonic, per pivot, on the same CHECK_PIVOTS pivots.
+            k = min(CHECK_PIVOTS, proj.n_nodes)
+            (b_fast, h_fast), t_bf = _timed(lambda p=proj, k=k: c.betweenness_and_harmonic(p, k=k, seed=seed))  # type: ignore[misc]
+            pivots = c.sample_pivots(proj, k, seed)
+            b_ref, t_bn = _timed(lambda g=g, k=k: nx.betweenness_centrality(g, k=k, seed=seed))  # type: ignore[misc]
+            h_ref, t_hn = _timed(lambda g=g, s=pivots: nx.harmonic_centrality(g, sources=s))  # type: ignore[misc]
+            out.append(
+                _m(f"{proj.name}_betweenness_harmonic_per_pivot", scale, t_bf / k, "s", "networkx betweenness + harmonic", (t_bn + t_hn) / k)
+            )
+            out.append(_m(f"{proj.name}_betweenness_max_abs_vs_networkx", scale, _diff(proj, b_fast, b_ref)[1], "abs"))
+            h_scaled = {v: h_ref[v] / (k - 1 if v in set(pivots) else k) for v in proj.nodes}
+            out.append(_m(f"{proj.name}_harmonic_max_abs_vs_networkx", scale, _diff(proj, h_fast, h_scaled)[1], "abs"))
+            del g
+            gc.collect()
+        else:
+            out.append(_m(f"{proj.name}_networkx_skipped", scale, proj.n_edges, "edges", "networkx limit", NX_MAX_EDGES))
+    out.append(_m("bench_rss", scale, peak_rss_mib(), "MiB"))
+    if with_store:
+        out += run_store(net, scale)
+    return out
+
+
+def run_store(net: Network, scale: str) -> list[Measurement]:
+    """The real ``analyze`` on the embedded store: snapshot, projections, measures, write-back."""
+    from sitegraph.graph.analyze import analyze
+    from sitegraph.graph.memory import MemoryStore
+    from sitegraph.graph.store import GraphBatch
+
+    out: list[Measurement] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = MemoryStore(Path(tmp))
+        batch = GraphBatch()
+        for label, key in net.nodes:
+            batch.add_node(label, key, {"name": key})
+        inv, site = net.works
+        sites = [v for v in net.nodes if v[0] == "Site"]
+        studies = [v for v in net.nodes if v[0] == "Study"]
+        for i, s in zip(inv.tolist(), site.tolist(), strict=True):
+            batch.add_rel("WORKS_AT", "Investigator", net.investigators[i][1], "Site", sites[s][1])
+        for s, t in zip(*(a.tolist() for a in net.participates), strict=True):
+            batch.add_rel("PARTICIPATES_IN", "Site", sites[s][1], "Study", studies[t][1])
+        for i, t, s in zip(net.on_inv.tolist(), net.on_study.tolist(), net.on_site.tolist(), strict=True):
+            batch.add_rel(
+                "INVESTIGATOR_ON", "Investigator", net.investigators[i][1], "Study", studies[t][1], {"site_id": sites[s][1], "role": "PI"}
+            )
+        _, t_load = _timed(lambda: store.write(batch))
+        out.append(_m("store_load_for_analyze", scale, t_load, "s"))
+        del batch
+        gc.collect()
+        report, t_an = _timed(lambda: analyze(store))
+        out.append(_m("analyze_store_total", scale, t_an, "s"))
+        out.append(_m("analyze_store_write", scale, report.write_seconds, "s"))
+        out.append(_m("analyze_store_rss", scale, peak_rss_mib(), "MiB"))
+        store.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--scale", choices=sorted(SCALES), default="small")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--store", action="store_true", help="also run analyze end to end on the embedded store")
+    parser.add_argument("--out", type=Path, help="write the JSON here as well")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    results = run(args.scale, seed=args.seed, with_store=args.store)
+    text = json.dumps(results, indent=2, allow_nan=False, default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v))
+    if args.out:
+        args.out.write_text(text + "\n")
+    sys.stdout.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    random.seed(0)
+    raise SystemExit(main())

@@ -1,0 +1,220 @@
+"""Logging an interaction: validate its references, tag and score its note, store it, read it back.
+
+The interaction becomes an ``Interaction`` node with ``WITH_SITE``, ``WITH_INVESTIGATOR``,
+``ABOUT_STUDY``, ``APPLIED {outcome}`` and ``CONCERNS {source: "tagged", confidence}`` relationships,
+written in one :meth:`GraphStore.write` (one transaction on either store), so it is all there or
+none of it is. Tagging and sentiment come from :func:`sitegraph.queries.signals.score_interaction`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sitegraph.api.schemas import InteractionCreate, InteractionRecord, InteractionTag
+from sitegraph.errors import InvalidInputError, NotFoundError, Problem
+from sitegraph.graph.store import GraphBatch, GraphStore
+from sitegraph.queries.snapshot import Snapshot
+
+log = logging.getLogger(__name__)
+
+TACTIC_NS = "https://w3id.org/sitegraph/tactic/"
+BARRIER_NS = "https://w3id.org/sitegraph/barrier/"
+ID_PREFIX = "interaction:"
+
+
+def new_interaction_id() -> str:
+    return f"{ID_PREFIX}{uuid.uuid4()}"
+
+
+def _tactic_candidates(ref: str) -> list[str]:
+    if "://" in ref:
+        return [ref]
+    compact = ref[4:] if ref.startswith("sgt:") else ref
+    return [TACTIC_NS + compact, compact]
+
+
+def resolve_references(store: GraphStore, body: InteractionCreate) -> str | None:
+    """Check that every referenced node exists; returns the tactic's IRI. 422 (InvalidInputError) naming each bad field."""
+    problems: list[Problem] = []
+
+    def check(label: str, key: str | None, field: str, what: str) -> None:
+        if key is not None and not store.existing_keys(label, [key]):
+            problems.append(Problem("body", f"no {what} with id {key!r}", field=field))
+
+    check("Site", body.site_id, "site_id", "site")
+    check("Investigator", body.investigator_id, "investigator_id", "investigator")
+    check("Study", body.study_id, "study_id", "study")
+    tactic_iri: str | None = None
+    if body.tactic_id is not None:
+        candidates = _tactic_candidates(body.tactic_id)
+        found = store.existing_keys("Tactic", candidates)
+        tactic_iri = next((c for c in candidates if c in found), None)
+        if tactic_iri is None:
+            problems.append(Problem("body", f"no tactic with IRI or id {body.tactic_id!r}", field="tactic_id"))
+    if problems:
+        raise InvalidInputError(
+            problems, summary="invalid interaction: " + "; ".join(f"{p.field}: {p.message}" for p in problems)
+        )
+    return tactic_iri
+
+
+def _tags_of(raw: Iterable[Any]) -> list[tuple[str, float | None]]:
+    """Normalise tags from the scorer: IRIs, (iri, confidence) pairs or objects with iri/confidence."""
+    out: dict[str, float | None] = {}
+    for tag in raw:
+        iri: Any
+        conf: Any = None
+        if isinstance(tag, str):
+            iri = tag
+        elif isinstance(tag, (tuple, list)) and tag:
+            iri, conf = tag[0], tag[1] if len(tag) > 1 else None
+        elif isinstance(tag, dict):
+            iri, conf = tag.get("iri") or tag.get("barrier_iri"), tag.get("confidence")
+        else:
+            iri = getattr(tag, "iri", None) or getattr(tag, "barrier_iri", None)
+            conf = getattr(tag, "confidence", None)
+        if not isinstance(iri, str) or not iri:
+            continue
+        confidence = float(conf) if isinstance(conf, (int, float)) and not isinstance(conf, bool) else None
+        if confidence is not None:
+            confidence = min(1.0, max(0.0, confidence))
+        if iri not in out or (confidence or 0.0) > (out[iri] or 0.0):
+            out[iri] = confidence
+    return sorted(out.items())
+
+
+def score_note(snapshot: Snapshot, note: str) -> tuple[list[tuple[str, float | None]], float | None]:
+    """(tags, sentiment) of a note, from the signals module (sentiment only, from VADER, until it is there)."""
+    try:
+        from sitegraph.queries.signals import score_interaction
+    except ImportError:  # pragma: no cover - while the signals module is being written
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        return [], round(float(SentimentIntensityAnalyzer().polarity_scores(note)["compound"]), 4)
+    tags, sentiment = score_interaction(snapshot, note)
+    score = float(sentiment) if isinstance(sentiment, (int, float)) and not isinstance(sentiment, bool) else None
+    if score is not None:
+        score = round(min(1.0, max(-1.0, score)), 4)
+    return _tags_of(tags), score
+
+
+def build_batch(
+    iid: str,
+    body: InteractionCreate,
+    tactic_iri: str | None,
+    tags: list[tuple[str, float | None]],
+    sentiment: float | None,
+    *,
+    recorded_by: str,
+    recorded_at: datetime,
+) -> GraphBatch:
+    occurred = body.occurred_at.astimezone(UTC).isoformat()
+    props: dict[str, Any] = {
+        "channel": body.channel,
+        "occurred_at": occurred,
+        "note": body.note,
+        "source": "api",
+        "recorded_at": recorded_at.astimezone(UTC).isoformat(),
+        "recorded_by": recorded_by,
+    }
+    if body.direction:
+        props["direction"] = body.direction
+    if body.outcome:
+        props["outcome"] = body.outcome
+    if sentiment is not None:
+        props["sentiment"] = sentiment
+    batch = GraphBatch()
+    batch.add_node("Interaction", iid, props)
+    batch.add_rel("WITH_SITE", "Interaction", iid, "Site", body.site_id)
+    if body.investigator_id:
+        batch.add_rel("WITH_INVESTIGATOR", "Interaction", iid, "Investigator", body.investigator_id)
+    if body.study_id:
+        batch.add_rel("ABOUT_STUDY", "Interaction", iid, "Study", body.study_id)
+    if tactic_iri:
+        batch.add_rel("APPLIED", "Interaction", iid, "Tactic", tactic_iri, {"outcome": body.outcome} if body.outcome else {})
+    for iri, confidence in tags:
+        rel_props: dict[str, Any] = {"source": "tagged"}
+        if confidence is not None:
+            rel_props["confidence"] = round(confidence, 4)
+        batch.add_rel("CONCERNS", "Interaction", iid, "Barrier", iri, rel_props)
+    return batch
+
+
+def log_interaction(store: GraphStore, snapshot: Snapshot, body: InteractionCreate, *, recorded_by: str) -> InteractionRecord:
+    """Validate, tag, score and store the interaction; returns it as read back from the store."""
+    tactic_iri = resolve_references(store, body)
+    tags, sentiment = score_note(snapshot, body.note)
+    known = store.existing_keys("Barrier", [iri for iri, _ in tags])
+    dropped = [iri for iri, _ in tags if iri not in known]
+    if dropped:
+        log.warning("ignoring tags that are not barriers in the store: %s", ", ".join(dropped))
+    tags = [(iri, c) for iri, c in tags if iri in known]
+    iid = new_interaction_id()
+    batch = build_batch(iid, body, tactic_iri, tags, sentiment, recorded_by=recorded_by, recorded_at=datetime.now(UTC))
+    store.write(batch)
+    log.info("logged %s at %s (%d tag(s), sentiment %s) with key %s", iid, body.site_id, len(tags), sentiment, recorded_by)
+    return read_interaction(store, iid)
+
+
+def read_interaction(store: GraphStore, iid: str) -> InteractionRecord:
+    """An interaction as stored; :class:`NotFoundError` if there is none with that id."""
+    props = store.get_node("Interaction", iid)
+    if props is None:
+        raise NotFoundError(f"no interaction with id {iid!r}")
+
+    def first(rel_type: str, label: str) -> tuple[str | None, dict[str, Any]]:
+        key = "iri" if label in ("Tactic", "Barrier") else "id"
+        rows = sorted(
+            ((str(p.get(key)), rp) for lb, p, rp in store.neighbors("Interaction", iid, rel_type) if lb == label),
+            key=lambda r: r[0],
+        )
+        return rows[0] if rows else (None, {})
+
+    site_id, _ = first("WITH_SITE", "Site")
+    inv_id, _ = first("WITH_INVESTIGATOR", "Investigator")
+    study_id, _ = first("ABOUT_STUDY", "Study")
+    tactic_iri, applied = first("APPLIED", "Tactic")
+    tactic_compact: str | None = None
+    if tactic_iri:
+        tprops = store.get_node("Tactic", tactic_iri) or {}
+        tactic_compact = str(tprops.get("id") or tactic_iri.rstrip("/").rsplit("/", 1)[-1])
+    tags: list[InteractionTag] = []
+    for label, bprops, rp in store.neighbors("Interaction", iid, "CONCERNS"):
+        if label != "Barrier":
+            continue
+        biri = str(bprops.get("iri"))
+        compact = str(bprops.get("id") or biri.rstrip("/").rsplit("/", 1)[-1])
+        conf = rp.get("confidence")
+        tags.append(
+            InteractionTag(
+                iri=biri,
+                id=compact,
+                label=str(bprops.get("label") or compact),
+                source=str(rp.get("source") or "observed"),
+                confidence=float(conf) if isinstance(conf, (int, float)) and not isinstance(conf, bool) else None,
+            )
+        )
+    tags.sort(key=lambda t: (t.iri, t.source))
+    sentiment = props.get("sentiment")
+    outcome = props.get("outcome") or applied.get("outcome")
+    return InteractionRecord(
+        id=iid,
+        site_id=site_id or "",
+        investigator_id=inv_id,
+        study_id=study_id,
+        channel=str(props.get("channel") or ""),
+        direction=props.get("direction"),
+        occurred_at=str(props.get("occurred_at") or ""),
+        note=str(props.get("note") or ""),
+        tactic_iri=tactic_iri,
+        tactic_id=tactic_compact,
+        outcome=str(outcome) if outcome else None,
+        sentiment=float(sentiment) if isinstance(sentiment, (int, float)) and not isinstance(sentiment, bool) else None,
+        tags=tags,
+        recorded_at=props.get("recorded_at"),
+        source=props.get("source"),
+    )

@@ -1,0 +1,25 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from sitegraph import __version__
+from sitegraph.api.deps import StoreDep
+from sitegraph.api.errors import error_responses
+from sitegraph.api.schemas import Health, Ready
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=Health, summary="Liveness: the process answers", responses=error_responses(500))
+def health() -> Health:
+    """Always 200 while the process runs; says nothing about the store (see `/ready`)."""
+    return Health(version=__version__)
+
+
+@router.get("/ready", response_model=Ready, summary="Readiness: the store answers", responses=error_responses(500, 503))
+def ready(store: StoreDep) -> Ready:
+    """200 when the store answers a query, else 503 with the error shape (retry later)."""
+    store.ping()
+    return Ready(store=store.kind, data_version=store.version())

@@ -1,0 +1,55 @@
+"""Ontology lookups: barriers and tactics with their hierarchy and mitigation links.
+
+Ids are IRIs or compact ids. IRIs contain '/', so the id is a ``path`` parameter:
+``/barriers/https://w3id.org/sitegraph/barrier/stalled-ethics-approval`` and the percent-encoded
+``/barriers/https%3A%2F%2Fw3id.org%2F...`` both work, as does ``/barriers/stalled-ethics-approval``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from sitegraph.api.concepts import barrier_detail, list_concepts, tactic_detail
+from sitegraph.api.deps import SnapshotDep
+from sitegraph.api.errors import error_responses
+from sitegraph.api.schemas import BarrierDetail, ConceptList, TacticDetail
+
+router = APIRouter(tags=["ontology"], responses=error_responses(500, 503))
+
+ConceptId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=500,
+        description="The concept's IRI (may be percent-encoded) or compact id.",
+        examples=["stalled-ethics-approval", "https://w3id.org/sitegraph/barrier/stalled-ethics-approval"],
+    ),
+]
+
+
+@router.get("/barriers", response_model=ConceptList, summary="List barriers")
+def get_barriers(snapshot: SnapshotDep) -> ConceptList:
+    """Every barrier concept (categories included), ordered by compact id."""
+    return list_concepts(snapshot, "Barrier")
+
+
+@router.get(
+    "/barriers/{barrier_id:path}", response_model=BarrierDetail, summary="One barrier", responses=error_responses(404, 422)
+)
+def get_barrier(barrier_id: ConceptId, snapshot: SnapshotDep) -> BarrierDetail:
+    """The barrier with its broader and narrower concepts and the tactics that mitigate it, with evidence."""
+    return barrier_detail(snapshot, barrier_id)
+
+
+@router.get("/tactics", response_model=ConceptList, summary="List tactics")
+def get_tactics(snapshot: SnapshotDep) -> ConceptList:
+    """Every tactic concept (groups included), ordered by compact id."""
+    return list_concepts(snapshot, "Tactic")
+
+
+@router.get("/tactics/{tactic_id:path}", response_model=TacticDetail, summary="One tactic", responses=error_responses(404, 422))
+def get_tactic(tactic_id: ConceptId, snapshot: SnapshotDep) -> TacticDetail:
+    """The tactic with its hierarchy and the barriers it mitigates, with evidence."""
+    return tactic_detail(snapshot, tactic_id)

@@ -1,0 +1,83 @@
+"""Sites: search, the Site 360 profile, related sites and next-best tactics."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from sitegraph.api.deps import SnapshotDep
+from sitegraph.api.errors import error_responses
+from sitegraph.api.schemas import RelatedSitesResponse, TacticsResponse
+from sitegraph.errors import NotFoundError
+from sitegraph.queries.profile import Site360, site_360
+from sitegraph.queries.search import MAX_LIMIT, SiteSearchResult, search_sites
+from sitegraph.queries.snapshot import Snapshot
+
+router = APIRouter(prefix="/sites", tags=["sites"], responses=error_responses(422, 500, 503))
+
+SITE_EXAMPLE = "site:mass-general-boston-us"
+SiteId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=200,
+        description="The site's id (it contains ':'; no need to encode it).",
+        examples=[SITE_EXAMPLE],
+    ),
+]
+ResultLimit = Annotated[int, Query(ge=1, le=50, description="How many results (1-50).")]
+
+
+def _require_site(snapshot: Snapshot, site_id: str) -> None:
+    if snapshot.node("Site", site_id) is None:
+        raise NotFoundError(f"no site with id {site_id!r}")
+
+
+@router.get("", response_model=SiteSearchResult, summary="Search sites")
+def list_sites(
+    snapshot: SnapshotDep,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Words to find in the name, aliases or city.", examples=["general boston"])
+    ] = None,
+    country: Annotated[
+        str | None, Query(max_length=100, description="Exact country (case-insensitive).", examples=["United States"])
+    ] = None,
+    condition: Annotated[
+        str | None,
+        Query(
+            max_length=200, description="A condition id, or text in a condition's name or therapeutic area.", examples=["breast"]
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Page size (1-{MAX_LIMIT}).")] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="How many matches to skip.")] = 0,
+) -> SiteSearchResult:
+    """Sites matching every given filter, best match first, then by name and id: `{total, limit, offset, items}`."""
+    return search_sites(snapshot, q, country=country, condition=condition, limit=limit, offset=offset)
+
+
+@router.get("/{site_id}", response_model=Site360, summary="Site 360 profile", responses=error_responses(404))
+def get_site(site_id: SiteId, snapshot: SnapshotDep) -> Site360:
+    """Identity and location, investigators with roles, studies with per-site facts, KPIs, active barriers,
+    centrality, and a summary of recent interactions with their mean sentiment."""
+    return site_360(snapshot, site_id)
+
+
+@router.get("/{site_id}/related", response_model=RelatedSitesResponse, summary="Related sites", responses=error_responses(404))
+def get_related(site_id: SiteId, snapshot: SnapshotDep, limit: ResultLimit = 10) -> RelatedSitesResponse:
+    """Sites most like this one, each with its score, the reasons (shared investigators, studies,
+    conditions, barriers, network proximity) and the Cypher that shows them in Neo4j Browser."""
+    _require_site(snapshot, site_id)
+    from sitegraph.queries.related import related_sites
+
+    return RelatedSitesResponse(site_id=site_id, items=related_sites(snapshot, site_id, limit))
+
+
+@router.get("/{site_id}/tactics", response_model=TacticsResponse, summary="Next-best tactics", responses=error_responses(404))
+def get_tactics(site_id: SiteId, snapshot: SnapshotDep, limit: ResultLimit = 5) -> TacticsResponse:
+    """Tactics most likely to remove the site's active barriers, with score, whom to engage and through
+    which channel, explanation paths, evidence, and the Cypher to see each path in Neo4j Browser."""
+    _require_site(snapshot, site_id)
+    from sitegraph.queries.recommend import recommend_tactics
+
+    return TacticsResponse(site_id=site_id, items=recommend_tactics(snapshot, site_id, limit))

@@ -1,0 +1,75 @@
+"""The store the API serves, opened once and shared by every request.
+
+:class:`StoreHolder` opens the store from settings in the app's lifespan (or takes one it is given,
+which its owner closes). If the store cannot be opened at start-up the API still starts and answers
+503; each later request retries the opening (at most once per :data:`RETRY_INTERVAL`), so the service
+recovers by itself when the store comes back. Once open, the Neo4j driver reconnects on its own and
+nothing broken is cached: snapshots are only kept when they were read completely.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from sitegraph.errors import StoreUnavailableError
+from sitegraph.graph.factory import open_store
+from sitegraph.graph.store import GraphStore
+from sitegraph.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RETRY_INTERVAL = 1.0
+
+
+class StoreHolder:
+    """Owns (or borrows) the store of one app."""
+
+    def __init__(self, settings: Settings, store: GraphStore | None = None) -> None:
+        self.settings = settings
+        self._store = store
+        self._owned = store is None
+        self._lock = threading.Lock()
+        self._last_attempt = float("-inf")
+        self._last_error: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return self._store.kind if self._store is not None else self.settings.sitegraph_store
+
+    def open(self) -> None:
+        """Open the store now if it is not open; log (do not raise) when it is unavailable."""
+        try:
+            self.get()
+        except StoreUnavailableError as e:
+            log.warning("the %s store is not available yet (the API answers 503 until it is): %s", self.kind, e)
+
+    def get(self) -> GraphStore:
+        """The open store; :class:`StoreUnavailableError` if it cannot be opened right now."""
+        store = self._store
+        if store is not None:
+            return store
+        with self._lock:
+            if self._store is not None:
+                return self._store
+            now = time.monotonic()
+            if self._last_error is not None and now - self._last_attempt < RETRY_INTERVAL:
+                raise StoreUnavailableError(self._last_error)
+            self._last_attempt = now
+            try:
+                self._store = open_store(self.settings.sitegraph_store, self.settings)
+            except StoreUnavailableError as e:
+                self._last_error = str(e)
+                raise
+            self._last_error = None
+            log.info("opened the %s store", self._store.kind)
+            return self._store
+
+    def close(self) -> None:
+        """Close the store if this holder opened it."""
+        with self._lock:
+            store, self._store = self._store, (None if self._owned else self._store)
+        if store is not None and self._owned:
+            store.close()
+            log.info("closed the %s store", store.kind)

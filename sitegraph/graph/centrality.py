@@ -1,0 +1,424 @@
+"""Centrality measures over a :class:`~sitegraph.graph.projections.Projection`: pure functions, no I/O.
+
+Each measure returns ``{node id: score}`` and takes ``method="fast"`` (vectorised numpy/scipy
+kernels on the projection's sparse matrix) or ``method="networkx"`` (the reference: networkx on
+:meth:`Projection.to_networkx`). The fast path computes the same quantity the same way, so the two
+agree to rounding; ``docs/centrality.md`` states the tolerances and tests check them.
+
+* :func:`pagerank` - networkx's power iteration (same start vector, same dangling-node rule, same
+  stopping test), on the symmetric matrix without building the transition matrix.
+* :func:`degree` - ``nx.degree_centrality``; :func:`strength` - weighted degree.
+* :func:`betweenness` and :func:`harmonic` - shortest paths by hop count (edge weights are tie
+  strengths, not distances). Exact when the graph is small (:func:`pivots_for`), otherwise estimated
+  from ``k`` random source pivots drawn exactly as networkx draws them (Brandes & Pich 2007), with
+  the Hoeffding bound of :func:`error_bound`. Both come from one breadth-first sweep per pivot,
+  batched over pivots, in :func:`betweenness_and_harmonic`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator, Mapping
+from typing import Literal
+
+import networkx as nx
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from sitegraph.errors import NotFoundError, SitegraphError, UsageError
+from sitegraph.graph.projections import NodeId, Projection
+
+Method = Literal["fast", "networkx"]
+Scores = dict[NodeId, float]
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+METHODS: tuple[Method, ...] = ("fast", "networkx")
+
+# Betweenness and harmonic closeness are exact up to this many nodes, if the work (one sweep of
+# 2m + n entries per source) also stays under EXACT_WORK; beyond it they are sampled.
+EXACT_MAX_NODES = 5_000
+EXACT_WORK = 1_000_000_000
+# Default pivots when sampling: about PIVOT_WORK adjacency entries in all, within these limits.
+PIVOT_WORK = 150_000_000
+MIN_PIVOTS = 16
+MAX_PIVOTS = 1_000
+# Confidence of the stated error bound: it holds for every node at once with probability 1 - DELTA.
+DELTA = 0.01
+
+# Kernel sizes: cells (pivots x nodes) per batch of the breadth-first sweep, adjacency entries
+# expanded per numpy call (bounds temporary memory to ~50 bytes times this).
+_BATCH_CELLS = 2_000_000
+_MAX_BATCH = 64
+_CHUNK_ENTRIES = 4_000_000
+
+
+class UnknownNodeError(NotFoundError, KeyError):
+    """A node named in an argument is not in the projection."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown node"
+
+
+class CentralityParameterError(UsageError, ValueError):
+    """An argument of a centrality function is out of range."""
+
+
+class ConvergenceError(SitegraphError):
+    """An iterative method did not converge within its iteration limit."""
+
+
+# --- helpers -------------------------------------------------------------------------------------
+def _check_method(method: str) -> Method:
+    if method not in METHODS:
+        raise CentralityParameterError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    return method
+
+
+def _scores(p: Projection, values: FloatArray) -> Scores:
+    return dict(zip(p.nodes, values.tolist(), strict=True))
+
+
+def _personalization_vector(p: Projection, personalization: Mapping[NodeId, float]) -> FloatArray:
+    vec = np.zeros(p.n_nodes, dtype=np.float64)
+    for node, value in personalization.items():
+        i = p.index.get(node)
+        if i is None:
+            raise UnknownNodeError(f"personalization names {node!r}, which is not in the {p.name} projection")
+        v = float(value)
+        if not math.isfinite(v) or v < 0:
+            raise CentralityParameterError(f"personalization of {node!r} must be a finite non-negative number, not {value!r}")
+        vec[i] = v
+    total = vec.sum()
+    if total <= 0:
+        raise CentralityParameterError("personalization must give a positive weight to at least one node")
+    return vec / total
+
+
+# --- PageRank ------------------------------------------------------------------------------------
+PAGERANK_ALPHA = 0.85
+PAGERANK_TOL = 1e-10
+
+
+def pagerank_error_bound(n: int, alpha: float = PAGERANK_ALPHA, tol: float = PAGERANK_TOL) -> float:
+    """L1 distance from the exact PageRank vector at most, when the iteration stops (``n * tol`` test).
+
+    The update is an L1 contraction by ``alpha``, so ``|x_k - x*| <= alpha / (1 - alpha) |x_k - x_(k-1)|``.
+
+    >>> pagerank_error_bound(1_000)
+    5.666666666666667e-07
+    """
+    return alpha / (1 - alpha) * n * tol
+
+
+def pagerank(
+    p: Projection,
+    *,
+    alpha: float = PAGERANK_ALPHA,
+    tol: float = PAGERANK_TOL,
+    max_iter: int = 1000,
+    personalization: Mapping[NodeId, float] | None = None,
+    weighted: bool = True,
+    method: Method = "fast",
+) -> Scores:
+    """PageRank of every node, summing to 1; networkx's ``nx.pagerank`` is the reference.
+
+    Iteration stops when the L1 change of the vector falls below ``n * tol`` (networkx's test), so
+    the result is within ``alpha / (1 - alpha) * n * tol`` (L1) of the exact PageRank. Dangling
+    (isolated) nodes hand their rank out like the teleport, by ``personalization`` (uniform if
+    None), as networkx does. Nodes missing from ``personalization`` get 0; a node not in the
+    projection raises :class:`UnknownNodeError`.
+    """
+    _check_method(method)
+    if not 0 < alpha < 1:
+        raise CentralityParameterError(f"alpha must be in (0, 1), not {alpha}")
+    pvec = _personalization_vector(p, personalization) if personalization is not None else None
+    n = p.n_nodes
+    if n == 0:
+        return {}
+    if method == "networkx":
+        g = p.to_networkx()
+        try:
+            return nx.pagerank(
+                g,
+                alpha=alpha,
+                personalization=dict(personalization) if personalization is not None else None,
+                max_iter=max_iter,
+                tol=tol,
+                weight="weight" if weighted else None,
+            )
+        except nx.PowerIterationFailedConvergence as e:
+            raise ConvergenceError(f"PageRank on {p.name} did not converge in {max_iter} iterations") from e
+    return _scores(
+        p, _pagerank_vector(p.adjacency, alpha=alpha, tol=tol, max_iter=max_iter, pvec=pvec, weighted=weighted, name=p.name)
+    )
+
+
+def _pagerank_vector(
+    adjacency: sp.csr_matrix, *, alpha: float, tol: float, max_iter: int, pvec: FloatArray | None, weighted: bool, name: str
+) -> FloatArray:
+    """The power iteration ``x <- alpha (M^T x + dangling(x) p) + (1 - alpha) p``.
+
+    With ``M = D^-1 A`` and ``A`` symmetric, ``M^T x = A (x / d)``: one symmetric sparse
+    matrix-vector product per step and no transition matrix to build.
+    """
+    n = adjacency.shape[0]
+    matrix = adjacency
+    if not weighted:
+        matrix = sp.csr_matrix((np.ones_like(adjacency.data), adjacency.indices, adjacency.indptr), shape=adjacency.shape)
+    out_weight = np.asarray(matrix.sum(axis=1), dtype=np.float64).ravel()
+    inv = np.zeros(n, dtype=np.float64)
+    nonzero = out_weight != 0
+    inv[nonzero] = 1.0 / out_weight[nonzero]
+    dangling = np.flatnonzero(~nonzero)
+    teleport = np.full(n, 1.0 / n) if pvec is None else pvec
+    x = np.full(n, 1.0 / n)
+    scaled = np.empty(n, dtype=np.float64)
+    for _ in range(max_iter):
+        np.multiply(x, inv, out=scaled)
+        nxt = matrix @ scaled
+        lost = float(x[dangling].sum()) if dangling.size else 0.0
+        nxt *= alpha
+        nxt += (alpha * lost + (1.0 - alpha)) * teleport
+        err = float(np.abs(nxt - x).sum())
+        x = nxt
+        if err < n * tol:
+            return x
+    raise ConvergenceError(f"PageRank on {name} did not converge in {max_iter} iterations")
+
+
+def pagerank_scipy_baseline(p: Projection, *, alpha: float = 0.85, tol: float = 1e-10, max_iter: int = 1000) -> Scores:
+    """The plain sparse-matrix power iteration: networkx's ``_pagerank_scipy`` minus its graph conversion.
+
+    It builds the row-stochastic matrix ``Q @ A`` and iterates ``x @ M`` as networkx does, starting
+    from the projection's matrix instead of a networkx graph. The lower bound PageRank is timed
+    against in ``benchmarks/bench_centrality.py``.
+    """
+    n = p.n_nodes
+    if n == 0:
+        return {}
+    a = sp.csr_array(p.adjacency)
+    s = np.asarray(a.sum(axis=1), dtype=np.float64)
+    s[s != 0] = 1.0 / s[s != 0]
+    q = sp.dia_array((s.reshape(1, -1), np.array([0])), shape=a.shape).tocsr()
+    m = q @ a
+    x = np.repeat(1.0 / n, n)
+    pv = np.repeat(1.0 / n, n)
+    is_dangling = np.where(s == 0)[0]
+    for _ in range(max_iter):
+        xlast = x
+        x = alpha * (x @ m + x[is_dangling].sum() * pv) + (1 - alpha) * pv
+        if np.absolute(x - xlast).sum() < n * tol:
+            return _scores(p, np.asarray(x, dtype=np.float64))
+    raise ConvergenceError(f"PageRank on {p.name} did not converge in {max_iter} iterations")
+
+
+# --- degree ----------------------------------------------------------------------------------------
+def degree(p: Projection, *, method: Method = "fast") -> Scores:
+    """Neighbours / (n - 1), as ``nx.degree_centrality`` (1.0 for a one-node graph)."""
+    _check_method(method)
+    if method == "networkx":
+        return nx.degree_centrality(p.to_networkx())
+    n = p.n_nodes
+    if n <= 1:
+        return dict.fromkeys(p.nodes, 1.0)
+    counts = np.diff(p.adjacency.indptr).astype(np.float64)
+    return _scores(p, counts * (1.0 / (n - 1.0)))
+
+
+def strength(p: Projection, *, method: Method = "fast") -> Scores:
+    """Weighted degree: the sum of edge weights at each node (``G.degree(weight="weight")``)."""
+    _check_method(method)
+    if method == "networkx":
+        return {v: float(d) for v, d in p.to_networkx().degree(weight="weight")}
+    return _scores(p, np.asarray(p.adjacency.sum(axis=1), dtype=np.float64).ravel())
+
+
+# --- betweenness and harmonic closeness --------------------------------------------------------------
+def pivots_for(p: Projection, k: int | None = None) -> int | None:
+    """How many source pivots a shortest-path measure uses on ``p``: None means exact (every node).
+
+    ``k=None`` chooses: exact when ``n <= EXACT_MAX_NODES`` and ``n * (2m + n) <= EXACT_WORK``,
+    else ``PIVOT_WORK / (2m + n)`` pivots clamped to ``[MIN_PIVOTS, MAX_PIVOTS]``. An explicit ``k``
+    is used as given (``k >= n`` is exact).
+    """
+    n = p.n_nodes
+    if k is not None:
+        if k < 2:
+            raise CentralityParameterError(f"k (pivots) must be at least 2, not {k}")
+        return None if k >= n else k
+    work = 2 * p.n_edges + n
+    if n <= EXACT_MAX_NODES and n * work <= EXACT_WORK:
+        return None
+    chosen = max(MIN_PIVOTS, min(MAX_PIVOTS, PIVOT_WORK // max(work, 1)))
+    return None if chosen >= n else int(chosen)
+
+
+def error_bound(n: int, k: int | None, delta: float = DELTA) -> float:
+    """Largest error of a sampled normalised betweenness or harmonic score, with probability 1 - delta.
+
+    Each estimate is a mean of ``k - 1`` or more values in [0, 1] drawn without replacement
+    (per-pivot dependency / (n - 2), or reciprocal distance), whose expectation is the exact score;
+    Hoeffding's inequality and a union bound over the n nodes give
+    ``P(any |error| >= eps) <= 2 n exp(-2 (k - 1) eps^2) = delta``. 0 when exact.
+
+    >>> round(error_bound(210_000, 50), 3)
+    0.423
+    """
+    if k is None or k >= n:
+        return 0.0
+    return math.sqrt(math.log(2 * n / delta) / (2 * (k - 1)))
+
+
+def sample_pivots(p: Projection, k: int, seed: int = 0) -> list[NodeId]:
+    """The ``k`` pivots networkx draws for ``seed``: ``random.Random(seed).sample(list(G), k)``."""
+    return random.Random(seed).sample(p.nodes, k)
+
+
+def betweenness_and_harmonic(
+    p: Projection, *, k: int | None = None, seed: int = 0, method: Method = "fast"
+) -> tuple[Scores, Scores]:
+    """Normalised betweenness and harmonic closeness from one set of shortest-path sweeps.
+
+    Betweenness is networkx's (``normalized=True``, endpoints excluded, its sampled rescaling).
+    Harmonic closeness is ``sum(1 / d(u, v)) / (n - 1)`` over the other nodes (networkx's
+    ``harmonic_centrality`` divided by ``n - 1``, so it lies in [0, 1]); sampled, it is the mean of
+    ``1 / d(u, v)`` over the pivots ``u != v``. ``k`` as in :func:`pivots_for`.
+    """
+    _check_method(method)
+    n = p.n_nodes
+    pivots = pivots_for(p, k)
+    if n == 0:
+        return {}, {}
+    sources = sample_pivots(p, pivots, seed) if pivots is not None else None
+    if method == "networkx":
+        g = p.to_networkx()
+        btw = nx.betweenness_centrality(g, k=pivots, seed=seed, normalized=True)
+        harm_raw = nx.harmonic_centrality(g, sources=sources)
+        raw = np.array([harm_raw[v] for v in p.nodes], dtype=np.float64)
+        return {v: float(btw[v]) for v in p.nodes}, _scores(p, _rescale_harmonic(raw, n, p, sources))
+    src_idx = np.arange(n, dtype=np.int64) if sources is None else np.array([p.index[v] for v in sources], dtype=np.int64)
+    dep, harm = _sweep(p.adjacency, src_idx)
+    return _scores(p, _rescale_betweenness(dep, n, src_idx if sources is not None else None)), _scores(
+        p, _rescale_harmonic(harm, n, p, sources)
+    )
+
+
+def betweenness(p: Projection, *, k: int | None = None, seed: int = 0, method: Method = "fast") -> Scores:
+    """Normalised betweenness (networkx's definition); exact or from ``k`` pivots, see :func:`pivots_for`."""
+    return betweenness_and_harmonic(p, k=k, seed=seed, method=method)[0]
+
+
+def harmonic(p: Projection, *, k: int | None = None, seed: int = 0, method: Method = "fast") -> Scores:
+    """Normalised harmonic closeness in [0, 1]; exact or from ``k`` pivots, see :func:`pivots_for`."""
+    return betweenness_and_harmonic(p, k=k, seed=seed, method=method)[1]
+
+
+def _rescale_betweenness(dep: FloatArray, n: int, sources: IntArray | None) -> FloatArray:
+    """networkx 3.6 ``_rescale`` for normalised, undirected, endpoints excluded."""
+    big_n = n - 1
+    if big_n < 2:
+        return dep
+    if sources is None:
+        return dep * (1.0 / (big_n * (big_n - 1)))
+    k = sources.size
+    out = dep * (1.0 / (k * (big_n - 1)))
+    out[sources] = dep[sources] * (1.0 / ((k - 1) * (big_n - 1)) if k > 1 else math.nan)
+    return out
+
+
+def _rescale_harmonic(raw: FloatArray, n: int, p: Projection, sources: list[NodeId] | None) -> FloatArray:
+    if n < 2:
+        return np.zeros_like(raw)
+    if sources is None:
+        return raw / (n - 1)
+    k = len(sources)
+    out = raw / k
+    idx = np.array([p.index[v] for v in sources], dtype=np.int64)
+    out[idx] = raw[idx] / (k - 1)
+    return out
+
+
+def _expand(indptr: IntArray, indices: npt.NDArray[np.integer], rows: IntArray) -> Iterator[tuple[IntArray, IntArray]]:
+    """(position in ``rows``, neighbour) for every adjacency entry of ``rows``, in bounded chunks."""
+    starts = indptr[rows]
+    counts = indptr[rows + 1] - starts
+    ends = np.cumsum(counts)
+    total = int(ends[-1]) if ends.size else 0
+    lo = 0
+    while lo < rows.size and total:
+        base = int(ends[lo - 1]) if lo else 0
+        hi = int(np.searchsorted(ends, base + _CHUNK_ENTRIES, side="right"))
+        hi = max(hi, lo + 1)
+        cnt = counts[lo:hi]
+        size = int(cnt.sum())
+        if size:
+            owner = np.repeat(np.arange(lo, hi, dtype=np.int64), cnt)
+            offsets = np.arange(size, dtype=np.int64) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            yield owner, indices[starts[owner] + offsets].astype(np.int64)
+        lo = hi
+
+
+def _sweep(adjacency: sp.csr_matrix, sources: IntArray) -> tuple[FloatArray, FloatArray]:
+    """Brandes' dependency sums and reciprocal-distance sums from ``sources`` (unweighted BFS).
+
+    Several sources are swept together: their (source, node) states live in flat arrays of
+    ``batch * n`` cells, and each BFS level is a handful of vectorised gathers and ``bincount``s.
+    Returns ``sum_s delta_s(v)`` (v != s) and ``sum_s 1 / d(s, v)`` (v != s).
+    """
+    n = adjacency.shape[0]
+    indptr = adjacency.indptr.astype(np.int64)
+    indices = adjacency.indices
+    dep = np.zeros(n, dtype=np.float64)
+    harm = np.zeros(n, dtype=np.float64)
+    batch = max(1, min(_MAX_BATCH, _BATCH_CELLS // max(n, 1)))
+    for start in range(0, sources.size, batch):
+        _sweep_batch(indptr, indices, n, sources[start : start + batch], dep, harm)
+    return dep, harm
+
+
+def _sweep_batch(
+    indptr: IntArray, indices: npt.NDArray[np.integer], n: int, sources: IntArray, dep: FloatArray, harm: FloatArray
+) -> None:
+    cells = sources.size * n
+    flat_sources = np.arange(sources.size, dtype=np.int64) * n + sources
+    dist = np.full(cells, -1, dtype=np.int32)
+    sigma = np.zeros(cells, dtype=np.float64)
+    dist[flat_sources] = 0
+    sigma[flat_sources] = 1.0
+    levels = [flat_sources]
+    # Forward: shortest-path counts, level by level.
+    while True:
+        frontier = levels[-1]
+        node = frontier % n
+        base = frontier - node
+        reached = np.zeros(cells, dtype=np.float64)
+        for owner, nbr in _expand(indptr, indices, node):
+            flat = base[owner] + nbr
+            fresh = dist[flat] < 0
+            reached += np.bincount(flat[fresh], weights=sigma[frontier[owner[fresh]]], minlength=cells)
+        new = np.flatnonzero(reached)
+        if new.size == 0:
+            break
+        dist[new] = len(levels)
+        sigma[new] = reached[new]
+        levels.append(new)
+    # Backward: dependencies, deepest level first.
+    delta = np.zeros(cells, dtype=np.float64)
+    for depth in range(len(levels) - 1, 0, -1):
+        level = levels[depth]
+        coef = (1.0 + delta[level]) / sigma[level]
+        node = level % n
+        base = level - node
+        acc = np.zeros(cells, dtype=np.float64)
+        for owner, nbr in _expand(indptr, indices, node):
+            flat = base[owner] + nbr
+            parent = dist[flat] == depth - 1
+            acc += np.bincount(flat[parent], weights=coef[owner[parent]], minlength=cells)
+        prev = levels[depth - 1]
+        delta[prev] += sigma[prev] * acc[prev]
+        harm += np.bincount(node, minlength=n) * (1.0 / depth)
+    delta[flat_sources] = 0.0
+    dep += delta.reshape(sources.size, n).sum(axis=0)

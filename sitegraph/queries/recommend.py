@@ -1,0 +1,453 @@
+"""Next-best tactics for a site: its active barriers → the ontology → the tactics that mitigate them, ranked.
+
+For each active barrier ``b`` of the site (activity ≥ the active threshold of
+:mod:`sitegraph.queries.signals`; if none is active, the three most active), every tactic ``t`` with
+a ``MITIGATES`` link to ``b`` or to a broader concept of ``b`` (walking ``BROADER`` upwards, depth
+``d``) is a candidate. A (tactic, barrier) pair scores::
+
+    pair = w_b × 0.8^d × (0.25 × evidence + 0.75 × effectiveness)
+
+``w_b``
+    the barrier's activity divided by the site's highest activity.
+``evidence``
+    the link's evidence level: published trial evidence 1.0, observed in our data 0.7, expert
+    consensus 0.5, anything else 0.3 (a published effect size adds 0.05).
+``effectiveness``
+    the 25th percentile of a Beta posterior of the tactic's success rate against ``b`` at *similar
+    sites* (the 30 sites with the most similar barrier profile, weighted by cosine similarity, plus
+    the site's own history counted twice). Its prior is centred on the tactic's success rate at those
+    sites against any barrier, itself centred on the tactic × barrier rate over all sites, itself
+    centred on ``0.2 + 0.3 × evidence``; prior strengths 4, 3 and 4 pseudo-tries. A tactic tried twice
+    stays close to its prior and its lower percentile stays low: it is not proven.
+
+A tactic's score is its best pair plus 0.3 × the sum of its other pairs (it helps with several
+barriers), minus its cost (effort low 0, medium 0.03, high 0.06) and minus 0.08 per failed
+application at this site in the last 180 days (at most 0.2; none once it succeeded there since).
+Ties are broken by IRI after rounding to 9 decimals, so both stores rank identically.
+
+Each recommendation says whom to engage (the site's investigator with the highest ``pagerank``
+property, written by ``sitegraph analyze``, else the most connected one) and the channel the site
+responds best to, and carries explanation paths (Site ← Interaction → Barrier → BROADER* ← Tactic)
+with the Cypher that returns them in Neo4j Browser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.special import betaincinv
+
+from sitegraph.errors import NotFoundError
+from sitegraph.graph.store import GraphStore
+from sitegraph.queries.effectiveness import EffectivenessIndex, effectiveness_index, wilson_interval
+from sitegraph.queries.models import EngageWith, Evidence, ExplanationPath, PathStep, TacticRecommendation
+from sitegraph.queries.related import site_structure
+from sitegraph.queries.signals import (
+    FAILURE_OUTCOMES,
+    SUCCESS_OUTCOMES,
+    BarrierActivity,
+    EngagementIndex,
+    as_snapshot,
+    best_channel,
+    engagement_index,
+    site_barrier_activity,
+)
+from sitegraph.queries.snapshot import Snapshot
+
+MAX_BARRIERS = 6
+BARRIER_WEIGHT_EXPONENT = 1.0
+FALLBACK_BARRIERS = 3
+DEPTH_DISCOUNT = 0.8
+EVIDENCE_WEIGHT = 0.25
+EFFECTIVENESS_WEIGHT = 0.75
+OTHER_BARRIERS_WEIGHT = 0.3
+NEIGHBOURS = 30
+OWN_HISTORY_WEIGHT = 2.0
+PRIOR_GLOBAL = 4.0
+PRIOR_TACTIC = 3.0
+PRIOR_LOCAL = 4.0
+LOWER_QUANTILE = 0.25
+RECENT_DAYS = 180.0
+RECENT_FAILURE_PENALTY = 0.08
+MAX_RECENT_PENALTY = 0.2
+EFFORT_COST = {"low": 0.0, "medium": 0.03, "high": 0.06}
+MAX_EXPLANATIONS = 3
+
+
+def evidence_score(level: Any, effect: Any = None) -> float:
+    """The weight of a MITIGATES link's evidence level (IRI or compact id), plus 0.05 for a published effect."""
+    text = str(level or "").lower()
+    if "trial" in text or "published" in text:
+        base = 1.0
+    elif "observed" in text:
+        base = 0.7
+    elif "consensus" in text or "expert" in text:
+        base = 0.5
+    else:
+        base = 0.3
+    return base + (0.05 if isinstance(effect, str) and effect.strip() else 0.0)
+
+
+def effort_cost(effort: Any) -> float:
+    text = str(effort or "").lower().rsplit("/", 1)[-1]
+    return EFFORT_COST.get(text, 0.03)
+
+
+def _local(value: Any) -> str | None:
+    return value.rsplit("/", 1)[-1] if isinstance(value, str) and value else None
+
+
+@dataclass
+class _Pair:
+    tactic: str
+    barrier: str  # the site's active barrier
+    mitigated: str  # the barrier the MITIGATES link points at (the barrier or a broader one)
+    depth: int
+    link: dict[str, Any]
+    evidence: float
+    effectiveness: float = 0.0
+    posterior_mean: float = 0.0
+    score: float = 0.0
+    similar_tries: int = 0
+    similar_successes: int = 0
+
+
+@dataclass
+class _Candidate:
+    tactic: str
+    pairs: list[_Pair] = field(default_factory=list)
+    score: float = 0.0
+    parts: dict[str, float] = field(default_factory=dict)
+    recently_tried: bool = False
+
+
+def _ancestors(snapshot: Snapshot, iri: str) -> list[tuple[str, int, list[str]]]:
+    """(concept, depth, path from ``iri``) for the barrier and every broader concept, nearest first."""
+    out = [(iri, 0, [iri])]
+    seen = {iri}
+    frontier = [(iri, [iri])]
+    depth = 0
+    while frontier:
+        depth += 1
+        nxt = []
+        for b, path in frontier:
+            for (label, parent), _ in snapshot.out("Barrier", b, "BROADER"):
+                if label == "Barrier" and parent not in seen:
+                    seen.add(parent)
+                    out.append((parent, depth, [*path, parent]))
+                    nxt.append((parent, [*path, parent]))
+        frontier = nxt
+    return out
+
+
+def considered_barriers(snapshot: Snapshot, site_id: str) -> list[BarrierActivity]:
+    """The barriers the recommendation addresses: the active ones, else the three most active."""
+    acts = site_barrier_activity(snapshot, site_id)
+    active = [a for a in acts if a.active][:MAX_BARRIERS]
+    return active or [a for a in acts if a.activity > 0][:FALLBACK_BARRIERS]
+
+
+def candidate_pairs(snapshot: Snapshot, barriers: list[BarrierActivity]) -> dict[str, list[_Pair]]:
+    """Tactic IRI -> the (barrier, link) pairs through which the ontology proposes it."""
+    out: dict[str, list[_Pair]] = {}
+    for act in barriers:
+        for concept, depth, _path in _ancestors(snapshot, act.iri):
+            for (label, tactic), link in snapshot.into("Barrier", concept, "MITIGATES"):
+                if label != "Tactic":
+                    continue
+                tprops = snapshot.node("Tactic", tactic) or {}
+                if tprops.get("deprecated") is True:
+                    continue
+                pairs = out.setdefault(tactic, [])
+                if any(p.barrier == act.iri for p in pairs if p.depth <= depth):
+                    continue
+                pairs.append(_Pair(tactic, act.iri, concept, depth, dict(link), evidence_score(link.get("evidence_level"), link.get("effect"))))
+    return out
+
+
+def similar_sites(snapshot: Snapshot, site_id: str, k: int = NEIGHBOURS) -> list[tuple[str, float]]:
+    """The ``k`` sites with the most similar barrier profile (cosine > 0), most similar first, ties by id."""
+    st = site_structure(snapshot)
+    i = st.index.get(site_id)
+    if i is None:
+        return []
+    sims = np.round(st.barrier_unit @ st.barrier_unit[i], 9)
+    sims[i] = 0.0
+    idx = [j for j in np.flatnonzero(sims > 0)]
+    idx.sort(key=lambda j: (-sims[j], st.sites[j]))
+    return [(st.sites[j], float(sims[j])) for j in idx[:k]]
+
+
+def _beta_low(a: float, b: float) -> float:
+    return float(betaincinv(a, b, LOWER_QUANTILE))
+
+
+def _score_pairs(
+    pairs: dict[str, list[_Pair]], weights: Mapping[str, float], eff: EffectivenessIndex, site_id: str, neighbours: list[tuple[str, float]]
+) -> None:
+    own = eff.by_site.get(site_id, {})
+    for tactic, plist in pairs.items():
+        lt_n = lt_s = 0.0
+        for other, w in neighbours:
+            n, s = eff.by_site_tactic.get(other, {}).get(tactic, (0, 0))
+            lt_n += w * n
+            lt_s += w * s
+        for p in plist:
+            g_n, g_s = eff.overall.get((tactic, p.barrier), (0, 0))
+            p0 = 0.2 + 0.3 * min(1.0, p.evidence)
+            g = (g_s + PRIOR_GLOBAL * p0) / (g_n + PRIOR_GLOBAL)
+            h = (lt_s + PRIOR_TACTIC * g) / (lt_n + PRIOR_TACTIC)
+            l_n = l_s = 0.0
+            raw_n = raw_s = 0
+            for other, w in neighbours:
+                n, s = eff.by_site.get(other, {}).get((tactic, p.barrier), (0, 0))
+                l_n += w * n
+                l_s += w * s
+                raw_n += n
+                raw_s += s
+            n, s = own.get((tactic, p.barrier), (0, 0))
+            l_n += OWN_HISTORY_WEIGHT * n
+            l_s += OWN_HISTORY_WEIGHT * s
+            raw_n += n
+            raw_s += s
+            a = l_s + PRIOR_LOCAL * h
+            b = (l_n - l_s) + PRIOR_LOCAL * (1 - h)
+            p.effectiveness = _beta_low(a, b)
+            p.posterior_mean = a / (a + b)
+            p.similar_tries, p.similar_successes = raw_n, raw_s
+            p.score = weights[p.barrier] * DEPTH_DISCOUNT**p.depth * (EVIDENCE_WEIGHT * min(1.0, p.evidence) + EFFECTIVENESS_WEIGHT * p.effectiveness)
+
+
+def rank_candidates(snapshot: Snapshot, site_id: str) -> list[_Candidate]:
+    """Every candidate tactic of the site, scored and ranked (no explanations)."""
+    barriers = considered_barriers(snapshot, site_id)
+    if not barriers:
+        return []
+    top = max(b.activity for b in barriers)
+    weights = {b.iri: (b.activity / top if top > 0 else 0.0) ** BARRIER_WEIGHT_EXPONENT for b in barriers}
+    pairs = candidate_pairs(snapshot, barriers)
+    eff = effectiveness_index(snapshot)
+    neighbours = similar_sites(snapshot, site_id)
+    _score_pairs(pairs, weights, eff, site_id, neighbours)
+    eng = engagement_index(snapshot)
+    history = _recent_history(eng, site_id)
+    out: list[_Candidate] = []
+    for tactic, plist in pairs.items():
+        plist.sort(key=lambda p: (-round(p.score, 9), p.barrier))
+        best = plist[0]
+        others = sum(p.score for p in plist[1:] if p.barrier != best.barrier)
+        tprops = snapshot.node("Tactic", tactic) or {}
+        cost = effort_cost(tprops.get("effort"))
+        failures, tried = history.get(tactic, (0, False))
+        penalty = min(MAX_RECENT_PENALTY, RECENT_FAILURE_PENALTY * failures)
+        score = best.score + OTHER_BARRIERS_WEIGHT * others - cost - penalty
+        c = _Candidate(tactic, plist, round(score, 9), recently_tried=tried)
+        c.parts = {
+            "barrier_weight": round(weights[best.barrier] * DEPTH_DISCOUNT**best.depth, 6),
+            "evidence": round(min(1.0, best.evidence), 6),
+            "effectiveness": round(best.effectiveness, 6),
+            "other_barriers": round(OTHER_BARRIERS_WEIGHT * others, 6),
+            "cost": round(-cost, 6),
+            "recent_failures": round(-penalty, 6),
+        }
+        out.append(c)
+    out.sort(key=lambda c: (-c.score, c.tactic))
+    return out
+
+
+def _recent_history(eng: EngagementIndex, site_id: str) -> dict[str, tuple[int, bool]]:
+    """Tactic -> (failed applications in the last 180 days since its last success here, tried in the last 180 days)."""
+    ref = eng.reference_day
+    out: dict[str, tuple[int, bool]] = {}
+    if ref is None:
+        return out
+    for r in eng.records(site_id):
+        if not r.tactic or ref - r.day > RECENT_DAYS:
+            continue
+        failures, _ = out.get(r.tactic, (0, False))
+        if r.outcome in SUCCESS_OUTCOMES:
+            failures = 0
+        elif r.outcome in FAILURE_OUTCOMES:
+            failures += 1
+        out[r.tactic] = (failures, True)
+    return out
+
+
+def engage_for_site(snapshot: Snapshot, site_id: str) -> EngageWith:
+    """Whom to engage (the most central investigator at the site) and through which channel."""
+    invs = sorted({k for (lb, k), _ in snapshot.into("Site", site_id, "WORKS_AT") if lb == "Investigator"})
+    channel, channel_reason = best_channel(snapshot, site_id)
+    if not invs:
+        return EngageWith(reason="no investigator recorded at this site", channel=channel, channel_reason=channel_reason)
+    props = {k: snapshot.node("Investigator", k) or {} for k in invs}
+    ranks = {k: p.get("pagerank") for k, p in props.items() if isinstance(p.get("pagerank"), (int, float)) and not isinstance(p.get("pagerank"), bool)}
+    if ranks:
+        best = sorted(ranks, key=lambda k: (-round(float(ranks[k]), 12), k))[0]
+        reason = f"highest PageRank ({float(ranks[best]):.4g}) of the {len(invs)} investigator(s) at the site"
+    else:
+        def degree(k: str) -> tuple[int, int]:
+            studies = len({s for (lb, s), _ in snapshot.out("Investigator", k, "INVESTIGATOR_ON") if lb == "Study"})
+            sites = len({s for (lb, s), _ in snapshot.out("Investigator", k, "WORKS_AT") if lb == "Site"})
+            return studies, sites
+
+        degs = {k: degree(k) for k in invs}
+        best = sorted(invs, key=lambda k: (-(degs[k][0] + degs[k][1]), k))[0]
+        reason = (
+            f"most connected of the {len(invs)} investigator(s) at the site ({degs[best][0]} stud(ies), {degs[best][1]} site(s)); "
+            "run `sitegraph analyze` to rank by PageRank"
+        )
+    eng = engagement_index(snapshot)
+    contacts = sum(1 for r in eng.records(site_id) if r.investigator == best)
+    if contacts:
+        reason += f"; {contacts} logged interaction(s) with them"
+    return EngageWith(
+        investigator_id=best, investigator_name=str(props[best].get("name") or best), reason=reason, channel=channel,
+        channel_reason=channel_reason,
+    )
+
+
+def _step(snapshot: Snapshot, label: str, key: str) -> PathStep:
+    props = snapshot.node(label, key) or {}
+    name = props.get("name") or props.get("label") or props.get("title") or key
+    return PathStep(label=label, id=key, name=str(name))
+
+
+def _explanations(snapshot: Snapshot, eng: EngagementIndex, site_id: str, c: _Candidate, neighbours: list[tuple[str, float]]) -> list[ExplanationPath]:
+    out: list[ExplanationPath] = []
+    site_step = _step(snapshot, "Site", site_id)
+    tactic_step = _step(snapshot, "Tactic", c.tactic)
+    seen_barriers: set[str] = set()
+    for p in c.pairs:
+        if len(out) >= MAX_EXPLANATIONS or p.barrier in seen_barriers:
+            continue
+        seen_barriers.add(p.barrier)
+        chain = next((path for concept, _d, path in _ancestors(snapshot, p.barrier) if concept == p.mitigated), [p.barrier])
+        rec = _latest_mention(eng, site_id, p.barrier)
+        level = _local(p.link.get("evidence_level")) or "unknown evidence"
+        b_step = _step(snapshot, "Barrier", p.barrier)
+        via = f" (a narrower case of '{_step(snapshot, 'Barrier', p.mitigated).name}')" if p.depth else ""
+        params: dict[str, str | int | float | list[str]] = {"site": site_id, "barrier": p.barrier, "tactic": c.tactic}
+        tail = "<-[:MITIGATES]-(t:Tactic {iri: $tactic})"
+        broader = ""
+        if p.depth:
+            params["mitigated"] = p.mitigated
+            broader = f"-[:BROADER*{p.depth}]->(m:Barrier {{iri: $mitigated}})"
+        if rec is not None and rec.mentions[p.barrier].stored:
+            params["interaction"] = rec.id
+            m = rec.mentions[p.barrier]
+            cypher = (
+                "MATCH p = (s:Site {id: $site})<-[:WITH_SITE]-(i:Interaction {id: $interaction})-[:CONCERNS]->"
+                f"(b:Barrier {{iri: $barrier}}){broader}{tail} RETURN p"
+            )
+            nodes = [site_step, PathStep(label="Interaction", id=rec.id, name=f"{rec.channel or 'interaction'} {rec.occurred_at[:10]}"), b_step]
+            rels = ["WITH_SITE", "CONCERNS"]
+            desc = (
+                f"{site_step.name} raised '{b_step.name}' ({m.source}) on {rec.occurred_at[:10]}{via}; "
+                f"'{tactic_step.name}' mitigates it ({level})"
+            )
+        else:
+            cypher = (
+                "MATCH p = (s:Site {id: $site})<-[:WITH_SITE]-(i:Interaction)-[:CONCERNS]->"
+                f"(b:Barrier {{iri: $barrier}}){broader}{tail} RETURN p LIMIT 5"
+            )
+            if rec is not None:
+                params["interaction"] = rec.id
+                cypher = (
+                    "MATCH p = (s:Site {id: $site})<-[:WITH_SITE]-(i:Interaction {id: $interaction}) "
+                    f"MATCH q = (b:Barrier {{iri: $barrier}}){broader}{tail} RETURN p, q"
+                )
+            nodes = [site_step] + ([PathStep(label="Interaction", id=rec.id, name=f"{rec.channel or 'interaction'} {rec.occurred_at[:10]}")] if rec else []) + [b_step]
+            rels = ["WITH_SITE", "CONCERNS"] if rec else ["CONCERNS"]
+            desc = f"A note of {site_step.name} mentions '{b_step.name}'{via}; '{tactic_step.name}' mitigates it ({level})"
+        for parent in chain[1:]:
+            nodes.append(_step(snapshot, "Barrier", parent))
+            rels.append("BROADER")
+        nodes.append(tactic_step)
+        rels.append("MITIGATES")
+        out.append(ExplanationPath(description=desc, nodes=nodes, relationships=rels, cypher=cypher, params=params))
+    best = c.pairs[0]
+    if best.similar_tries and neighbours:
+        sites = [s for s, _ in neighbours] + [site_id]
+        rate = best.similar_successes / best.similar_tries
+        out.append(
+            ExplanationPath(
+                description=(
+                    f"'{tactic_step.name}' against '{_step(snapshot, 'Barrier', best.barrier).name}' succeeded "
+                    f"{best.similar_successes} of {best.similar_tries} times ({rate:.0%}) at this and the {len(neighbours)} "
+                    "sites with the most similar barrier profile"
+                ),
+                nodes=[PathStep(label="Site", id="(similar sites)", name="similar sites"), PathStep(label="Interaction", id="(applications)", name="applications"), tactic_step],
+                relationships=["WITH_SITE", "APPLIED"],
+                cypher=(
+                    "MATCH p = (s:Site)<-[:WITH_SITE]-(i:Interaction)-[:APPLIED]->(t:Tactic {iri: $tactic}) "
+                    "WHERE s.id IN $sites AND EXISTS { (i)-[:CONCERNS]->(:Barrier {iri: $barrier}) } RETURN p LIMIT 50"
+                ),
+                params={"tactic": c.tactic, "barrier": best.barrier, "sites": sites},
+            )
+        )
+    return out
+
+
+def _latest_mention(eng: EngagementIndex, site_id: str, iri: str) -> Any:
+    """The latest interaction at the site that mentions the barrier, preferring stored (observed first) mentions."""
+    best = None
+    for r in reversed(eng.records(site_id)):
+        m = r.mentions.get(iri)
+        if m is None:
+            continue
+        if m.stored and m.source == "observed":
+            return r
+        if best is None or (m.stored and not best.mentions[iri].stored):
+            best = r
+    return best
+
+
+def recommend_tactics(source: Snapshot | GraphStore, site_id: str, limit: int = 5) -> list[TacticRecommendation]:
+    """The ``limit`` next-best tactics for the site, best first, with whom to engage and explanations.
+
+    :class:`NotFoundError` for an unknown site; an empty list when the site has no barrier mentions.
+    """
+    snapshot = as_snapshot(source)
+    if snapshot.node("Site", site_id) is None:
+        raise NotFoundError(f"no site with id {site_id!r}")
+    ranked = rank_candidates(snapshot, site_id)[: max(0, limit)]
+    if not ranked:
+        return []
+    engage = engage_for_site(snapshot, site_id)
+    eng = engagement_index(snapshot)
+    neighbours = similar_sites(snapshot, site_id)
+    out: list[TacticRecommendation] = []
+    for rank, c in enumerate(ranked, start=1):
+        tprops = snapshot.node("Tactic", c.tactic) or {}
+        evidence = []
+        for p in c.pairs:
+            rate = round(p.similar_successes / p.similar_tries, 4) if p.similar_tries else None
+            evidence.append(
+                Evidence(
+                    barrier_iri=p.barrier, evidence_level=_local(p.link.get("evidence_level")), source=_source(p.link.get("source")),
+                    effect=p.link.get("effect") if isinstance(p.link.get("effect"), str) else None, observed_success_rate=rate,
+                    observed_interval=wilson_interval(p.similar_successes, p.similar_tries), observed_tries=p.similar_tries,
+                )
+            )
+        out.append(
+            TacticRecommendation(
+                rank=rank, tactic_iri=c.tactic, tactic_id=str(tprops.get("id") or c.tactic.rsplit("/", 1)[-1]),
+                tactic_label=str(tprops.get("label") or c.tactic), score=round(c.score, 6), score_parts=c.parts,
+                barriers=sorted({p.barrier for p in c.pairs}), role=_local(tprops.get("role")), channel=_local(tprops.get("channel")),
+                effort=_local(tprops.get("effort")), engage=engage, evidence=evidence,
+                explanations=_explanations(snapshot, eng, site_id, c, neighbours), recently_tried=c.recently_tried,
+            )
+        )
+    return out
+
+
+def _source(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)) and value:
+        return "; ".join(str(v) for v in value)
+    return None
+

@@ -1,0 +1,321 @@
+"""Related sites: the sites most like a given one, each with its reasons and a Cypher query that shows them.
+
+The score of another site is a weighted sum of five features, each in [0, 1]
+(weights in :data:`WEIGHTS`, documented in ``docs/recommendations.md``):
+
+``shared_investigator`` (0.15)
+    ``1 - exp(-n)`` for ``n`` investigators who work at both sites (``WORKS_AT``).
+``shared_study`` (0.15)
+    Salton (cosine) overlap of the two sites' studies (``PARTICIPATES_IN``): ``n / sqrt(n_a * n_b)``.
+``shared_condition`` (0.10)
+    Salton overlap of the conditions of their studies (``STUDIES``).
+``similar_barriers`` (0.40)
+    Cosine similarity of the two sites' barrier-activity vectors (:mod:`sitegraph.queries.signals`).
+``network_proximity`` (0.20)
+    Personalised PageRank from the site (damping 0.85) on the site–investigator–study graph
+    (``WORKS_AT``, ``PARTICIPATES_IN``, ``INVESTIGATOR_ON``, undirected), divided by the largest value
+    any other site gets.
+
+Ties are broken by site id, and scores are rounded to 9 decimals before ranking, so both stores rank
+identically. Everything is computed on the snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from sitegraph.errors import NotFoundError
+from sitegraph.graph.store import GraphStore
+from sitegraph.queries.models import PathStep, RelatedReason, RelatedSite
+from sitegraph.queries.signals import activity_vectors, as_snapshot, engagement_index
+from sitegraph.queries.snapshot import Snapshot
+
+WEIGHTS: dict[str, float] = {
+    "shared_investigator": 0.15,
+    "shared_study": 0.15,
+    "shared_condition": 0.10,
+    "similar_barriers": 0.40,
+    "network_proximity": 0.20,
+}
+PAGERANK_ALPHA = 0.85
+PAGERANK_ITERATIONS = 100
+PAGERANK_TOL = 1e-12
+MAX_ITEMS = 5
+
+
+@dataclass
+class SiteStructure:
+    """Sparse incidence matrices of the sites (cached per snapshot)."""
+
+    sites: list[str]
+    index: dict[str, int]
+    investigators: list[str]
+    studies: list[str]
+    conditions: list[str]
+    site_inv: sparse.csr_matrix
+    site_study: sparse.csr_matrix
+    site_cond: sparse.csr_matrix
+    walk: sparse.csr_matrix  # column-stochastic transition matrix of the site–investigator–study graph
+    walk_nodes: int
+    dangling: np.ndarray
+    barrier_unit: np.ndarray  # sites x barriers, rows scaled to unit length
+    barriers: list[str]
+    activity: np.ndarray
+
+
+def _binary(rows: list[int], cols: list[int], shape: tuple[int, int]) -> sparse.csr_matrix:
+    m = sparse.csr_matrix((np.ones(len(rows)), (np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64))), shape=shape)
+    m.data[:] = 1.0  # duplicates summed: back to 0/1
+    return m
+
+
+def site_structure(source: Snapshot | GraphStore) -> SiteStructure:
+    snapshot = as_snapshot(source)
+    cached = snapshot.cache.get("related.structure")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    sites, barriers, activity = activity_vectors(snapshot)
+    index = {s: i for i, s in enumerate(sites)}
+    investigators = [k for k, _ in snapshot.nodes("Investigator")]
+    studies = [k for k, _ in snapshot.nodes("Study")]
+    conditions = [k for k, _ in snapshot.nodes("Condition")]
+    inv_i = {k: i for i, k in enumerate(investigators)}
+    std_i = {k: i for i, k in enumerate(studies)}
+    cond_i = {k: i for i, k in enumerate(conditions)}
+    r, c = [], []
+    for s in sites:
+        for (lb, k), _ in snapshot.into("Site", s, "WORKS_AT"):
+            if lb == "Investigator" and k in inv_i:
+                r.append(index[s])
+                c.append(inv_i[k])
+    site_inv = _binary(r, c, (len(sites), len(investigators)))
+    r, c = [], []
+    for s in sites:
+        for (lb, k), _ in snapshot.out("Site", s, "PARTICIPATES_IN"):
+            if lb == "Study" and k in std_i:
+                r.append(index[s])
+                c.append(std_i[k])
+    site_study = _binary(r, c, (len(sites), len(studies)))
+    r, c = [], []
+    for st in studies:
+        for (lb, k), _ in snapshot.out("Study", st, "STUDIES"):
+            if lb == "Condition" and k in cond_i:
+                r.append(std_i[st])
+                c.append(cond_i[k])
+    study_cond = _binary(r, c, (len(studies), len(conditions)))
+    site_cond = (site_study @ study_cond).tocsr()
+    site_cond.data[:] = 1.0
+    # investigator -> study links
+    r, c = [], []
+    for inv in investigators:
+        for (lb, k), _ in snapshot.out("Investigator", inv, "INVESTIGATOR_ON"):
+            if lb == "Study" and k in std_i:
+                r.append(inv_i[inv])
+                c.append(std_i[k])
+    inv_study = _binary(r, c, (len(investigators), len(studies)))
+    n_s, n_i, n_t = len(sites), len(investigators), len(studies)
+    adj = sparse.bmat(
+        [[None, site_inv, site_study], [site_inv.T, None, inv_study], [site_study.T, inv_study.T, None]], format="csr"
+    ) if n_s + n_i + n_t else sparse.csr_matrix((0, 0))
+    if adj.shape[0] != n_s + n_i + n_t:  # bmat drops empty blocks' sizes when every block of a row is None
+        adj = sparse.csr_matrix((n_s + n_i + n_t, n_s + n_i + n_t))
+    adj.data[:] = 1.0
+    deg = np.asarray(adj.sum(axis=0)).ravel()
+    inv_deg = np.divide(1.0, deg, out=np.zeros_like(deg), where=deg > 0)
+    walk = (adj @ sparse.diags(inv_deg)).tocsr()
+    norms = np.linalg.norm(activity, axis=1, keepdims=True)
+    unit = np.divide(activity, norms, out=np.zeros_like(activity), where=norms > 0)
+    built = SiteStructure(
+        sites=sites, index=index, investigators=investigators, studies=studies, conditions=conditions, site_inv=site_inv,
+        site_study=site_study, site_cond=site_cond, walk=walk, walk_nodes=n_s + n_i + n_t, dangling=deg == 0,
+        barrier_unit=unit, barriers=barriers, activity=activity,
+    )
+    snapshot.cache["related.structure"] = built
+    return built
+
+
+def network_proximity(source: Snapshot | GraphStore, site_id: str) -> dict[str, float]:
+    """Personalised PageRank of every site from ``site_id`` on the site–investigator–study graph.
+
+    Power iteration (damping 0.85, restart at the site, dangling mass back to the site) until the
+    L1 change is below 1e-12. One function so it can be swapped for ``sitegraph.graph.centrality``.
+    """
+    st = site_structure(source)
+    if site_id not in st.index:
+        raise NotFoundError(f"no site with id {site_id!r}")
+    vec = _ppr_vector(st, st.index[site_id])
+    return {s: float(vec[i]) for i, s in enumerate(st.sites) if vec[i] > 0}
+
+
+def _ppr_vector(st: SiteStructure, seed: int) -> np.ndarray:
+    n = st.walk_nodes
+    e = np.zeros(n)
+    e[seed] = 1.0
+    x = e.copy()
+    for _ in range(PAGERANK_ITERATIONS):
+        dangling_mass = x[st.dangling].sum()
+        nxt = PAGERANK_ALPHA * (st.walk @ x) + (1 - PAGERANK_ALPHA) * e + PAGERANK_ALPHA * dangling_mass * e
+        if np.abs(nxt - x).sum() < PAGERANK_TOL:
+            x = nxt
+            break
+        x = nxt
+    return x[: len(st.sites)]
+
+
+def _salton(shared: np.ndarray, n_self: float, n_other: np.ndarray) -> np.ndarray:
+    denom = np.sqrt(n_self * n_other)
+    return np.divide(shared, denom, out=np.zeros_like(shared, dtype=float), where=denom > 0)
+
+
+def related_scores(source: Snapshot | GraphStore, site_id: str, weights: Mapping[str, float] | None = None) -> tuple[list[str], dict[str, np.ndarray], np.ndarray]:
+    """(site ids, feature arrays, total score array) of every site against ``site_id`` (itself scored 0)."""
+    snapshot = as_snapshot(source)
+    if snapshot.node("Site", site_id) is None:
+        raise NotFoundError(f"no site with id {site_id!r}")
+    w = dict(WEIGHTS if weights is None else weights)
+    st = site_structure(snapshot)
+    i = st.index[site_id]
+    inv_shared = np.asarray((st.site_inv @ st.site_inv[i].T).todense()).ravel()
+    std_shared = np.asarray((st.site_study @ st.site_study[i].T).todense()).ravel()
+    cond_shared = np.asarray((st.site_cond @ st.site_cond[i].T).todense()).ravel()
+    n_std = np.asarray(st.site_study.sum(axis=1)).ravel()
+    n_cond = np.asarray(st.site_cond.sum(axis=1)).ravel()
+    features = {
+        "shared_investigator": 1 - np.exp(-inv_shared),
+        "shared_study": _salton(std_shared, n_std[i], n_std),
+        "shared_condition": _salton(cond_shared, n_cond[i], n_cond),
+        "similar_barriers": np.clip(st.barrier_unit @ st.barrier_unit[i], 0.0, 1.0),
+    }
+    ppr = _ppr_vector(st, i)
+    ppr[i] = 0.0
+    top = ppr.max() if len(ppr) else 0.0
+    features["network_proximity"] = ppr / top if top > 0 else np.zeros_like(ppr)
+    for f in features.values():
+        f[i] = 0.0
+    total = np.zeros(len(st.sites))
+    for name, f in features.items():
+        total += w.get(name, 0.0) * f
+    return st.sites, features, np.round(total, 9)
+
+
+def related_sites(source: Snapshot | GraphStore, site_id: str, limit: int = 10, *, weights: Mapping[str, float] | None = None) -> list[RelatedSite]:
+    """The ``limit`` sites most related to ``site_id``, best first, each with reasons and Cypher.
+
+    :class:`NotFoundError` for an unknown site.
+    """
+    snapshot = as_snapshot(source)
+    sites, features, total = related_scores(snapshot, site_id, weights)
+    w = dict(WEIGHTS if weights is None else weights)
+    order = sorted((j for j in np.flatnonzero(total > 0)), key=lambda j: (-total[j], sites[j]))[: max(0, limit)]
+    st = site_structure(snapshot)
+    out: list[RelatedSite] = []
+    for rank, j in enumerate(order, start=1):
+        other = sites[j]
+        props = snapshot.node("Site", other) or {}
+        parts = {name: round(float(f[j]) * w.get(name, 0.0), 6) for name, f in features.items() if f[j] > 0}
+        reasons, cypher, params = _reasons(snapshot, st, site_id, other, parts)
+        out.append(
+            RelatedSite(
+                rank=rank, site_id=other, name=str(props.get("name") or other), city=props.get("city"), country=props.get("country"),
+                score=round(float(total[j]), 6), score_parts=parts, reasons=reasons, cypher=cypher, params=params,
+            )
+        )
+    return out
+
+
+def _name(props: Mapping[str, Any] | None, key: str, *fields: str) -> str:
+    for f in fields:
+        v = (props or {}).get(f)
+        if isinstance(v, str) and v:
+            return v
+    return key
+
+
+def _reasons(
+    snapshot: Snapshot, st: SiteStructure, site: str, other: str, parts: dict[str, float]
+) -> tuple[list[RelatedReason], str, dict[str, str | int | float | list[str]]]:
+    i, j = st.index[site], st.index[other]
+    reasons: list[RelatedReason] = []
+    queries: list[str] = []
+    params: dict[str, str | int | float | list[str]] = {"site": site, "other": other}
+    if "shared_investigator" in parts:
+        inv = sorted(st.investigators[k] for k in set(st.site_inv[i].indices) & set(st.site_inv[j].indices))
+        reasons.append(RelatedReason(kind="shared_investigator", weight=parts["shared_investigator"], items=[
+            PathStep(label="Investigator", id=k, name=_name(snapshot.node("Investigator", k), k, "name")) for k in inv[:MAX_ITEMS]]))
+        params["investigators"] = inv[:MAX_ITEMS]
+        queries.append(
+            "MATCH p = (a:Site {id: $site})<-[:WORKS_AT]-(i:Investigator)-[:WORKS_AT]->(b:Site {id: $other}) "
+            "WHERE i.id IN $investigators RETURN p"
+        )
+    if "shared_study" in parts:
+        stds = sorted(st.studies[k] for k in set(st.site_study[i].indices) & set(st.site_study[j].indices))
+        reasons.append(RelatedReason(kind="shared_study", weight=parts["shared_study"], items=[
+            PathStep(label="Study", id=k, name=_name(snapshot.node("Study", k), k, "title")) for k in stds[:MAX_ITEMS]]))
+        params["studies"] = stds[:MAX_ITEMS]
+        queries.append(
+            "MATCH p = (a:Site {id: $site})-[:PARTICIPATES_IN]->(s:Study)<-[:PARTICIPATES_IN]-(b:Site {id: $other}) "
+            "WHERE s.id IN $studies RETURN p"
+        )
+    if "shared_condition" in parts:
+        conds = sorted(st.conditions[k] for k in set(st.site_cond[i].indices) & set(st.site_cond[j].indices))
+        reasons.append(RelatedReason(kind="shared_condition", weight=parts["shared_condition"], items=[
+            PathStep(label="Condition", id=k, name=_name(snapshot.node("Condition", k), k, "name")) for k in conds[:MAX_ITEMS]]))
+        params["conditions"] = conds[:MAX_ITEMS]
+        queries.append(
+            "CALL { MATCH p = (a:Site {id: $site})-[:PARTICIPATES_IN]->(:Study)-[:STUDIES]->(c:Condition)"
+            "<-[:STUDIES]-(:Study)<-[:PARTICIPATES_IN]-(b:Site {id: $other}) WHERE c.id IN $conditions RETURN p LIMIT 25 } RETURN p"
+        )
+    if "similar_barriers" in parts:
+        shared = [
+            (min(st.activity[i, k], st.activity[j, k]), st.barriers[k])
+            for k in np.flatnonzero((st.activity[i] > 0) & (st.activity[j] > 0))
+        ]
+        shared.sort(key=lambda t: (-t[0], t[1]))
+        top = [iri for _, iri in shared[:3]]
+        reasons.append(RelatedReason(kind="similar_barriers", weight=parts["similar_barriers"], items=[
+            PathStep(label="Barrier", id=iri, name=_name(snapshot.node("Barrier", iri), iri, "label")) for iri in top]))
+        eng = engagement_index(snapshot)
+        ids: list[str] = []
+        shown: list[str] = []
+        for iri in top:
+            a = _latest_stored(eng.records(site), iri)
+            b = _latest_stored(eng.records(other), iri)
+            if a and b:
+                ids += [a, b]
+                shown.append(iri)
+        if shown:
+            params["barriers"] = shown
+            params["interactions"] = ids
+            queries.append(
+                "MATCH p = (a:Site {id: $site})<-[:WITH_SITE]-(ia:Interaction)-[:CONCERNS]->(x:Barrier)"
+                "<-[:CONCERNS]-(ib:Interaction)-[:WITH_SITE]->(b:Site {id: $other}) "
+                "WHERE x.iri IN $barriers AND ia.id IN $interactions AND ib.id IN $interactions RETURN p"
+            )
+    if "network_proximity" in parts:
+        reasons.append(RelatedReason(kind="network_proximity", weight=parts["network_proximity"], items=[]))
+        queries.append(
+            "MATCH p = shortestPath((a:Site {id: $site})-[:WORKS_AT|PARTICIPATES_IN|INVESTIGATOR_ON*..8]-(b:Site {id: $other})) RETURN p"
+        )
+    reasons.sort(key=lambda r: (-r.weight, r.kind))
+    cypher = "\nUNION\n".join(queries) if queries else "MATCH (a:Site {id: $site}), (b:Site {id: $other}) RETURN a, b"
+    return reasons, cypher, params
+
+
+def _latest_stored(records: list[Any], iri: str) -> str | None:
+    for r in reversed(records):
+        m = r.mentions.get(iri)
+        if m is not None and m.stored:
+            return str(r.id)
+    return None
+
+
+def degree_ranking(source: Snapshot | GraphStore) -> list[str]:
+    """Sites by degree in the site–investigator–study graph (investigators + studies), highest first, ties by id."""
+    st = site_structure(source)
+    deg = np.asarray(st.site_inv.sum(axis=1)).ravel() + np.asarray(st.site_study.sum(axis=1)).ravel()
+    return [st.sites[k] for k in sorted(range(len(st.sites)), key=lambda k: (-deg[k], st.sites[k]))]

@@ -1,0 +1,943 @@
+"""The HTTP API on both stores: every endpoint, its error paths, auth, durability, outages and recovery.
+
+Each test gets an app built with ``create_app(store=...)`` on a store of each kind (embedded and a
+real Neo4j), holding a small hand-made graph whose KPIs are known exactly. The loaded store is shared
+by the tests of this module and reloaded whenever a test changed it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from sitegraph.api.main import create_app
+from sitegraph.errors import StoreUnavailableError
+from sitegraph.graph.memory import MemoryStore
+from sitegraph.graph.store import GraphBatch, GraphStore
+from sitegraph.settings import Settings
+
+KEYS = "test-key-1,test-key-2"
+BARRIER = "https://w3id.org/sitegraph/barrier/"
+TACTIC = "https://w3id.org/sitegraph/tactic/"
+MGH = "site:mass-general-boston-us"
+DFCI = "site:dana-farber-boston-us"
+CHARITE = "site:charite-berlin-de"
+MAYO = "site:mayo-rochester-us"
+
+
+def api_settings(keys: str = KEYS, **kw: Any) -> Settings:
+    return Settings(_env_file=None, sitegraph_api_keys=SecretStr(keys), **kw)  # type: ignore[call-arg]
+
+
+def build_demo_batch() -> GraphBatch:
+    """A small graph covering every node and relationship type the API reads."""
+    b = GraphBatch()
+    b.add_node(
+        "Site",
+        MGH,
+        {
+            "name": "Massachusetts General Hospital",
+            "aliases": ["MGH", "Mass General"],
+            "city": "Boston",
+            "state": "Massachusetts",
+            "zip": "02114",
+            "country": "United States",
+            "lat": 42.3626,
+            "lon": -71.0685,
+            "pagerank": 0.31,
+            "degree": 5,
+            "betweenness": 0.5,
+        },
+    )
+    b.add_node("Site", DFCI, {"name": "Dana-Farber Cancer Institute", "city": "Boston", "country": "United States"})
+    b.add_node("Site", CHARITE, {"name": "Charité – Universitätsmedizin Berlin", "city": "Berlin", "country": "Germany"})
+    b.add_node("Site", MAYO, {"name": "Mayo Clinic", "city": "Rochester", "country": "United States"})
+    b.add_node("Investigator", "inv:jane-doe", {"name": "Jane Doe", "degrees": ["MD", "PhD"], "pagerank": 0.2})
+    b.add_node("Investigator", "inv:john-smith", {"name": "John Smith"})
+    b.add_node("Investigator", "inv:max-mustermann", {"name": "Max Mustermann"})
+    b.add_node("Study", "NCT00000001", {"title": "A breast cancer trial", "phase": "PHASE3", "overall_status": "RECRUITING"})
+    b.add_node("Study", "NCT00000002", {"title": "A diabetes trial", "phase": "PHASE2", "overall_status": "COMPLETED"})
+    b.add_node("Sponsor", "sponsor:acme", {"name": "Acme Pharma"})
+    b.add_node("Condition", "cond:breast-cancer", {"name": "Breast Cancer", "therapeutic_area": "Oncology"})
+    b.add_node("Condition", "cond:t2d", {"name": "Type 2 Diabetes", "therapeutic_area": "Metabolism"})
+    b.add_rel("STUDIES", "Study", "NCT00000001", "Condition", "cond:breast-cancer")
+    b.add_rel("STUDIES", "Study", "NCT00000002", "Condition", "cond:t2d")
+    b.add_rel("SPONSORED_BY", "Study", "NCT00000001", "Sponsor", "sponsor:acme", {"role": "lead"})
+    b.add_rel(
+        "PARTICIPATES_IN",
+        "Site",
+        MGH,
+        "Study",
+        "NCT00000001",
+        {
+            "status": "recruiting",
+            "activation_days": 120,
+            "enrolled": 30,
+            "target": 40,
+            "screened": 50,
+            "screen_failures": 10,
+            "contract_revisions": 3,
+            "ethics_approval_days": 45,
+            "open_queries": 12,
+            "surveys_received": 2,
+        },
+    )
+    b.add_rel(
+        "PARTICIPATES_IN",
+        "Site",
+        MGH,
+        "Study",
+        "NCT00000002",
+        {
+            "status": "completed",
+            "activation_days": 80,
+            "enrolled": 10,
+            "target": 40,
+            "screened": 20,
+            "screen_failures": 2,
+            "contract_revisions": 1,
+            "ethics_approval_days": 30,
+            "open_queries": 3,
+            "surveys_received": 1,
+        },
+    )
+    b.add_rel("PARTICIPATES_IN", "Site", DFCI, "Study", "NCT00000001", {"status": "recruiting", "activation_days": 90})
+    b.add_rel("PARTICIPATES_IN", "Site", CHARITE, "Study", "NCT00000002", {"status": "completed"})
+    b.add_rel("WORKS_AT", "Investigator", "inv:jane-doe", "Site", MGH)
+    b.add_rel("WORKS_AT", "Investigator", "inv:jane-doe", "Site", DFCI)
+    b.add_rel("WORKS_AT", "Investigator", "inv:john-smith", "Site", MGH)
+    b.add_rel("WORKS_AT", "Investigator", "inv:max-mustermann", "Site", CHARITE)
+    b.add_rel("INVESTIGATOR_ON", "Investigator", "inv:jane-doe", "Study", "NCT00000001", {"role": "PRINCIPAL_INVESTIGATOR", "site_id": MGH})
+    b.add_rel("INVESTIGATOR_ON", "Investigator", "inv:jane-doe", "Study", "NCT00000001", {"role": "SUB_INVESTIGATOR", "site_id": DFCI})
+    b.add_rel("INVESTIGATOR_ON", "Investigator", "inv:john-smith", "Study", "NCT00000002", {"role": "PRINCIPAL_INVESTIGATOR", "site_id": MGH})
+    # ontology
+    b.add_node("Barrier", BARRIER + "contracting", {"id": "contracting", "label": "Contracting", "kind": "category"})
+    b.add_node(
+        "Barrier",
+        BARRIER + "slow-contract-negotiation",
+        {
+            "id": "slow-contract-negotiation",
+            "label": "Slow contract negotiation",
+            "alt_labels": ["contract delay", "legal review"],
+            "definition": "The clinical trial agreement takes long to agree.",
+            "kind": "barrier",
+            "severity": 0.7,
+        },
+    )
+    b.add_node(
+        "Barrier",
+        BARRIER + "stalled-ethics-approval",
+        {"id": "stalled-ethics-approval", "label": "Stalled ethics approval", "alt_labels": ["ethics delay", "IRB backlog"], "kind": "barrier"},
+    )
+    b.add_rel("BROADER", "Barrier", BARRIER + "slow-contract-negotiation", "Barrier", BARRIER + "contracting")
+    b.add_node("Tactic", TACTIC + "contracting-support", {"id": "contracting-support", "label": "Contracting support", "kind": "group"})
+    b.add_node(
+        "Tactic",
+        TACTIC + "contract-template",
+        {"id": "contract-template", "label": "Pre-agreed contract template", "kind": "tactic", "role": "contracts-lead", "channel": "email"},
+    )
+    b.add_node("Tactic", TACTIC + "irb-reliance", {"id": "irb-reliance", "label": "Central IRB reliance", "kind": "tactic"})
+    b.add_rel("BROADER", "Tactic", TACTIC + "contract-template", "Tactic", TACTIC + "contracting-support")
+    b.add_rel(
+        "MITIGATES",
+        "Tactic",
+        TACTIC + "contract-template",
+        "Barrier",
+        BARRIER + "slow-contract-negotiation",
+        {"evidence_level": "moderate", "source": "CTTI recommendations", "effect": "shorter negotiation"},
+    )
+    b.add_rel("MITIGATES", "Tactic", TACTIC + "irb-reliance", "Barrier", BARRIER + "stalled-ethics-approval", {"evidence_level": "strong"})
+    # interactions
+    b.add_node(
+        "Interaction",
+        "int:0001",
+        {"channel": "call", "occurred_at": "2025-01-10T10:00:00+00:00", "note": "Contract delay again; legal review slow.", "sentiment": -0.5},
+    )
+    b.add_node(
+        "Interaction",
+        "int:0002",
+        {"channel": "email", "occurred_at": "2025-02-01T09:30:00+00:00", "note": "Sent the template.", "sentiment": 0.2, "outcome": "improved"},
+    )
+    b.add_rel("WITH_SITE", "Interaction", "int:0001", "Site", MGH)
+    b.add_rel("WITH_SITE", "Interaction", "int:0002", "Site", MGH)
+    b.add_rel("WITH_INVESTIGATOR", "Interaction", "int:0001", "Investigator", "inv:jane-doe")
+    b.add_rel("CONCERNS", "Interaction", "int:0001", "Barrier", BARRIER + "slow-contract-negotiation", {"source": "observed", "severity": 0.8})
+    b.add_rel("APPLIED", "Interaction", "int:0002", "Tactic", TACTIC + "contract-template", {"outcome": "improved"})
+    return b
+
+
+def interaction_count(store: GraphStore) -> int:
+    return store.stats().nodes["Interaction"]
+
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+STORES = [s for s in os.environ.get("SITEGRAPH_TEST_STORES", "memory,neo4j").split(",") if s]
+STORE_PARAMS = [
+    *([pytest.param("memory")] if "memory" in STORES or IN_CI else []),
+    *([pytest.param("neo4j", marks=pytest.mark.neo4j)] if "neo4j" in STORES or IN_CI else []),
+]
+_loaded_at: dict[int, int] = {}
+
+
+@pytest.fixture(scope="module", params=STORE_PARAMS)
+def shared_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraphStore]:
+    """One store of each kind for the module (loading Neo4j for every test would be slow)."""
+    if request.param == "memory":
+        mem = MemoryStore(tmp_path_factory.mktemp("api") / "memory")
+        yield mem
+        mem.close()
+        return
+    yield request.getfixturevalue("neo4j_session_store")
+
+
+@pytest.fixture
+def demo_store(shared_store: GraphStore) -> GraphStore:
+    """The shared store holding exactly the demo graph: reloaded whenever a test changed it."""
+    if _loaded_at.get(id(shared_store)) != shared_store.version():
+        shared_store.clear(confirm=True)
+        shared_store.write(build_demo_batch())
+        _loaded_at[id(shared_store)] = shared_store.version()
+    return shared_store
+
+
+@pytest.fixture
+def client(demo_store: GraphStore) -> Iterator[TestClient]:
+    app = create_app(store=demo_store, settings=api_settings(sitegraph_cors_origins="https://crm.example"))
+    with TestClient(app) as c:
+        yield c
+
+
+def assert_error(resp: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body) == {"error"}
+    err = body["error"]
+    assert set(err) == {"status", "code", "message", "details"}
+    assert err["status"] == status
+    assert isinstance(err["message"], str) and err["message"]
+    assert "Traceback" not in resp.text
+    if code:
+        assert err["code"] == code
+    return dict(err)
+
+
+# --- health -----------------------------------------------------------------------------------------
+
+
+def test_health_and_ready(client: TestClient, demo_store: GraphStore) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200 and r.json()["status"] == "ok"
+    r = client.get("/ready")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ready", "store": demo_store.kind, "data_version": demo_store.version()}
+
+
+# --- search -----------------------------------------------------------------------------------------
+
+
+def test_search_lists_every_site_in_a_stable_order(client: TestClient) -> None:
+    r = client.get("/sites")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["total"] == 4 and body["limit"] == 20 and body["offset"] == 0
+    assert [s["id"] for s in body["items"]] == [CHARITE, DFCI, MGH, MAYO]
+    mgh = next(s for s in body["items"] if s["id"] == MGH)
+    assert mgh == {
+        "id": MGH,
+        "name": "Massachusetts General Hospital",
+        "city": "Boston",
+        "state": "Massachusetts",
+        "country": "United States",
+        "studies": 2,
+        "investigators": 2,
+    }
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"q": "mgh"}, [MGH]),
+        ({"q": "Mass General"}, [MGH]),
+        ({"q": "boston"}, [DFCI, MGH]),
+        ({"q": "charite"}, [CHARITE]),
+        ({"q": "dana farber"}, [DFCI]),
+        ({"q": "dana-farber"}, [DFCI]),
+        ({"q": "mayo clinic"}, [MAYO]),
+        ({"country": "germany"}, [CHARITE]),
+        ({"country": "United States", "q": "clinic"}, [MAYO]),
+        ({"condition": "breast"}, [DFCI, MGH]),
+        ({"condition": "cond:t2d"}, [CHARITE, MGH]),
+        ({"condition": "oncology", "country": "United States"}, [DFCI, MGH]),
+        ({"q": "nowhere"}, []),
+    ],
+)
+def test_search_filters(client: TestClient, params: dict[str, str], expected: list[str]) -> None:
+    r = client.get("/sites", params=params)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [s["id"] for s in body["items"]] == expected
+    assert body["total"] == len(expected)
+
+
+def test_search_ranks_name_matches_before_city_matches(client: TestClient) -> None:
+    r = client.get("/sites", params={"q": "massachusetts"})
+    assert [s["id"] for s in r.json()["items"]] == [MGH]
+    r = client.get("/sites", params={"q": "b"})
+    ids = [s["id"] for s in r.json()["items"]]
+    assert ids[0] == CHARITE  # 'b' in the name ("Berlin") beats 'b' only in the city
+
+
+def test_search_paginates_with_total(client: TestClient) -> None:
+    pages = [client.get("/sites", params={"limit": 3, "offset": off}).json() for off in (0, 3, 6)]
+    assert [p["total"] for p in pages] == [4, 4, 4]
+    assert [len(p["items"]) for p in pages] == [3, 1, 0]
+    ids = [s["id"] for p in pages for s in p["items"]]
+    assert ids == [CHARITE, DFCI, MGH, MAYO]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"offset": -1}, "offset"), ({"limit": "ten"}, "limit"), ({"q": "x" * 201}, "q")],
+)
+def test_search_rejects_bad_parameters(client: TestClient, params: dict[str, Any], field: str) -> None:
+    err = assert_error(client.get("/sites", params=params), 422, "validation_error")
+    assert err["details"][0]["field"] == field
+    assert err["details"][0]["location"] == "query"
+    assert field in err["message"]
+
+
+# --- site 360 ---------------------------------------------------------------------------------------
+
+
+def test_site_360(client: TestClient, demo_store: GraphStore) -> None:
+    r = client.get(f"/sites/{MGH}")
+    assert r.status_code == 200, r.text
+    p = r.json()
+    assert p["site"]["name"] == "Massachusetts General Hospital"
+    assert p["site"]["aliases"] == ["MGH", "Mass General"]
+    assert p["site"]["lat"] == pytest.approx(42.3626)
+    assert p["centrality"] == {"betweenness": 0.5, "degree": 5.0, "pagerank": 0.31}
+    k = p["kpis"]
+    assert k["studies"] == 2 and k["active_studies"] == 1
+    assert k["activation_days_median"] == 100.0 and k["activation_days_mean"] == 100.0
+    assert (k["enrolled"], k["target"], k["enrollment_vs_target"]) == (40, 80, 0.5)
+    assert (k["screened"], k["screen_failures"]) == (70, 12)
+    assert k["screen_failure_rate"] == pytest.approx(12 / 70, abs=1e-4)
+    assert (k["open_queries"], k["contract_revisions"], k["contract_revisions_mean"]) == (15, 4, 2.0)
+    assert k["ethics_approval_days_median"] == 37.5 and k["surveys_received"] == 3
+    studies = {s["id"]: s for s in p["studies"]}
+    assert set(studies) == {"NCT00000001", "NCT00000002"}
+    s1 = studies["NCT00000001"]
+    assert s1["conditions"] == [{"id": "cond:breast-cancer", "name": "Breast Cancer", "therapeutic_area": "Oncology"}]
+    assert s1["sponsors"] == ["Acme Pharma"]
+    assert s1["facts"]["enrollment_vs_target"] == 0.75 and s1["facts"]["screen_failure_rate"] == 0.2
+    invs = {i["id"]: i for i in p["investigators"]}
+    assert set(invs) == {"inv:jane-doe", "inv:john-smith"}
+    assert invs["inv:jane-doe"]["roles"] == [{"study_id": "NCT00000001", "role": "PRINCIPAL_INVESTIGATOR"}]
+    assert invs["inv:jane-doe"]["interactions"] == 1
+    assert invs["inv:john-smith"]["roles"] == [{"study_id": "NCT00000002", "role": "PRINCIPAL_INVESTIGATOR"}]
+    assert [b["iri"] for b in p["barriers"]][:1] == [BARRIER + "slow-contract-negotiation"]
+    assert p["barriers"][0]["label"] == "Slow contract negotiation"
+    s = p["interactions"]
+    assert s["total"] == 2 and s["by_channel"] == {"call": 1, "email": 1}
+    assert s["mean_sentiment"] == pytest.approx(-0.15)
+    assert [i["id"] for i in s["recent"]] == ["int:0002", "int:0001"]
+    assert s["recent"][0]["tactic_iri"] == TACTIC + "contract-template" and s["recent"][0]["outcome"] == "improved"
+    assert s["recent"][1]["tags"] == [BARRIER + "slow-contract-negotiation"]
+    assert s["last_at"] == "2025-02-01T09:30:00+00:00"
+    assert p["data_version"] == demo_store.version()
+
+
+def test_site_ids_with_colons_work_encoded_or_not(client: TestClient) -> None:
+    plain = client.get(f"/sites/{MGH}")
+    encoded = client.get("/sites/" + quote(MGH, safe=""))
+    assert plain.status_code == encoded.status_code == 200
+    assert plain.json() == encoded.json()
+
+
+def test_site_without_facts_has_empty_kpis(client: TestClient) -> None:
+    p = client.get(f"/sites/{MAYO}").json()
+    assert p["kpis"]["studies"] == 0 and p["kpis"]["enrollment_vs_target"] is None
+    assert p["interactions"]["total"] == 0 and p["interactions"]["mean_sentiment"] is None
+    assert p["barriers"] == [] and p["investigators"] == []
+
+
+@pytest.mark.parametrize("path", ["/sites/site:nowhere", "/sites/site:nowhere/related", "/sites/site:nowhere/tactics", "/investigators/inv:nobody"])
+def test_unknown_ids_are_404(client: TestClient, path: str) -> None:
+    err = assert_error(client.get(path), 404, "not_found")
+    assert "nowhere" in err["message"] or "nobody" in err["message"]
+
+
+# --- related sites and tactics ----------------------------------------------------------------------
+
+
+def test_related_sites(client: TestClient) -> None:
+    pytest.importorskip("sitegraph.queries.related")
+    r = client.get(f"/sites/{MGH}/related", params={"limit": 2})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["site_id"] == MGH
+    assert len(body["items"]) <= 2
+    ids = [s["site_id"] for s in body["items"]]
+    assert MGH not in ids
+    assert ids and ids[0] == DFCI  # shares an investigator, a study and a condition
+    for item in body["items"]:
+        assert item["reasons"] and item["cypher"]
+    assert_error(client.get(f"/sites/{MGH}/related", params={"limit": 0}), 422)
+
+
+def test_tactics(client: TestClient) -> None:
+    pytest.importorskip("sitegraph.queries.recommend")
+    r = client.get(f"/sites/{MGH}/tactics", params={"limit": 3})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["site_id"] == MGH
+    assert len(body["items"]) <= 3
+    for rank, item in enumerate(body["items"], start=1):
+        assert item["rank"] == rank
+        assert item["tactic_iri"].startswith(TACTIC)
+    assert_error(client.get(f"/sites/{MGH}/tactics", params={"limit": 51}), 422)
+
+
+# --- investigators ----------------------------------------------------------------------------------
+
+
+def test_investigator_profile(client: TestClient) -> None:
+    r = client.get("/investigators/inv:jane-doe")
+    assert r.status_code == 200, r.text
+    p = r.json()
+    assert p["name"] == "Jane Doe" and p["degrees"] == ["MD", "PhD"]
+    assert [s["id"] for s in p["sites"]] == [DFCI, MGH]
+    assert [(s["study_id"], s["role"], s["site_id"]) for s in p["studies"]] == [
+        ("NCT00000001", "SUB_INVESTIGATOR", DFCI),
+        ("NCT00000001", "PRINCIPAL_INVESTIGATOR", MGH),
+    ]
+    assert p["centrality"] == {"pagerank": 0.2}
+    assert p["interactions"] == 1 and p["last_interaction_at"] == "2025-01-10T10:00:00+00:00"
+
+
+# --- ontology ---------------------------------------------------------------------------------------
+
+
+def test_barrier_list(client: TestClient) -> None:
+    body = client.get("/barriers").json()
+    assert body["total"] == 3
+    assert [c["id"] for c in body["items"]] == ["contracting", "slow-contract-negotiation", "stalled-ethics-approval"]
+    slow = body["items"][1]
+    assert slow["broader"] == [BARRIER + "contracting"] and slow["alt_labels"] == ["contract delay", "legal review"]
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "slow-contract-negotiation",
+        "sgb:slow-contract-negotiation",
+        BARRIER + "slow-contract-negotiation",
+        quote(BARRIER + "slow-contract-negotiation", safe=""),
+    ],
+)
+def test_barrier_by_iri_or_compact_id(client: TestClient, ref: str) -> None:
+    r = client.get(f"/barriers/{ref}")
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert b["iri"] == BARRIER + "slow-contract-negotiation" and b["severity"] == 0.7
+    assert [c["id"] for c in b["broader_concepts"]] == ["contracting"]
+    assert [c["id"] for c in b["ancestors"]] == ["contracting"]
+    assert b["narrower"] == []
+    assert b["mitigated_by"] == [
+        {
+            "concept": {"iri": TACTIC + "contract-template", "id": "contract-template", "label": "Pre-agreed contract template"},
+            "evidence_level": "moderate",
+            "source": "CTTI recommendations",
+            "citation": None,
+            "effect": "shorter negotiation",
+            "certainty": None,
+            "note": None,
+        }
+    ]
+
+
+def test_barrier_category_lists_narrower(client: TestClient) -> None:
+    b = client.get("/barriers/contracting").json()
+    assert [c["id"] for c in b["narrower"]] == ["slow-contract-negotiation"] and b["kind"] == "category"
+
+
+def test_tactics_by_iri_or_compact_id(client: TestClient) -> None:
+    body = client.get("/tactics").json()
+    assert [c["id"] for c in body["items"]] == ["contract-template", "contracting-support", "irb-reliance"]
+    for ref in ("contract-template", TACTIC + "contract-template", quote(TACTIC + "contract-template", safe="")):
+        t = client.get(f"/tactics/{ref}").json()
+        assert t["iri"] == TACTIC + "contract-template" and t["channel"] == "email" and t["role"] == "contracts-lead"
+        assert [m["concept"]["id"] for m in t["mitigates"]] == ["slow-contract-negotiation"]
+        assert [c["id"] for c in t["broader_concepts"]] == ["contracting-support"]
+    group = client.get("/tactics/contracting-support").json()
+    assert [c["id"] for c in group["narrower"]] == ["contract-template"]
+
+
+@pytest.mark.parametrize("path", ["/barriers/no-such-barrier", "/tactics/no-such-tactic", f"/barriers/{TACTIC}contract-template"])
+def test_unknown_concepts_are_404(client: TestClient, path: str) -> None:
+    assert_error(client.get(path), 404, "not_found")
+
+
+# --- interactions -----------------------------------------------------------------------------------
+
+
+def new_interaction(**kw: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "site_id": MGH,
+        "investigator_id": "inv:jane-doe",
+        "channel": "call",
+        "occurred_at": "2025-03-14T15:30:00+01:00",
+        "note": "The contract delay continues: legal review is stuck and the PI is frustrated.",
+        "tactic_id": "contract-template",
+        "outcome": "pending",
+    }
+    body.update(kw)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def test_post_interaction_with_bearer_key(client: TestClient, demo_store: GraphStore) -> None:
+    before = interaction_count(demo_store)
+    r = client.post("/interactions", json=new_interaction(), headers={"Authorization": "Bearer test-key-1"})
+    assert r.status_code == 201, r.text
+    rec = r.json()
+    assert rec["id"].startswith("interaction:")
+    assert r.headers["location"] == f"/interactions/{rec['id']}"
+    assert rec["site_id"] == MGH and rec["investigator_id"] == "inv:jane-doe" and rec["channel"] == "call"
+    assert rec["occurred_at"] == "2025-03-14T14:30:00+00:00"  # stored in UTC
+    assert rec["tactic_iri"] == TACTIC + "contract-template" and rec["tactic_id"] == "contract-template"
+    assert rec["outcome"] == "pending" and rec["source"] == "api" and rec["recorded_at"]
+    assert rec["sentiment"] is not None and -1 <= rec["sentiment"] < 0
+    assert all(t["source"] == "tagged" for t in rec["tags"])
+    assert interaction_count(demo_store) == before + 1
+    # readable at once, and visible in the Site 360 (no stale cache)
+    assert client.get(r.headers["location"]).json() == rec
+    recent = client.get(f"/sites/{MGH}").json()["interactions"]
+    assert recent["total"] == 3 and recent["recent"][0]["id"] == rec["id"]
+
+
+def test_post_interaction_tags_barriers_from_the_note(client: TestClient) -> None:
+    pytest.importorskip("sitegraph.queries.signals")
+    r = client.post("/interactions", json=new_interaction(), headers={"X-API-Key": "test-key-2"})
+    assert r.status_code == 201, r.text
+    assert BARRIER + "slow-contract-negotiation" in [t["iri"] for t in r.json()["tags"]]
+
+
+def test_post_interaction_with_x_api_key_and_naive_time(client: TestClient) -> None:
+    body = new_interaction(occurred_at="2024-12-01T08:00:00", investigator_id=None, tactic_id=None, outcome=None, channel="fax")
+    r = client.post("/interactions", json=body, headers={"X-API-Key": "test-key-2"})
+    assert r.status_code == 201, r.text
+    rec = r.json()
+    assert rec["occurred_at"] == "2024-12-01T08:00:00+00:00"  # no timezone: taken as UTC
+    assert rec["investigator_id"] is None and rec["tactic_iri"] is None and rec["channel"] == "fax"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"X-API-Key": "wrong"}, {"Authorization": "Basic dGVzdC1rZXktMTp4"}, {"X-API-Key": ""}],
+)
+def test_post_without_a_valid_key_is_401_and_stores_nothing(client: TestClient, demo_store: GraphStore, headers: dict[str, str]) -> None:
+    before = interaction_count(demo_store)
+    version = demo_store.version()
+    r = client.post("/interactions", json=new_interaction(), headers=headers)
+    err = assert_error(r, 401, "unauthorized")
+    assert r.headers["www-authenticate"].startswith("Bearer")
+    assert "key" in err["message"].lower()
+    assert interaction_count(demo_store) == before and demo_store.version() == version
+
+
+def test_post_without_a_key_is_401_even_with_an_invalid_body(client: TestClient) -> None:
+    assert_error(client.post("/interactions", json={"site_id": 3}), 401)
+
+
+def test_writes_are_refused_when_no_keys_are_configured(demo_store: GraphStore) -> None:
+    app = create_app(store=demo_store, settings=api_settings(keys=" , "))
+    with TestClient(app) as c:
+        before = interaction_count(demo_store)
+        for headers in ({}, {"X-API-Key": ""}, {"Authorization": "Bearer anything"}):
+            err = assert_error(c.post("/interactions", json=new_interaction(), headers=headers), 503, "writes_disabled")
+            assert "SITEGRAPH_API_KEYS" in err["message"]
+        assert interaction_count(demo_store) == before
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"site_id": "site:nowhere"}, "site_id"),
+        ({"investigator_id": "inv:nobody"}, "investigator_id"),
+        ({"study_id": "NCT99999999"}, "study_id"),
+        ({"tactic_id": "no-such-tactic"}, "tactic_id"),
+        ({"channel": "pigeon"}, "channel"),
+        ({"outcome": "great"}, "outcome"),
+        ({"occurred_at": "yesterday"}, "occurred_at"),
+        ({"occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at"),
+        ({"note": ""}, "note"),
+        ({"note": "   "}, "note"),
+        ({"note": "x" * 4001}, "note"),
+        ({"site_id": ""}, "site_id"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+def test_post_invalid_interaction_is_422_naming_the_field(
+    client: TestClient, demo_store: GraphStore, changes: dict[str, Any], field: str
+) -> None:
+    before = interaction_count(demo_store)
+    r = client.post("/interactions", json=new_interaction(**changes), headers={"X-API-Key": "test-key-1"})
+    err = assert_error(r, 422)
+    assert field in [d["field"] for d in err["details"]]
+    assert field in err["message"]
+    assert interaction_count(demo_store) == before
+
+
+@pytest.mark.parametrize("field", ["site_id", "channel", "occurred_at", "note"])
+def test_post_missing_required_field_is_422(client: TestClient, field: str) -> None:
+    body = new_interaction()
+    del body[field]
+    err = assert_error(client.post("/interactions", json=body, headers={"X-API-Key": "test-key-1"}), 422)
+    assert err["details"][0]["field"] == field and err["details"][0]["type"] == "missing"
+
+
+def test_post_malformed_json_is_422(client: TestClient) -> None:
+    r = client.post("/interactions", content=b"{not json", headers={"X-API-Key": "test-key-1", "Content-Type": "application/json"})
+    assert_error(r, 422, "validation_error")
+
+
+def test_unknown_interaction_is_404(client: TestClient) -> None:
+    assert_error(client.get("/interactions/interaction:nope"), 404, "not_found")
+
+
+def _reopen(store: GraphStore, request: pytest.FixtureRequest) -> GraphStore:
+    if isinstance(store, MemoryStore):
+        store.close()
+        return MemoryStore(store.home)
+    from sitegraph.graph.neo4j_store import Neo4jStore
+
+    server = request.getfixturevalue("neo4j_server")
+    return Neo4jStore(server.uri, "neo4j", server.password)
+
+
+def test_posted_interaction_survives_a_restart(store: GraphStore, request: pytest.FixtureRequest) -> None:
+    store.write(build_demo_batch())
+    demo_store = store
+    with TestClient(create_app(store=demo_store, settings=api_settings())) as c:
+        r = c.post("/interactions", json=new_interaction(), headers={"Authorization": "Bearer test-key-2"})
+        assert r.status_code == 201, r.text
+        rec = r.json()
+    reopened = _reopen(demo_store, request)
+    try:
+        with TestClient(create_app(store=reopened, settings=api_settings())) as c2:
+            again = c2.get(f"/interactions/{rec['id']}")
+            assert again.status_code == 200 and again.json() == rec
+            assert rec["id"] in [i["id"] for i in c2.get(f"/sites/{MGH}").json()["interactions"]["recent"]]
+    finally:
+        if isinstance(reopened, MemoryStore) or reopened is not demo_store:
+            reopened.close()
+
+
+# --- errors, CORS, logging, OpenAPI -----------------------------------------------------------------
+
+
+def test_unknown_route_and_method_use_the_error_shape(client: TestClient) -> None:
+    assert_error(client.get("/nope"), 404, "not_found")
+    r = client.delete("/sites")
+    assert_error(r, 405, "method_not_allowed")
+    assert "GET" in r.headers["allow"]
+
+
+def test_internal_errors_hide_details(demo_store: GraphStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sitegraph.api.routes.sites as sites_routes
+
+    def boom(*a: object, **k: object) -> None:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(sites_routes, "site_360", boom)
+    with TestClient(create_app(store=demo_store, settings=api_settings()), raise_server_exceptions=False) as c:
+        r = c.get(f"/sites/{MGH}")
+        err = assert_error(r, 500, "internal_error")
+        assert "secret" not in r.text and "RuntimeError" not in r.text
+        assert "incident" in err["message"]
+
+
+def test_cors(client: TestClient) -> None:
+    r = client.options(
+        "/interactions",
+        headers={"Origin": "https://crm.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-api-key"},
+    )
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://crm.example"
+    r = client.get("/health", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in r.headers
+
+
+def test_requests_are_logged_with_timing(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="sitegraph.api.access"):
+        client.get("/sites/site:nowhere")
+    line = next(r.getMessage() for r in caplog.records if r.name == "sitegraph.api.access")
+    assert line.startswith("GET /sites/site:nowhere 404 ") and line.endswith("ms")
+
+
+def test_openapi_and_docs(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    for path in (
+        "/health",
+        "/ready",
+        "/sites",
+        "/sites/{site_id}",
+        "/sites/{site_id}/related",
+        "/sites/{site_id}/tactics",
+        "/investigators/{investigator_id}",
+        "/barriers",
+        "/barriers/{barrier_id}",
+        "/tactics",
+        "/tactics/{tactic_id}",
+        "/interactions",
+        "/interactions/{interaction_id}",
+    ):
+        assert path in spec["paths"], path
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            for status, resp in op["responses"].items():
+                schema = resp.get("content", {}).get("application/json", {}).get("schema")
+                assert schema, f"{method} {path} {status} has no response schema"
+                assert schema != {}, f"{method} {path} {status} returns Any"
+    post = spec["paths"]["/interactions"]["post"]
+    assert {"401", "422", "503"} <= set(post["responses"]) and post["security"]
+    assert client.get("/docs").status_code == 200
+
+
+# --- store down and recovery ------------------------------------------------------------------------
+
+
+def test_memory_store_down_gives_503_and_recovers(demo_store: GraphStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not isinstance(demo_store, MemoryStore):
+        pytest.skip("the Neo4j outage is tested through a proxy below")
+    app = create_app(store=demo_store, settings=api_settings())
+    with TestClient(app) as c:
+        assert c.get(f"/sites/{MGH}").status_code == 200
+
+        def down(*a: object, **k: object) -> None:
+            raise StoreUnavailableError("disk gone")
+
+        monkeypatch.setattr(demo_store, "ping", down)
+        monkeypatch.setattr(demo_store, "version", down)
+        r = c.get("/ready")
+        assert_error(r, 503, "store_unavailable")
+        assert r.headers["retry-after"]
+        assert "disk gone" not in r.text
+        assert_error(c.get(f"/sites/{MGH}"), 503, "store_unavailable")
+        assert_error(c.get("/sites", params={"q": "mgh"}), 503, "store_unavailable")
+        assert_error(c.post("/interactions", json=new_interaction(), headers={"X-API-Key": "test-key-1"}), 503)
+        monkeypatch.undo()
+        assert c.get("/ready").status_code == 200
+        assert c.get(f"/sites/{MGH}").status_code == 200
+
+
+def test_sqlite_errors_are_503(tmp_path: Path) -> None:
+    mem = MemoryStore(tmp_path / "m")
+    mem.write(build_demo_batch())
+    mem.close()  # every query now raises sqlite3.ProgrammingError
+    with TestClient(create_app(store=mem, settings=api_settings())) as c:
+        assert_error(c.get("/ready"), 503, "store_unavailable")
+        assert_error(c.get("/sites"), 503, "store_unavailable")
+
+
+def test_store_opened_in_lifespan_and_closed_on_shutdown(tmp_path: Path) -> None:
+    settings = api_settings(sitegraph_home=tmp_path / "home", sitegraph_store="memory")
+    app = create_app(settings=settings)
+    with TestClient(app) as c:
+        holder = app.state.store_holder
+        assert c.get("/ready").json()["store"] == "memory"
+        store = holder.get()
+    assert holder._store is None
+    with pytest.raises(Exception, match="closed"):
+        store.version()  # type: ignore[union-attr]
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = int(s.getsockname()[1])
+    s.close()
+    return port
+
+
+def _fast_neo4j_store(uri: str, password: str) -> GraphStore:
+    from neo4j import GraphDatabase
+
+    from sitegraph.graph.neo4j_store import Neo4jStore
+
+    driver = GraphDatabase.driver(uri, auth=("neo4j", password), connection_timeout=2, max_transaction_retry_time=1)
+    return Neo4jStore(uri, "neo4j", password, driver=driver)
+
+
+@pytest.mark.neo4j
+def test_neo4j_unreachable_gives_503() -> None:
+    store = _fast_neo4j_store(f"bolt://127.0.0.1:{_closed_port()}", "irrelevant")
+    try:
+        with TestClient(create_app(store=store, settings=api_settings())) as c:
+            assert_error(c.get("/ready"), 503, "store_unavailable")
+            assert_error(c.get(f"/sites/{MGH}"), 503, "store_unavailable")
+            assert c.get("/health").status_code == 200
+    finally:
+        store.close()
+
+
+@pytest.mark.neo4j
+def test_neo4j_unreachable_at_startup_then_recovers(tmp_path: Path, neo4j_server: Any) -> None:
+    """The app starts with Neo4j down (503s), and serves once it is reachable, without a restart."""
+    proxy = TcpProxy(int(neo4j_server.bolt_port))
+    settings = api_settings(
+        sitegraph_home=tmp_path, sitegraph_store="neo4j", neo4j_uri=f"bolt://127.0.0.1:{proxy.port}", neo4j_password=SecretStr(neo4j_server.password)
+    )
+    import sitegraph.api.state as state
+
+    original = state.RETRY_INTERVAL
+    state.RETRY_INTERVAL = 0.0
+    try:
+        with TestClient(create_app(settings=settings)) as c:
+            assert_error(c.get("/ready"), 503, "store_unavailable")
+            proxy.start()
+            r = c.get("/ready")
+            assert r.status_code == 200, r.text
+            assert r.json()["store"] == "neo4j"
+    finally:
+        state.RETRY_INTERVAL = original
+        proxy.stop()
+
+
+@pytest.mark.neo4j
+def test_neo4j_outage_gives_503_and_recovers(neo4j_server: Any, neo4j_session_store: GraphStore) -> None:
+    neo4j_session_store.clear(confirm=True)
+    neo4j_session_store.write(build_demo_batch())
+    proxy = TcpProxy(int(neo4j_server.bolt_port))
+    proxy.start()
+    store = _fast_neo4j_store(f"bolt://127.0.0.1:{proxy.port}", neo4j_server.password)
+    try:
+        with TestClient(create_app(store=store, settings=api_settings())) as c:
+            assert c.get(f"/sites/{MGH}").status_code == 200
+            proxy.stop()
+            assert_error(c.get("/ready"), 503, "store_unavailable")
+            assert_error(c.get(f"/sites/{MGH}"), 503, "store_unavailable")
+            proxy.start()
+            assert c.get("/ready").status_code == 200
+            r = c.get(f"/sites/{MGH}")
+            assert r.status_code == 200 and r.json()["site"]["id"] == MGH
+    finally:
+        store.close()
+        proxy.stop()
+
+
+class TcpProxy:
+    """A loopback TCP forwarder that can be stopped and started again on the same port."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = _closed_port()
+        self._listener: socket.socket | None = None
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+            except OSError:
+                pass
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+
+# --- both stores answer alike -----------------------------------------------------------------------
+
+
+@pytest.mark.neo4j
+def test_both_stores_give_identical_answers(tmp_path: Path, neo4j_session_store: GraphStore) -> None:
+    mem = MemoryStore(tmp_path / "mem")
+    neo4j_session_store.clear(confirm=True)
+    for st in (mem, neo4j_session_store):
+        st.write(build_demo_batch())
+    paths = [
+        "/sites",
+        "/sites?q=boston",
+        "/sites?condition=breast&limit=1&offset=1",
+        f"/sites/{MGH}",
+        f"/sites/{CHARITE}",
+        "/investigators/inv:jane-doe",
+        "/barriers",
+        "/barriers/slow-contract-negotiation",
+        "/tactics",
+        "/tactics/contract-template",
+        "/interactions/int:0001",
+    ]
+    try:
+        answers = []
+        for st in (mem, neo4j_session_store):
+            with TestClient(create_app(store=st, settings=api_settings())) as c:
+                got = {}
+                for p in paths:
+                    r = c.get(p)
+                    assert r.status_code == 200, (st.kind, p, r.text)
+                    body = r.json()
+                    body.pop("data_version", None)
+                    got[p] = body
+                answers.append(got)
+        for p in paths:
+            assert answers[0][p] == answers[1][p], p
+    finally:
+        mem.close()
