@@ -18,7 +18,7 @@ from sitegraph.errors import Problem
 from sitegraph.graph.memory import MemoryStore
 from sitegraph.graph.store import GraphBatch
 from sitegraph.loaders.ctgov import DEMO_CTGOV_DIR, LoadResult, iter_files, norm_phase, norm_status, parse_date, read_ctgov
-from sitegraph.loaders.normalize import SiteMatcher, normalize_facility, parse_person, sponsor_id
+from sitegraph.loaders.normalize import SiteMatcher, display_facility, normalize_facility, parse_person, sponsor_id
 
 DATA = Path(__file__).parent / "data" / "ctgov"
 VALID, BROKEN, MATCHING = DATA / "valid", DATA / "broken", DATA / "matching"
@@ -105,6 +105,7 @@ def test_whole_shared_set(shared_result: LoadResult) -> None:
 def test_shared_set_md_anderson_and_boston(shared_result: LoadResult) -> None:
     sites = shared_result.batch.nodes["Site"]
     aliases = set(sites[MDA]["aliases"])
+    assert sites[MDA]["name"] in {"MD Anderson Cancer Center", "University of Texas MD Anderson Cancer Center"}
     assert {
         "MD Anderson Cancer Center",
         "University of Texas MD Anderson Cancer Center",
@@ -332,6 +333,8 @@ def test_normalize_facility() -> None:
     assert normalize_facility("Hospital Universitari Vall d'Hebron") == "hospital universitari vall d hebron"
     assert normalize_facility("Acme Oncology & Hematology, Inc.") == "acme oncology and hematology"
     assert normalize_facility("1011 Charité Berlin") == "charite berlin"
+    assert display_facility("~MD Anderson Cancer Center-Site Number:8400002") == "MD Anderson Cancer Center"
+    assert display_facility("Dana Farber Cancer Institute ( Site 1105)") == "Dana Farber Cancer Institute"
 
 
 # --------------------------------------------------------------------------------------------

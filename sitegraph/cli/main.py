@@ -169,6 +169,36 @@ def stats(store: StoreOption = None, as_json: JsonOption = False) -> None:
         print_stats(st.stats(), as_json=as_json, title=f"sitegraph ({st.kind} store)")
 
 
+@app.command()
+def demo(
+    store: StoreOption = None,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic engagement history.")] = 42,
+    serve: Annotated[bool, typer.Option("--serve", help="Start the API on the demo data afterwards.")] = False,
+    host: Annotated[str, typer.Option(help="API host (with --serve).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="API port (with --serve).")] = 8000,
+) -> None:
+    """Build the demo graph: real ClinicalTrials.gov sites, the ontology, a seeded engagement history, centrality."""
+    from sitegraph.demo import build_demo
+
+    with store_from(store) as st:
+        with console.status("building the demo graph...") as status:
+            report = build_demo(st, seed=seed, on_step=lambda text: status.update(text))
+        for text in report.steps:
+            console.print(f"[green]✓[/] {text}")
+        print_stats(st.stats(), as_json=False, title=f"demo graph ({st.kind} store)")
+        kind = st.kind
+        example = report.example_site or "SITE_ID"
+    flag = "" if kind == "memory" else f" --store {kind}"
+    console.print("\nNext:")
+    console.print(f"  sitegraph related {example}{flag}      # sites most like it, and why")
+    console.print(f"  sitegraph recommend {example}{flag}    # next-best tactics, whom to engage")
+    console.print(f"  sitegraph serve{flag}                  # the HTTP API on http://127.0.0.1:8000/docs")
+    if serve:
+        from sitegraph.cli.serve_cmd import serve as run_server
+
+        run_server(host=host, port=port, store=store)
+
+
 def main() -> None:
     app()
 

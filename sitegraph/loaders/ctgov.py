@@ -30,13 +30,25 @@ Sites
     or country, are skipped and counted in the log: "Research Site, Boston" of one sponsor is not
     one real place, and keying such rows by city would merge unrelated hospitals into a fake site.
     Their study is still loaded; only the site link (and its site investigators) is left out.
+    A Site's ``name`` is its most common spelling without registry noise ("-Site Number:...",
+    "/ID# ..."), ``aliases`` every raw spelling seen, and ``city``/``state``/``zip``/``country``/``lat``/
+    ``lon`` the most common values (``country`` canonical, e.g. "South Korea"). A site already in the
+    store keeps its stored values; only new aliases are added. ``PARTICIPATES_IN`` carries only the
+    location's ``status`` (the most active one if a study lists the same site twice).
+
+Studies
+    ``phase`` as in v2 (``"PHASE1/PHASE2"``, ``"NA"``, ``"EARLY_PHASE1"``), ``overall_status`` and
+    ``study_type`` in upper snake case (``"ACTIVE_NOT_RECRUITING"``; "Unknown status" -> ``"UNKNOWN"``),
+    dates as ISO ``YYYY-MM`` or ``YYYY-MM-DD``, ``enrollment`` an int, ``source_format`` ``v2``/``v1``/
+    ``xml``. Fields a record does not have are left out, not set to null.
 
 People
     Site investigators (location contacts with a principal/sub-investigator role) get ``WORKS_AT`` the
     site and ``INVESTIGATOR_ON`` the study with the site's id; plain contacts are not investigators.
     Overall officials get ``INVESTIGATOR_ON`` with ``site_id ''`` and, when their affiliation has the
-    same normalised name as one of the study's sites, ``WORKS_AT`` that site. Boilerplate officials
-    ("Medical Director", "Pfizer CT.gov Call Center", ...) are dropped (see ``parse_person``).
+    same normalised name as one of the study's sites, ``WORKS_AT`` that site; their affiliation strings
+    are kept in ``affiliations``. Boilerplate officials ("Medical Director", "Pfizer CT.gov Call
+    Center", ...) are dropped (see ``parse_person``).
 """
 
 from __future__ import annotations
@@ -764,19 +776,19 @@ class _Reader:
         text = self.decode(source, data)
         if text is None:
             return
+        is_array = text.lstrip().startswith("[")
         try:
-            if text.lstrip().startswith("["):
-                elements = list(_decode_array(text))
-                self.read_records(source, elements, base="[{}]")
-                return
-            document = json.loads(text)
+            document: Any = list(_decode_array(text)) if is_array else json.loads(text)
         except json.JSONDecodeError as exc:
             self.problem(source, f"malformed JSON: {exc.msg} (column {exc.colno})", line=exc.lineno)
             return
         except RecursionError:
             self.problem(source, "malformed JSON: nested too deeply")
             return
-        self.read_json_object(source, document)
+        if is_array:
+            self.read_records(source, document, base="[{}]")  # (line, element) pairs
+        else:
+            self.read_json_object(source, document)
 
     def read_json_object(self, source: str, document: Any) -> None:
         if isinstance(document, dict) and "protocolSection" in document:

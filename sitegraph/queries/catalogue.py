@@ -422,6 +422,28 @@ def load_catalogue() -> Catalogue:
     return Catalogue(queries)
 
 
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown_table(catalogue: Catalogue | None = None) -> str:
+    """The catalogue as the Markdown table of ``docs/exploring.md`` (a test keeps the doc in step)."""
+    catalogue = catalogue or load_catalogue()
+    lines = [
+        "| query | what it answers | parameters (example) | labels and relationships |",
+        "|---|---|---|---|",
+    ]
+    for q in catalogue.values():
+        params = "<br>".join(
+            f"`{p.name}` {p.type}, {'required' if p.required else 'default `' + cypher_literal(p.default) + '`'}"
+            f" (`{cypher_literal(p.example)}`): {p.description}"
+            for p in q.parameters
+        )
+        involves = ", ".join([f"`{label}`" for label in q.labels] + [f"`{t}`" for t in q.relationships])
+        lines.append(f"| `{q.name}`<br>{_md(q.group)} | **{_md(q.title)}**: {_md(q.description)} | {_md(params)} | {involves} |")
+    return "\n".join(lines) + "\n"
+
+
 def run_query(store: Neo4jStore, query: CatalogueQuery, values: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """Run a catalogue query with read access (routed to readers) and return its rows.
 

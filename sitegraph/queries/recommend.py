@@ -48,7 +48,6 @@ from sitegraph.queries.related import site_structure
 from sitegraph.queries.signals import (
     FAILURE_OUTCOMES,
     SUCCESS_OUTCOMES,
-    BarrierActivity,
     EngagementIndex,
     as_snapshot,
     best_channel,
@@ -57,9 +56,9 @@ from sitegraph.queries.signals import (
 )
 from sitegraph.queries.snapshot import Snapshot
 
-MAX_BARRIERS = 6
-BARRIER_WEIGHT_EXPONENT = 1.0
-FALLBACK_BARRIERS = 3
+MAX_BARRIERS = 8
+MIN_BARRIER_WEIGHT = 0.1
+RECURRENCE_HALF_LIFE_DAYS = 365.0
 DEPTH_DISCOUNT = 0.8
 EVIDENCE_WEIGHT = 0.25
 EFFECTIVENESS_WEIGHT = 0.75
@@ -143,14 +142,40 @@ def _ancestors(snapshot: Snapshot, iri: str) -> list[tuple[str, int, list[str]]]
     return out
 
 
-def considered_barriers(snapshot: Snapshot, site_id: str) -> list[BarrierActivity]:
-    """The barriers the recommendation addresses: the active ones, else the three most active."""
-    acts = site_barrier_activity(snapshot, site_id)
-    active = [a for a in acts if a.active][:MAX_BARRIERS]
-    return active or [a for a in acts if a.activity > 0][:FALLBACK_BARRIERS]
+@dataclass(frozen=True)
+class ConsideredBarrier:
+    """A barrier the recommendation addresses, and how much it weighs."""
+
+    iri: str
+    activity: float  # recent activity (90-day half-life)
+    recurrence: float  # long-run activity (365-day half-life)
+    weight: float  # in (0, 1]
+    active: bool
 
 
-def candidate_pairs(snapshot: Snapshot, barriers: list[BarrierActivity]) -> dict[str, list[_Pair]]:
+def considered_barriers(snapshot: Snapshot, site_id: str) -> list[ConsideredBarrier]:
+    """The barriers a recommendation addresses: the site's active and its recurring barriers.
+
+    weight = 0.5 × activity / the site's highest activity + 0.5 × recurrence / the highest
+    recurrence, where recurrence is the same sum with a 365-day half-life (a barrier that keeps
+    coming back over a year is structural even when quiet this month). Barriers of weight ≥ 0.1,
+    at most 8, heaviest first (ties by IRI).
+    """
+    recent = {a.iri: a for a in site_barrier_activity(snapshot, site_id)}
+    longrun = {a.iri: a.activity for a in site_barrier_activity(snapshot, site_id, half_life_days=RECURRENCE_HALF_LIFE_DAYS)}
+    top_r = max((a.activity for a in recent.values()), default=0.0)
+    top_l = max(longrun.values(), default=0.0)
+    out = []
+    for iri, a in recent.items():
+        w = 0.5 * (a.activity / top_r if top_r > 0 else 0.0) + 0.5 * (longrun.get(iri, 0.0) / top_l if top_l > 0 else 0.0)
+        w = round(w, 9)
+        if w >= MIN_BARRIER_WEIGHT:
+            out.append(ConsideredBarrier(iri, a.activity, round(longrun.get(iri, 0.0), 6), w, a.active))
+    out.sort(key=lambda c: (-c.weight, c.iri))
+    return out[:MAX_BARRIERS]
+
+
+def candidate_pairs(snapshot: Snapshot, barriers: list[ConsideredBarrier]) -> dict[str, list[_Pair]]:
     """Tactic IRI -> the (barrier, link) pairs through which the ontology proposes it."""
     out: dict[str, list[_Pair]] = {}
     for act in barriers:
@@ -168,8 +193,9 @@ def candidate_pairs(snapshot: Snapshot, barriers: list[BarrierActivity]) -> dict
     return out
 
 
-def similar_sites(snapshot: Snapshot, site_id: str, k: int = NEIGHBOURS) -> list[tuple[str, float]]:
-    """The ``k`` sites with the most similar barrier profile (cosine > 0), most similar first, ties by id."""
+def similar_sites(snapshot: Snapshot, site_id: str, k: int | None = None) -> list[tuple[str, float]]:
+    """The ``k`` (default 30) sites with the most similar barrier profile (cosine > 0), most similar first, ties by id."""
+    k = NEIGHBOURS if k is None else k
     st = site_structure(snapshot)
     i = st.index.get(site_id)
     if i is None:
@@ -226,8 +252,7 @@ def rank_candidates(snapshot: Snapshot, site_id: str) -> list[_Candidate]:
     barriers = considered_barriers(snapshot, site_id)
     if not barriers:
         return []
-    top = max(b.activity for b in barriers)
-    weights = {b.iri: (b.activity / top if top > 0 else 0.0) ** BARRIER_WEIGHT_EXPONENT for b in barriers}
+    weights = {b.iri: b.weight for b in barriers}
     pairs = candidate_pairs(snapshot, barriers)
     eff = effectiveness_index(snapshot)
     neighbours = similar_sites(snapshot, site_id)

@@ -46,6 +46,8 @@ PAGERANK_ALPHA = 0.85
 PAGERANK_ITERATIONS = 100
 PAGERANK_TOL = 1e-12
 MAX_ITEMS = 5
+PROFILE_HALF_LIFE_DAYS = 365.0
+"""Half-life of the barrier profiles compared by ``similar_barriers``: the long-run profile of a site."""
 
 
 @dataclass
@@ -79,7 +81,7 @@ def site_structure(source: Snapshot | GraphStore) -> SiteStructure:
     cached = snapshot.cache.get("related.structure")
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    sites, barriers, activity = activity_vectors(snapshot)
+    sites, barriers, activity = activity_vectors(snapshot, half_life_days=PROFILE_HALF_LIFE_DAYS)
     index = {s: i for i, s in enumerate(sites)}
     investigators = [k for k, _ in snapshot.nodes("Investigator")]
     studies = [k for k, _ in snapshot.nodes("Study")]

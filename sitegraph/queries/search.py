@@ -42,6 +42,8 @@ class SiteSearchResult(BaseModel):
 
 def normalize(text: str) -> str:
     """Case- and accent-insensitive form used for matching (``'Zürich'`` → ``'zurich'``)."""
+    if text.isascii():
+        return text.casefold().strip()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()
 

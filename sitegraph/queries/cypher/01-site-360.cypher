@@ -4,7 +4,7 @@
 // description: Everything around one site: the investigators who work there, its studies with their
 //   conditions and sponsors, and the barriers its interactions raised. Returns paths, so Browser draws
 //   the neighbourhood as a graph; the other columns name each neighbour for a table.
-// param site_id: string, required, example "site:massachusetts-general-hospital-boston-massachusetts-us" -- id of the site
+// param site_id: string, required, example "site:sun-yat-sen-cancer-center-guangzhou-china" -- id of the site
 // param limit: integer = 150, example 150 -- at most this many paths
 // returns: graph
 MATCH (s:Site {id: $site_id})

@@ -3,7 +3,7 @@
 // title: Most central sites (PageRank)
 // description: Sites ranked by the PageRank that `sitegraph analyze` stored on them, optionally within
 //   one country: the hubs of the site–investigator–study network, with their degree and betweenness.
-// param country: string = null, example "United States" -- only sites in this country (case-insensitive); all when omitted
+// param country: string = null, example "China" -- only sites in this country (case-insensitive); all when omitted
 // param limit: integer = 10, example 10 -- how many sites
 // returns: table
 MATCH (s:Site)

@@ -3,7 +3,7 @@
 // title: A study's sites and how they perform
 // description: Every site of one study with its per-site facts (status, activation time, enrolment
 //   against target, screen failures, contract revisions, open data queries), slowest activation first.
-// param study_id: string, required, example "NCT00000000" -- the NCT id of the study
+// param study_id: string, required, example "NCT04746924" -- the NCT id of the study
 // param limit: integer = 100, example 25 -- at most this many sites
 // returns: table
 MATCH (s:Site)-[r:PARTICIPATES_IN]->(st:Study {id: $study_id})

@@ -3,8 +3,8 @@
 // title: Investigators shared between two sites
 // description: People who work at both sites, with the studies they hold a role on at either of them:
 //   a warm introduction from one site to the other. Returns the paths for a graph view.
-// param site_a: string, required, example "site:a" -- id of the first site
-// param site_b: string, required, example "site:b" -- id of the second site
+// param site_a: string, required, example "site:hunan-cancer-hospital-changsha-china" -- id of the first site
+// param site_b: string, required, example "site:sun-yat-sen-cancer-center-guangzhou-china" -- id of the second site
 // returns: graph
 MATCH p = (a:Site {id: $site_a})<-[:WORKS_AT]-(i:Investigator)-[:WORKS_AT]->(b:Site {id: $site_b})
 OPTIONAL MATCH (i)-[role:INVESTIGATOR_ON]->(st:Study)

@@ -3,7 +3,7 @@
 // title: Most central investigators in a condition
 // description: Investigators on studies of a condition (matched by a case-insensitive part of its name),
 //   ranked by the PageRank `sitegraph analyze` stored on them, then by how many such studies they hold.
-// param condition: string, required, example "cancer" -- part of the condition's name
+// param condition: string, required, example "NSCLC" -- part of the condition's name
 // param limit: integer = 10, example 10 -- how many investigators
 // returns: table
 MATCH (c:Condition)<-[:STUDIES]-(st:Study)<-[:INVESTIGATOR_ON]-(i:Investigator)

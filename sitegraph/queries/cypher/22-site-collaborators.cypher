@@ -3,7 +3,7 @@
 // title: Investigators' collaboration around a site
 // description: For each investigator who works at the site, the other investigators they share studies
 //   with (anywhere), strongest collaborations first: the site's network beyond its walls.
-// param site_id: string, required, example "site:a" -- id of the site
+// param site_id: string, required, example "site:sun-yat-sen-cancer-center-guangzhou-china" -- id of the site
 // param limit: integer = 25, example 25 -- how many investigator pairs
 // returns: table
 MATCH (s:Site {id: $site_id})<-[:WORKS_AT]-(i:Investigator)-[:INVESTIGATOR_ON]->(st:Study)<-[:INVESTIGATOR_ON]-(j:Investigator)

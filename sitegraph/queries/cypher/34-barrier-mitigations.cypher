@@ -3,7 +3,7 @@
 // title: Tactics that mitigate a barrier, with their evidence
 // description: The tactics linked by MITIGATES to the barrier or to one of its broader concepts, nearest
 //   concept first, with the evidence level, source and expected effect of each link.
-// param barrier: string, required, example "b" -- id, label or IRI of the barrier
+// param barrier: string, required, example "repeated-contract-revisions" -- id, label or IRI of the barrier
 // returns: graph
 MATCH (b:Barrier)
 WHERE b.id = $barrier OR b.label = $barrier OR b.iri = $barrier

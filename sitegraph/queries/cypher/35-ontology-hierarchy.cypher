@@ -4,7 +4,7 @@
 // description: Every barrier or tactic concept under a category of the ontology (the category itself
 //   included), following BROADER down to a maximum depth: the vocabulary you can tag interactions with.
 //   The category is given by its id, label or IRI.
-// param concept: string, required, example "c" -- id, label or IRI of the category (a Barrier or Tactic concept)
+// param concept: string, required, example "contracting-and-budget" -- id, label or IRI of the category (a Barrier or Tactic concept)
 // param max_depth: integer = 10, example 3 -- how many levels below the category
 // returns: graph
 MATCH (top)
