@@ -23,14 +23,13 @@ import argparse
 import gc
 import json
 import logging
-import math
-import random
 import resource
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,6 @@ import networkx as nx
 import numpy as np
 
 from sitegraph.graph import centrality as c
-from sitegraph.graph.analyze import compute
 from sitegraph.graph.projections import NodeId, Projection, collaboration_from_incidence, from_edges
 
 log = logging.getLogger(__name__)
@@ -100,7 +98,8 @@ def synthetic_network(n_sites: int, n_inv: int, n_studies: int, seed: int = 0) -
     on_inv, on_study, on_site = site_inv[pick], p_study[staffed], p_site[staffed]
     # Node rows sorted by (label, key) as the projections order them: Investigator, Site, Study.
     investigators = [("Investigator", f"inv-{i:07d}") for i in range(n_inv)]
-    nodes = investigators + [("Site", f"site-{i:07d}") for i in range(n_sites)] + [("Study", f"NCT{i:08d}") for i in range(n_studies)]
+    sites = [("Site", f"site-{i:07d}") for i in range(n_sites)]
+    nodes = investigators + sites + [("Study", f"NCT{i:08d}") for i in range(n_studies)]
     site0, study0 = n_inv, n_inv + n_sites
     src = np.concatenate([w_inv, p_site + site0, on_inv])
     dst = np.concatenate([w_site + site0, p_study + study0, on_study + study0])
@@ -123,17 +122,44 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class Timing:
+    """Wall and CPU seconds of one run. A busy shared machine stretches wall time; the kernels are
+    single-threaded, so on an idle machine the two agree."""
+
+    wall: float
+    cpu: float
+
+    def __truediv__(self, k: float) -> Timing:
+        return Timing(self.wall / k, self.cpu / k)
+
+    def __add__(self, other: Timing) -> Timing:
+        return Timing(self.wall + other.wall, self.cpu + other.cpu)
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[Any, Timing]:
+    started, cpu = time.perf_counter(), time.process_time()
     out = fn()
-    return out, time.perf_counter() - started
+    return out, Timing(time.perf_counter() - started, time.process_time() - cpu)
 
 
-def _m(name: str, scale: str, value: float, unit: str, baseline: str | None = None, baseline_value: float | None = None) -> Measurement:
+def _m(
+    name: str, scale: str, value: float | Timing, unit: str, baseline: str | None = None, baseline_value: float | Timing | None = None
+) -> Measurement:
+    """One measurement. For times, ``value`` is wall seconds, ``ratio`` is baseline / value (times
+    faster), and ``cpu_value``, ``cpu_baseline_value``, ``cpu_ratio`` give the same in CPU seconds."""
+    v = value.wall if isinstance(value, Timing) else float(value)
+    bv = baseline_value.wall if isinstance(baseline_value, Timing) else baseline_value
     ratio = None
-    if baseline_value is not None and value:
-        ratio = baseline_value / value if unit == "s" else value / baseline_value
-    return {"name": name, "scale": scale, "value": value, "unit": unit, "baseline": baseline, "baseline_value": baseline_value, "ratio": ratio}
+    if bv is not None and v:
+        ratio = bv / v if unit == "s" else v / bv
+    out: Measurement = {"name": name, "scale": scale, "value": v, "unit": unit, "baseline": baseline, "baseline_value": bv, "ratio": ratio}
+    if isinstance(value, Timing):
+        out["cpu_value"] = value.cpu
+        if isinstance(baseline_value, Timing):
+            out["cpu_baseline_value"] = baseline_value.cpu
+            out["cpu_ratio"] = baseline_value.cpu / value.cpu if value.cpu else None
+    return out
 
 
 def _diff(p: Projection, a: dict[NodeId, float], b: dict[NodeId, float]) -> tuple[float, float]:
@@ -147,63 +173,75 @@ def run(scale: str, *, seed: int = 0, with_store: bool = False) -> list[Measurem
     """Every measurement at one scale (see the module docstring). Ratios are 'times faster' for seconds."""
     n_sites, n_inv, n_studies = SCALES[scale]
     out: list[Measurement] = []
-    net, secs = _timed(lambda: synthetic_network(n_sites, n_inv, n_studies, seed))
-    log.info("synthetic %s network in %.1fs", scale, secs)
-    (sis, collab), secs = _timed(lambda: projections(net))
-    out.append(_m("projections_build", scale, secs, "s"))
+    net, t_gen = _timed(partial(synthetic_network, n_sites, n_inv, n_studies, seed))
+    log.info("synthetic %s network in %.1fs", scale, t_gen.wall)
+    (sis, collab), t_proj = _timed(partial(projections, net))
+    out.append(_m("projections_build", scale, t_proj, "s"))
     out.append(_m("sis_nodes", scale, sis.n_nodes, "nodes"))
     out.append(_m("sis_edges", scale, sis.n_edges, "edges"))
+    out.append(_m("collab_nodes", scale, collab.n_nodes, "nodes"))
     out.append(_m("collab_edges", scale, collab.n_edges, "edges"))
-    out.append(_m("projections_rss", scale, peak_rss_mib(), "MiB"))
 
-    # The analyze computation on both projections with default pivots (what `sitegraph analyze` runs).
-    t_total = 0.0
+    # What `sitegraph analyze` computes: both projections, every measure, default pivots.
+    total = t_proj
     for proj in (sis, collab):
-        (_, (btw, _harm)), secs = _timed(lambda p=proj: (c.pagerank(p), c.betweenness_and_harmonic(p)))  # type: ignore[misc]
-        _, s2 = _timed(lambda p=proj: (c.degree(p), c.strength(p)))  # type: ignore[misc]
-        t_total += secs + s2
+        _, t = _timed(partial(_all_measures, proj))
+        out.append(_m(f"{proj.name}_analyze_compute", scale, t, "s"))
+        total = total + t
         k = c.pivots_for(proj)
         out.append(_m(f"{proj.name}_pivots", scale, k if k is not None else proj.n_nodes, "pivots"))
-        out.append(_m(f"{proj.name}_betweenness_bound", scale, c.error_bound(proj.n_nodes, k), "abs error (p=0.99)"))
-    out.append(_m("analyze_compute_total", scale, t_total, "s"))
-    out.append(_m("analyze_compute_rss", scale, peak_rss_mib(), "MiB"))
+        out.append(_m(f"{proj.name}_betweenness_bound", scale, c.error_bound(proj.n_nodes, k), f"abs error (p={1 - c.DELTA:g})"))
+    out.append(_m("analyze_compute_total", scale, total, "s"))
+    out.append(_m("analyze_compute_peak_rss", scale, peak_rss_mib(), "MiB"))
     gc.collect()
 
-    # PageRank: fast vs the scipy lower bound vs networkx.
     for proj in (sis, collab):
-        fast, t_fast = _timed(lambda p=proj: c.pagerank(p))  # type: ignore[misc]
-        base, t_base = _timed(lambda p=proj: c.pagerank_scipy_baseline(p))  # type: ignore[misc]
-        out.append(_m(f"{proj.name}_pagerank_fast", scale, t_fast, "s", "scipy power iteration", t_base))
-        if proj.n_edges <= NX_MAX_EDGES:
-            g, t_conv = _timed(proj.to_networkx)
-            ref, t_nx = _timed(lambda g=g: nx.pagerank(g, tol=c.PAGERANK_TOL, max_iter=1000))  # type: ignore[misc]
-            out.append(_m(f"{proj.name}_pagerank_vs_networkx", scale, t_fast, "s", "networkx pagerank", t_nx))
-            out.append(_m(f"{proj.name}_to_networkx", scale, t_conv, "s"))
-            out.append(_m(f"{proj.name}_pagerank_l1_vs_networkx", scale, _diff(proj, fast, ref)[0], "L1"))
-            out.append(_m(f"{proj.name}_pagerank_baseline_l1_vs_networkx", scale, _diff(proj, base, ref)[0], "L1"))
-            d_fast, t_df = _timed(lambda p=proj: c.degree(p))  # type: ignore[misc]
-            d_ref, t_dn = _timed(lambda g=g: nx.degree_centrality(g))  # type: ignore[misc]
-            out.append(_m(f"{proj.name}_degree", scale, t_df, "s", "networkx degree_centrality", t_dn))
-            out.append(_m(f"{proj.name}_degree_max_abs_vs_networkx", scale, _diff(proj, d_fast, d_ref)[1], "abs"))
-            # Betweenness + harmonic, per pivot, on the same CHECK_PIVOTS pivots.
-            k = min(CHECK_PIVOTS, proj.n_nodes)
-            (b_fast, h_fast), t_bf = _timed(lambda p=proj, k=k: c.betweenness_and_harmonic(p, k=k, seed=seed))  # type: ignore[misc]
-            pivots = c.sample_pivots(proj, k, seed)
-            b_ref, t_bn = _timed(lambda g=g, k=k: nx.betweenness_centrality(g, k=k, seed=seed))  # type: ignore[misc]
-            h_ref, t_hn = _timed(lambda g=g, s=pivots: nx.harmonic_centrality(g, sources=s))  # type: ignore[misc]
-            out.append(
-                _m(f"{proj.name}_betweenness_harmonic_per_pivot", scale, t_bf / k, "s", "networkx betweenness + harmonic", (t_bn + t_hn) / k)
-            )
-            out.append(_m(f"{proj.name}_betweenness_max_abs_vs_networkx", scale, _diff(proj, b_fast, b_ref)[1], "abs"))
-            h_scaled = {v: h_ref[v] / (k - 1 if v in set(pivots) else k) for v in proj.nodes}
-            out.append(_m(f"{proj.name}_harmonic_max_abs_vs_networkx", scale, _diff(proj, h_fast, h_scaled)[1], "abs"))
-            del g
-            gc.collect()
-        else:
-            out.append(_m(f"{proj.name}_networkx_skipped", scale, proj.n_edges, "edges", "networkx limit", NX_MAX_EDGES))
-    out.append(_m("bench_rss", scale, peak_rss_mib(), "MiB"))
+        out += _against_references(proj, scale, seed)
+        gc.collect()
+    out.append(_m("bench_peak_rss", scale, peak_rss_mib(), "MiB"))
     if with_store:
         out += run_store(net, scale)
+    return out
+
+
+def _all_measures(p: Projection) -> None:
+    c.pagerank(p)
+    c.degree(p)
+    c.strength(p)
+    c.betweenness_and_harmonic(p)
+
+
+def _against_references(proj: Projection, scale: str, seed: int) -> list[Measurement]:
+    """PageRank against the sparse lower bound and networkx; the other measures against networkx."""
+    out: list[Measurement] = []
+    name = proj.name
+    fast, t_fast = _timed(partial(c.pagerank, proj))
+    base, t_base = _timed(partial(c.pagerank_scipy_baseline, proj))
+    out.append(_m(f"{name}_pagerank_fast", scale, t_fast, "s", "scipy sparse power iteration (lower bound)", t_base))
+    if proj.n_edges > NX_MAX_EDGES:
+        out.append(_m(f"{name}_networkx_skipped", scale, proj.n_edges, "edges", "networkx edge limit", NX_MAX_EDGES))
+        return out
+    g, t_conv = _timed(proj.to_networkx)
+    out.append(_m(f"{name}_to_networkx", scale, t_conv, "s"))
+    ref, t_nx = _timed(partial(nx.pagerank, g, tol=c.PAGERANK_TOL, max_iter=1000))
+    out.append(_m(f"{name}_pagerank_fast_vs_networkx", scale, t_fast, "s", "networkx pagerank", t_nx))
+    out.append(_m(f"{name}_pagerank_l1_vs_networkx", scale, _diff(proj, fast, ref)[0], "L1"))
+    out.append(_m(f"{name}_pagerank_baseline_l1_vs_networkx", scale, _diff(proj, base, ref)[0], "L1"))
+    d_fast, t_df = _timed(partial(c.degree, proj))
+    d_ref, t_dn = _timed(partial(nx.degree_centrality, g))
+    out.append(_m(f"{name}_degree_fast_vs_networkx", scale, t_df, "s", "networkx degree_centrality", t_dn))
+    out.append(_m(f"{name}_degree_max_abs_vs_networkx", scale, _diff(proj, d_fast, d_ref)[1], "abs"))
+    # Betweenness and harmonic closeness from the same CHECK_PIVOTS pivots, per pivot.
+    k = min(CHECK_PIVOTS, proj.n_nodes)
+    (b_fast, h_fast), t_bf = _timed(partial(c.betweenness_and_harmonic, proj, k=k, seed=seed))
+    pivots = c.sample_pivots(proj, k, seed)
+    b_ref, t_bn = _timed(partial(nx.betweenness_centrality, g, k=k, seed=seed))
+    h_ref, t_hn = _timed(partial(nx.harmonic_centrality, g, sources=pivots))
+    out.append(_m(f"{name}_sweep_per_pivot_fast_vs_networkx", scale, t_bf / k, "s", "networkx (same pivots)", (t_bn + t_hn) / k))
+    out.append(_m(f"{name}_betweenness_max_abs_vs_networkx", scale, _diff(proj, b_fast, b_ref)[1], "abs"))
+    on_pivot = set(pivots)
+    h_scaled = {v: h_ref[v] / (k - 1 if v in on_pivot else k) for v in proj.nodes}
+    out.append(_m(f"{name}_harmonic_max_abs_vs_networkx", scale, _diff(proj, h_fast, h_scaled)[1], "abs"))
     return out
 
 
@@ -227,17 +265,16 @@ def run_store(net: Network, scale: str) -> list[Measurement]:
         for s, t in zip(*(a.tolist() for a in net.participates), strict=True):
             batch.add_rel("PARTICIPATES_IN", "Site", sites[s][1], "Study", studies[t][1])
         for i, t, s in zip(net.on_inv.tolist(), net.on_study.tolist(), net.on_site.tolist(), strict=True):
-            batch.add_rel(
-                "INVESTIGATOR_ON", "Investigator", net.investigators[i][1], "Study", studies[t][1], {"site_id": sites[s][1], "role": "PI"}
-            )
-        _, t_load = _timed(lambda: store.write(batch))
+            props = {"site_id": sites[s][1], "role": "PI"}
+            batch.add_rel("INVESTIGATOR_ON", "Investigator", net.investigators[i][1], "Study", studies[t][1], props)
+        _, t_load = _timed(partial(store.write, batch))
         out.append(_m("store_load_for_analyze", scale, t_load, "s"))
         del batch
         gc.collect()
-        report, t_an = _timed(lambda: analyze(store))
+        report, t_an = _timed(partial(analyze, store))
         out.append(_m("analyze_store_total", scale, t_an, "s"))
         out.append(_m("analyze_store_write", scale, report.write_seconds, "s"))
-        out.append(_m("analyze_store_rss", scale, peak_rss_mib(), "MiB"))
+        out.append(_m("analyze_store_peak_rss", scale, peak_rss_mib(), "MiB"))
         store.close()
     return out
 
@@ -251,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     results = run(args.scale, seed=args.seed, with_store=args.store)
-    text = json.dumps(results, indent=2, allow_nan=False, default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v))
+    text = json.dumps(results, indent=2)
     if args.out:
         args.out.write_text(text + "\n")
     sys.stdout.write(text + "\n")
@@ -259,5 +296,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    random.seed(0)
     raise SystemExit(main())

@@ -7,6 +7,7 @@ by the tests of this module and reloaded whenever a test changed it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -117,9 +118,25 @@ def build_demo_batch() -> GraphBatch:
     b.add_rel("WORKS_AT", "Investigator", "inv:jane-doe", "Site", DFCI)
     b.add_rel("WORKS_AT", "Investigator", "inv:john-smith", "Site", MGH)
     b.add_rel("WORKS_AT", "Investigator", "inv:max-mustermann", "Site", CHARITE)
-    b.add_rel("INVESTIGATOR_ON", "Investigator", "inv:jane-doe", "Study", "NCT00000001", {"role": "PRINCIPAL_INVESTIGATOR", "site_id": MGH})
-    b.add_rel("INVESTIGATOR_ON", "Investigator", "inv:jane-doe", "Study", "NCT00000001", {"role": "SUB_INVESTIGATOR", "site_id": DFCI})
-    b.add_rel("INVESTIGATOR_ON", "Investigator", "inv:john-smith", "Study", "NCT00000002", {"role": "PRINCIPAL_INVESTIGATOR", "site_id": MGH})
+    b.add_rel(
+        "INVESTIGATOR_ON",
+        "Investigator",
+        "inv:jane-doe",
+        "Study",
+        "NCT00000001",
+        {"role": "PRINCIPAL_INVESTIGATOR", "site_id": MGH},
+    )
+    b.add_rel(
+        "INVESTIGATOR_ON", "Investigator", "inv:jane-doe", "Study", "NCT00000001", {"role": "SUB_INVESTIGATOR", "site_id": DFCI}
+    )
+    b.add_rel(
+        "INVESTIGATOR_ON",
+        "Investigator",
+        "inv:john-smith",
+        "Study",
+        "NCT00000002",
+        {"role": "PRINCIPAL_INVESTIGATOR", "site_id": MGH},
+    )
     # ontology
     b.add_node("Barrier", BARRIER + "contracting", {"id": "contracting", "label": "Contracting", "kind": "category"})
     b.add_node(
@@ -137,14 +154,27 @@ def build_demo_batch() -> GraphBatch:
     b.add_node(
         "Barrier",
         BARRIER + "stalled-ethics-approval",
-        {"id": "stalled-ethics-approval", "label": "Stalled ethics approval", "alt_labels": ["ethics delay", "IRB backlog"], "kind": "barrier"},
+        {
+            "id": "stalled-ethics-approval",
+            "label": "Stalled ethics approval",
+            "alt_labels": ["ethics delay", "IRB backlog"],
+            "kind": "barrier",
+        },
     )
     b.add_rel("BROADER", "Barrier", BARRIER + "slow-contract-negotiation", "Barrier", BARRIER + "contracting")
-    b.add_node("Tactic", TACTIC + "contracting-support", {"id": "contracting-support", "label": "Contracting support", "kind": "group"})
+    b.add_node(
+        "Tactic", TACTIC + "contracting-support", {"id": "contracting-support", "label": "Contracting support", "kind": "group"}
+    )
     b.add_node(
         "Tactic",
         TACTIC + "contract-template",
-        {"id": "contract-template", "label": "Pre-agreed contract template", "kind": "tactic", "role": "contracts-lead", "channel": "email"},
+        {
+            "id": "contract-template",
+            "label": "Pre-agreed contract template",
+            "kind": "tactic",
+            "role": "contracts-lead",
+            "channel": "email",
+        },
     )
     b.add_node("Tactic", TACTIC + "irb-reliance", {"id": "irb-reliance", "label": "Central IRB reliance", "kind": "tactic"})
     b.add_rel("BROADER", "Tactic", TACTIC + "contract-template", "Tactic", TACTIC + "contracting-support")
@@ -156,22 +186,47 @@ def build_demo_batch() -> GraphBatch:
         BARRIER + "slow-contract-negotiation",
         {"evidence_level": "moderate", "source": "CTTI recommendations", "effect": "shorter negotiation"},
     )
-    b.add_rel("MITIGATES", "Tactic", TACTIC + "irb-reliance", "Barrier", BARRIER + "stalled-ethics-approval", {"evidence_level": "strong"})
+    b.add_rel(
+        "MITIGATES",
+        "Tactic",
+        TACTIC + "irb-reliance",
+        "Barrier",
+        BARRIER + "stalled-ethics-approval",
+        {"evidence_level": "strong"},
+    )
     # interactions
     b.add_node(
         "Interaction",
         "int:0001",
-        {"channel": "call", "occurred_at": "2025-01-10T10:00:00+00:00", "note": "Contract delay again; legal review slow.", "sentiment": -0.5},
+        {
+            "channel": "call",
+            "occurred_at": "2025-01-10T10:00:00+00:00",
+            "note": "Contract delay again; legal review slow.",
+            "sentiment": -0.5,
+        },
     )
     b.add_node(
         "Interaction",
         "int:0002",
-        {"channel": "email", "occurred_at": "2025-02-01T09:30:00+00:00", "note": "Sent the template.", "sentiment": 0.2, "outcome": "improved"},
+        {
+            "channel": "email",
+            "occurred_at": "2025-02-01T09:30:00+00:00",
+            "note": "Sent the template.",
+            "sentiment": 0.2,
+            "outcome": "improved",
+        },
     )
     b.add_rel("WITH_SITE", "Interaction", "int:0001", "Site", MGH)
     b.add_rel("WITH_SITE", "Interaction", "int:0002", "Site", MGH)
     b.add_rel("WITH_INVESTIGATOR", "Interaction", "int:0001", "Investigator", "inv:jane-doe")
-    b.add_rel("CONCERNS", "Interaction", "int:0001", "Barrier", BARRIER + "slow-contract-negotiation", {"source": "observed", "severity": 0.8})
+    b.add_rel(
+        "CONCERNS",
+        "Interaction",
+        "int:0001",
+        "Barrier",
+        BARRIER + "slow-contract-negotiation",
+        {"source": "observed", "severity": 0.8},
+    )
     b.add_rel("APPLIED", "Interaction", "int:0002", "Tactic", TACTIC + "contract-template", {"outcome": "improved"})
     return b
 
@@ -307,7 +362,13 @@ def test_search_paginates_with_total(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"offset": -1}, "offset"), ({"limit": "ten"}, "limit"), ({"q": "x" * 201}, "q")],
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 101}, "limit"),
+        ({"offset": -1}, "offset"),
+        ({"limit": "ten"}, "limit"),
+        ({"q": "x" * 201}, "q"),
+    ],
 )
 def test_search_rejects_bad_parameters(client: TestClient, params: dict[str, Any], field: str) -> None:
     err = assert_error(client.get("/sites", params=params), 422, "validation_error")
@@ -372,7 +433,9 @@ def test_site_without_facts_has_empty_kpis(client: TestClient) -> None:
     assert p["barriers"] == [] and p["investigators"] == []
 
 
-@pytest.mark.parametrize("path", ["/sites/site:nowhere", "/sites/site:nowhere/related", "/sites/site:nowhere/tactics", "/investigators/inv:nobody"])
+@pytest.mark.parametrize(
+    "path", ["/sites/site:nowhere", "/sites/site:nowhere/related", "/sites/site:nowhere/tactics", "/investigators/inv:nobody"]
+)
 def test_unknown_ids_are_404(client: TestClient, path: str) -> None:
     err = assert_error(client.get(path), 404, "not_found")
     assert "nowhere" in err["message"] or "nobody" in err["message"]
@@ -544,9 +607,17 @@ def test_post_interaction_with_x_api_key_and_naive_time(client: TestClient) -> N
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer wrong"}, {"X-API-Key": "wrong"}, {"Authorization": "Basic dGVzdC1rZXktMTp4"}, {"X-API-Key": ""}],
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"X-API-Key": "wrong"},
+        {"Authorization": "Basic dGVzdC1rZXktMTp4"},
+        {"X-API-Key": ""},
+    ],
 )
-def test_post_without_a_valid_key_is_401_and_stores_nothing(client: TestClient, demo_store: GraphStore, headers: dict[str, str]) -> None:
+def test_post_without_a_valid_key_is_401_and_stores_nothing(
+    client: TestClient, demo_store: GraphStore, headers: dict[str, str]
+) -> None:
     before = interaction_count(demo_store)
     version = demo_store.version()
     r = client.post("/interactions", json=new_interaction(), headers=headers)
@@ -608,7 +679,9 @@ def test_post_missing_required_field_is_422(client: TestClient, field: str) -> N
 
 
 def test_post_malformed_json_is_422(client: TestClient) -> None:
-    r = client.post("/interactions", content=b"{not json", headers={"X-API-Key": "test-key-1", "Content-Type": "application/json"})
+    r = client.post(
+        "/interactions", content=b"{not json", headers={"X-API-Key": "test-key-1", "Content-Type": "application/json"}
+    )
     assert_error(r, 422, "validation_error")
 
 
@@ -671,7 +744,11 @@ def test_internal_errors_hide_details(demo_store: GraphStore, monkeypatch: pytes
 def test_cors(client: TestClient) -> None:
     r = client.options(
         "/interactions",
-        headers={"Origin": "https://crm.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-api-key"},
+        headers={
+            "Origin": "https://crm.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-api-key",
+        },
     )
     assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://crm.example"
     r = client.get("/health", headers={"Origin": "https://evil.example"})
@@ -797,7 +874,10 @@ def test_neo4j_unreachable_at_startup_then_recovers(tmp_path: Path, neo4j_server
     """The app starts with Neo4j down (503s), and serves once it is reachable, without a restart."""
     proxy = TcpProxy(int(neo4j_server.bolt_port))
     settings = api_settings(
-        sitegraph_home=tmp_path, sitegraph_store="neo4j", neo4j_uri=f"bolt://127.0.0.1:{proxy.port}", neo4j_password=SecretStr(neo4j_server.password)
+        sitegraph_home=tmp_path,
+        sitegraph_store="neo4j",
+        neo4j_uri=f"bolt://127.0.0.1:{proxy.port}",
+        neo4j_password=SecretStr(neo4j_server.password),
     )
     import sitegraph.api.state as state
 
@@ -880,26 +960,20 @@ class TcpProxy:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def stop(self) -> None:
         if self._listener is not None:
-            try:
-                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
-            except OSError:
-                pass
+            with contextlib.suppress(OSError):  # shutdown wakes the blocked accept()
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         with self._lock:
             conns, self._conns = self._conns, []
         for s in conns:
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             s.close()
 
 

@@ -34,8 +34,8 @@ tactics that remove them.
 * **Writes** (`POST /interactions`) need `Authorization: Bearer <key>` or `X-API-Key: <key>`, a key
   from the `SITEGRAPH_API_KEYS` setting (comma-separated). With no keys configured writes are refused.
 * **Errors** all share one shape: `{"error": {"status", "code", "message", "details": [...]}}`.
-* Site ids contain `:` (`site:mass-general-boston-us`); ontology ids are IRIs (percent-encode them,
-  or pass them as they are) or compact ids (`stalled-ethics-approval`).
+* Site ids contain `:` (`site:massachusetts-general-hospital-boston-massachusetts-unitedstates`);
+  ontology ids are IRIs (percent-encoded or as they are) or compact ids (`stalled-ethics-approval`).
 """
 
 TAGS = [

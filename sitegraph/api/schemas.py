@@ -119,12 +119,12 @@ class InteractionCreate(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "site_id": "site:mass-general-boston-us",
-                    "investigator_id": "inv:jane-doe",
+                    "site_id": "site:massachusetts-general-hospital-boston-massachusetts-unitedstates",
+                    "investigator_id": "inv:alessandro-morabito",
                     "channel": "call",
                     "occurred_at": "2025-03-14T15:30:00Z",
-                    "note": "Contract still with legal; budget revision pending. PI frustrated with the delay.",
-                    "tactic_id": "escalate-contract-to-sponsor-legal",
+                    "note": "Budget negotiation stalled again; the PI is frustrated with the delay.",
+                    "tactic_id": "fair-market-value-budget",
                     "outcome": "pending",
                 }
             ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Literal
 
 import networkx as nx
@@ -41,18 +41,16 @@ METHODS: tuple[Method, ...] = ("fast", "networkx")
 # 2m + n entries per source) also stays under EXACT_WORK; beyond it they are sampled.
 EXACT_MAX_NODES = 5_000
 EXACT_WORK = 1_000_000_000
-# Default pivots when sampling: about PIVOT_WORK adjacency entries in all, within these limits.
-PIVOT_WORK = 150_000_000
+# Default pivots when sampling: about PIVOT_WORK units of (2m + n) in all, within these limits.
+PIVOT_WORK = 250_000_000
 MIN_PIVOTS = 16
 MAX_PIVOTS = 1_000
 # Confidence of the stated error bound: it holds for every node at once with probability 1 - DELTA.
 DELTA = 0.01
 
-# Kernel sizes: cells (pivots x nodes) per batch of the breadth-first sweep, adjacency entries
-# expanded per numpy call (bounds temporary memory to ~50 bytes times this).
-_BATCH_CELLS = 2_000_000
-_MAX_BATCH = 64
-_CHUNK_ENTRIES = 4_000_000
+# Sources swept together: at most this many (source, node) cells, and at most _MAX_BATCH sources.
+_BATCH_CELLS = 1_000_000
+_MAX_BATCH = 32
 
 
 class UnknownNodeError(NotFoundError, KeyError):
@@ -341,84 +339,66 @@ def _rescale_harmonic(raw: FloatArray, n: int, p: Projection, sources: list[Node
     return out
 
 
-def _expand(indptr: IntArray, indices: npt.NDArray[np.integer], rows: IntArray) -> Iterator[tuple[IntArray, IntArray]]:
-    """(position in ``rows``, neighbour) for every adjacency entry of ``rows``, in bounded chunks."""
-    starts = indptr[rows]
-    counts = indptr[rows + 1] - starts
-    ends = np.cumsum(counts)
-    total = int(ends[-1]) if ends.size else 0
-    lo = 0
-    while lo < rows.size and total:
-        base = int(ends[lo - 1]) if lo else 0
-        hi = int(np.searchsorted(ends, base + _CHUNK_ENTRIES, side="right"))
-        hi = max(hi, lo + 1)
-        cnt = counts[lo:hi]
-        size = int(cnt.sum())
-        if size:
-            owner = np.repeat(np.arange(lo, hi, dtype=np.int64), cnt)
-            offsets = np.arange(size, dtype=np.int64) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-            yield owner, indices[starts[owner] + offsets].astype(np.int64)
-        lo = hi
-
-
 def _sweep(adjacency: sp.csr_matrix, sources: IntArray) -> tuple[FloatArray, FloatArray]:
     """Brandes' dependency sums and reciprocal-distance sums from ``sources`` (unweighted BFS).
 
     Several sources are swept together: their (source, node) states live in flat arrays of
-    ``batch * n`` cells, and each BFS level is a handful of vectorised gathers and ``bincount``s.
-    Returns ``sum_s delta_s(v)`` (v != s) and ``sum_s 1 / d(s, v)`` (v != s).
+    ``batch * n`` cells, and each BFS level - forward (path counts) and backward (dependencies) - is
+    one sparse product ``frontier @ A`` in scipy's C code plus a few vectorised filters, so the
+    work per level is that of the frontier's adjacency rows. Returns ``sum_s delta_s(v)`` and
+    ``sum_s 1 / d(s, v)`` (both over sources ``s != v``).
     """
     n = adjacency.shape[0]
-    indptr = adjacency.indptr.astype(np.int64)
-    indices = adjacency.indices
+    pattern = sp.csr_matrix((np.ones_like(adjacency.data), adjacency.indices, adjacency.indptr), shape=adjacency.shape)
     dep = np.zeros(n, dtype=np.float64)
     harm = np.zeros(n, dtype=np.float64)
     batch = max(1, min(_MAX_BATCH, _BATCH_CELLS // max(n, 1)))
     for start in range(0, sources.size, batch):
-        _sweep_batch(indptr, indices, n, sources[start : start + batch], dep, harm)
+        _sweep_batch(pattern, n, sources[start : start + batch], dep, harm)
     return dep, harm
 
 
-def _sweep_batch(
-    indptr: IntArray, indices: npt.NDArray[np.integer], n: int, sources: IntArray, dep: FloatArray, harm: FloatArray
-) -> None:
-    cells = sources.size * n
-    flat_sources = np.arange(sources.size, dtype=np.int64) * n + sources
-    dist = np.full(cells, -1, dtype=np.int32)
-    sigma = np.zeros(cells, dtype=np.float64)
+def _spread(pattern: sp.csr_matrix, n: int, b: int, cells: IntArray, values: FloatArray) -> tuple[IntArray, FloatArray]:
+    """For each (source, node) cell, sum ``values`` over its neighbours among ``cells``: ``F @ A``.
+
+    ``cells`` are flat indices ``source slot * n + node``, grouped by slot. Returns the flat cells
+    that have a neighbour in ``cells`` and the sums.
+    """
+    slot = cells // n
+    indptr = np.zeros(b + 1, dtype=np.int64)
+    np.cumsum(np.bincount(slot, minlength=b), out=indptr[1:])
+    frontier = sp.csr_matrix((values, cells - slot * n, indptr), shape=(b, n))
+    reached = sp.csr_matrix(frontier @ pattern)
+    rows = np.repeat(np.arange(b, dtype=np.int64), np.diff(reached.indptr))
+    return rows * n + reached.indices, reached.data
+
+
+def _sweep_batch(pattern: sp.csr_matrix, n: int, sources: IntArray, dep: FloatArray, harm: FloatArray) -> None:
+    b = sources.size
+    flat_sources = np.arange(b, dtype=np.int64) * n + sources
+    dist = np.full(b * n, -1, dtype=np.int32)
+    sigma = np.zeros(b * n, dtype=np.float64)
     dist[flat_sources] = 0
     sigma[flat_sources] = 1.0
     levels = [flat_sources]
     # Forward: shortest-path counts, level by level.
     while True:
-        frontier = levels[-1]
-        node = frontier % n
-        base = frontier - node
-        reached = np.zeros(cells, dtype=np.float64)
-        for owner, nbr in _expand(indptr, indices, node):
-            flat = base[owner] + nbr
-            fresh = dist[flat] < 0
-            reached += np.bincount(flat[fresh], weights=sigma[frontier[owner[fresh]]], minlength=cells)
-        new = np.flatnonzero(reached)
+        cells, counts = _spread(pattern, n, b, levels[-1], sigma[levels[-1]])
+        fresh = dist[cells] < 0
+        new = cells[fresh]
         if new.size == 0:
             break
         dist[new] = len(levels)
-        sigma[new] = reached[new]
+        sigma[new] = counts[fresh]
         levels.append(new)
-    # Backward: dependencies, deepest level first.
-    delta = np.zeros(cells, dtype=np.float64)
+    # Backward: dependencies, deepest level first; reciprocal distances on the way.
+    delta = np.zeros(b * n, dtype=np.float64)
     for depth in range(len(levels) - 1, 0, -1):
         level = levels[depth]
-        coef = (1.0 + delta[level]) / sigma[level]
-        node = level % n
-        base = level - node
-        acc = np.zeros(cells, dtype=np.float64)
-        for owner, nbr in _expand(indptr, indices, node):
-            flat = base[owner] + nbr
-            parent = dist[flat] == depth - 1
-            acc += np.bincount(flat[parent], weights=coef[owner[parent]], minlength=cells)
-        prev = levels[depth - 1]
-        delta[prev] += sigma[prev] * acc[prev]
-        harm += np.bincount(node, minlength=n) * (1.0 / depth)
+        cells, sums = _spread(pattern, n, b, level, (1.0 + delta[level]) / sigma[level])
+        parent = dist[cells] == depth - 1
+        target = cells[parent]
+        delta[target] += sigma[target] * sums[parent]
+        harm += np.bincount(level % n, minlength=n) * (1.0 / depth)
     delta[flat_sources] = 0.0
-    dep += delta.reshape(sources.size, n).sum(axis=0)
+    dep += delta.reshape(b, n).sum(axis=0)

@@ -48,7 +48,7 @@ CENTRALITY_PROPERTIES = frozenset(prefix + measure for prefix in PREFIX.values()
 
 
 class SiteIdentity(BaseModel):
-    id: str = Field(examples=["site:mass-general-boston-us"])
+    id: str = Field(examples=["site:massachusetts-general-hospital-boston-massachusetts-unitedstates"])
     name: str = Field(examples=["Massachusetts General Hospital"])
     aliases: list[str] = Field(default_factory=list)
     city: str | None = None
@@ -185,7 +185,7 @@ class InvestigatorStudy(BaseModel):
 
 
 class InvestigatorProfile(BaseModel):
-    id: str = Field(examples=["inv:jane-doe"])
+    id: str = Field(examples=["inv:alessandro-morabito"])
     name: str
     degrees: list[str] = Field(default_factory=list)
     affiliations: list[str] = Field(default_factory=list)

@@ -22,7 +22,7 @@ _INDEX_KEY = "search.sites.v1"
 class SiteSummary(BaseModel):
     """A site as listed by search results."""
 
-    id: str = Field(examples=["site:mass-general-boston-us"])
+    id: str = Field(examples=["site:massachusetts-general-hospital-boston-massachusetts-unitedstates"])
     name: str = Field(examples=["Massachusetts General Hospital"])
     city: str | None = None
     state: str | None = None

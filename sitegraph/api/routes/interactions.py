@@ -18,20 +18,20 @@ _EXAMPLES = {
     "call": {
         "summary": "A call with the PI about a stalled contract",
         "value": {
-            "site_id": "site:mass-general-boston-us",
+            "site_id": "site:massachusetts-general-hospital-boston-massachusetts-unitedstates",
             "channel": "call",
             "occurred_at": "2025-03-14T15:30:00Z",
-            "note": "Contract still with legal; budget revision pending. PI frustrated with the delay.",
+            "note": "Budget negotiation stalled again; the PI is frustrated with the delay.",
         },
     },
     "tactic": {
         "summary": "An email that applied a tactic",
         "value": {
-            "site_id": "site:mass-general-boston-us",
+            "site_id": "site:massachusetts-general-hospital-boston-massachusetts-unitedstates",
             "channel": "email",
             "occurred_at": "2025-03-15T09:00:00+01:00",
-            "note": "Sent the sponsor's contract template with pre-agreed fallback clauses.",
-            "tactic_id": "escalate-contract-to-sponsor-legal",
+            "note": "Sent a fair-market-value budget benchmark to unblock the budget talks.",
+            "tactic_id": "fair-market-value-budget",
             "outcome": "pending",
         },
     },

@@ -7,7 +7,7 @@ Ids are IRIs or compact ids. IRIs contain '/', so the id is a ``path`` parameter
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
@@ -18,15 +18,18 @@ from sitegraph.api.schemas import BarrierDetail, ConceptList, TacticDetail
 
 router = APIRouter(tags=["ontology"], responses=error_responses(500, 503))
 
-ConceptId = Annotated[
-    str,
-    Path(
+
+def _concept_id(kind: str, compact: str) -> Any:
+    return Path(
         min_length=1,
         max_length=500,
-        description="The concept's IRI (may be percent-encoded) or compact id.",
-        examples=["stalled-ethics-approval", "https://w3id.org/sitegraph/barrier/stalled-ethics-approval"],
-    ),
-]
+        description=f"The {kind}'s IRI (as is or percent-encoded) or its compact id.",
+        examples=[compact, f"https://w3id.org/sitegraph/{kind}/{compact}"],
+    )
+
+
+BarrierId = Annotated[str, _concept_id("barrier", "stalled-ethics-approval")]
+TacticId = Annotated[str, _concept_id("tactic", "fair-market-value-budget")]
 
 
 @router.get("/barriers", response_model=ConceptList, summary="List barriers")
@@ -38,7 +41,7 @@ def get_barriers(snapshot: SnapshotDep) -> ConceptList:
 @router.get(
     "/barriers/{barrier_id:path}", response_model=BarrierDetail, summary="One barrier", responses=error_responses(404, 422)
 )
-def get_barrier(barrier_id: ConceptId, snapshot: SnapshotDep) -> BarrierDetail:
+def get_barrier(barrier_id: BarrierId, snapshot: SnapshotDep) -> BarrierDetail:
     """The barrier with its broader and narrower concepts and the tactics that mitigate it, with evidence."""
     return barrier_detail(snapshot, barrier_id)
 
@@ -50,6 +53,6 @@ def get_tactics(snapshot: SnapshotDep) -> ConceptList:
 
 
 @router.get("/tactics/{tactic_id:path}", response_model=TacticDetail, summary="One tactic", responses=error_responses(404, 422))
-def get_tactic(tactic_id: ConceptId, snapshot: SnapshotDep) -> TacticDetail:
+def get_tactic(tactic_id: TacticId, snapshot: SnapshotDep) -> TacticDetail:
     """The tactic with its hierarchy and the barriers it mitigates, with evidence."""
     return tactic_detail(snapshot, tactic_id)

@@ -16,7 +16,7 @@ from sitegraph.queries.snapshot import Snapshot
 
 router = APIRouter(prefix="/sites", tags=["sites"], responses=error_responses(422, 500, 503))
 
-SITE_EXAMPLE = "site:mass-general-boston-us"
+SITE_EXAMPLE = "site:massachusetts-general-hospital-boston-massachusetts-unitedstates"
 SiteId = Annotated[
     str,
     Path(
