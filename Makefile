@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 SCALE  ?= small
 
-.PHONY: help install neo4j-install lint typecheck check test test-fast demo serve e2e bench load-test clean
+.PHONY: help install neo4j-install lint typecheck check test test-fast demo serve e2e chromium bench load-test clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -36,6 +36,14 @@ test: install neo4j-install check  ## lint, type checks and the whole test suite
 
 test-fast: install  ## tests on the embedded store only
 	SITEGRAPH_TEST_STORES=memory $(BIN)/pytest -m "not slow and not e2e and not neo4j"
+
+chromium:  ## Debian's headless Chromium for the browser test (no test tool downloads a browser)
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "install Debian's chromium package: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+e2e: install neo4j-install chromium  ## end-to-end test: Neo4j Browser in headless Chromium, screenshot in tests/artifacts/
+	$(BIN)/pytest -m e2e
 
 demo: install  ## load the bundled demo data into the embedded store and serve the API
 	$(BIN)/sitegraph demo --serve

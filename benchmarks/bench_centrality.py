@@ -144,7 +144,12 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, Timing]:
 
 
 def _m(
-    name: str, scale: str, value: float | Timing, unit: str, baseline: str | None = None, baseline_value: float | Timing | None = None
+    name: str,
+    scale: str,
+    value: float | Timing,
+    unit: str,
+    baseline: str | None = None,
+    baseline_value: float | Timing | None = None,
 ) -> Measurement:
     """One measurement. For times, ``value`` is wall seconds, ``ratio`` is baseline / value (times
     faster), and ``cpu_value``, ``cpu_baseline_value``, ``cpu_ratio`` give the same in CPU seconds."""
@@ -153,7 +158,8 @@ def _m(
     ratio = None
     if bv is not None and v:
         ratio = bv / v if unit == "s" else v / bv
-    out: Measurement = {"name": name, "scale": scale, "value": v, "unit": unit, "baseline": baseline, "baseline_value": bv, "ratio": ratio}
+    out: Measurement = {"name": name, "scale": scale, "value": v, "unit": unit}
+    out.update(baseline=baseline, baseline_value=bv, ratio=ratio)
     if isinstance(value, Timing):
         out["cpu_value"] = value.cpu
         if isinstance(baseline_value, Timing):

@@ -805,8 +805,9 @@ def test_memory_store_down_gives_503_and_recovers(demo_store: GraphStore, monkey
         def down(*a: object, **k: object) -> None:
             raise StoreUnavailableError("disk gone")
 
-        monkeypatch.setattr(demo_store, "ping", down)
-        monkeypatch.setattr(demo_store, "version", down)
+        before = interaction_count(demo_store)
+        for method in ("ping", "version", "existing_keys", "get_node", "iter_nodes", "write", "neighbors"):
+            monkeypatch.setattr(demo_store, method, down)
         r = c.get("/ready")
         assert_error(r, 503, "store_unavailable")
         assert r.headers["retry-after"]
@@ -815,6 +816,7 @@ def test_memory_store_down_gives_503_and_recovers(demo_store: GraphStore, monkey
         assert_error(c.get("/sites", params={"q": "mgh"}), 503, "store_unavailable")
         assert_error(c.post("/interactions", json=new_interaction(), headers={"X-API-Key": "test-key-1"}), 503)
         monkeypatch.undo()
+        assert interaction_count(demo_store) == before
         assert c.get("/ready").status_code == 200
         assert c.get(f"/sites/{MGH}").status_code == 200
 
@@ -1015,3 +1017,56 @@ def test_both_stores_give_identical_answers(tmp_path: Path, neo4j_session_store:
             assert answers[0][p] == answers[1][p], p
     finally:
         mem.close()
+
+
+# --- serving ----------------------------------------------------------------------------------------
+
+
+def test_module_level_app_is_built_on_first_access(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sitegraph.api.main as main
+
+    monkeypatch.setattr(main, "_app", None)
+    app = main.app
+    assert app is main.app and app.title == "sitegraph API"
+
+
+def test_serve_prints_urls_and_runs_uvicorn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from sitegraph.cli.serve_cmd import serve
+    from sitegraph.settings import get_settings
+
+    mem = MemoryStore(tmp_path / "memory")
+    mem.write(build_demo_batch())
+    mem.close()
+    monkeypatch.setenv("SITEGRAPH_HOME", str(tmp_path))
+    monkeypatch.setenv("SITEGRAPH_STORE", "neo4j")  # --store overrides it
+    monkeypatch.setenv("SITEGRAPH_API_KEYS", "")
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda target, **kw: calls.append({"target": target, **kw}))
+    cli = typer.Typer()
+    cli.command()(serve)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["--port", "8123", "--store", "memory"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.1:8123/docs" in result.output
+    assert "http://127.0.0.1:8123/health" in result.output
+    assert f"http://127.0.0.1:8123/sites/{MGH}" in result.output
+    assert "SITEGRAPH_API_KEYS" in result.output
+    assert calls == [
+        {
+            "target": "sitegraph.api.main:create_app",
+            "factory": True,
+            "host": "127.0.0.1",
+            "port": 8123,
+            "reload": False,
+            "log_level": "info",
+            "access_log": False,
+        }
+    ]
+    assert os.environ["SITEGRAPH_STORE"] == "memory"

@@ -12,6 +12,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from sitegraph.demo import build_demo
 from sitegraph.errors import StoreError, UsageError
 from sitegraph.graph.schema import NODES, RELATIONSHIPS, USER_LABELS
 from sitegraph.graph.store import GraphStore
@@ -37,7 +39,6 @@ from sitegraph.queries.catalogue import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_SEED = 0  # the catalogue's examples were chosen on the demo built with this seed
 runner = CliRunner()
 
 CATALOGUE = load_catalogue()
@@ -135,7 +136,9 @@ HEADER = """\
 
 
 def test_parse_query_reads_the_header() -> None:
-    q = parse_query(HEADER + "MATCH (s:Site {id: $site_id})-[:WORKS_AT]-(i:Investigator) RETURN i LIMIT toInteger($limit)", "x.cypher")
+    q = parse_query(
+        HEADER + "MATCH (s:Site {id: $site_id})-[:WORKS_AT]-(i:Investigator) RETURN i LIMIT toInteger($limit)", "x.cypher"
+    )
     assert q.name == "demo-query"
     assert q.description == "Long enough to say what it does and why on two lines."
     assert [p.name for p in q.parameters] == ["site_id", "limit"]
@@ -281,9 +284,9 @@ def test_cli_browser_prints_the_play_and_style_commands(tmp_path: Path, monkeypa
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     out = " ".join(result.stdout.split())
-    assert ":play http://127.0.0.1:8799/sitegraph-guide.html" in out
-    assert ":style http://127.0.0.1:8799/sitegraph.grass" in out
-    assert "cmd=play&arg=http%3A%2F%2F127.0.0.1%3A8799%2Fsitegraph-guide.html" in out
+    assert ":play http://localhost:8799/sitegraph-guide.html" in out
+    assert ":style http://localhost:8799/sitegraph.grass" in out
+    assert "/browser/?cmd=play&arg=http%3A%2F%2Flocalhost%3A8799%2Fsitegraph-guide.html" in out
     assert (tmp_path / "out" / "sitegraph-guide.html").read_text(encoding="utf-8") == render_guide()
     assert (tmp_path / "out" / "sitegraph.grass").read_text(encoding="utf-8") == grass()
 
@@ -319,15 +322,26 @@ def test_guide_is_untouched_by_browsers_sanitiser() -> None:
     assert "<title>" in html and html.count("<slide") == len(CATALOGUE) + 1
 
 
+def _grass_rules(style: str) -> dict[str, str]:
+    return {m.group(1): m.group(2) for m in re.finditer(r"^(\S+) \{\n(.*?)\n\}$", style, flags=re.M | re.S)}
+
+
 def test_grass_styles_every_label() -> None:
-    style = grass()
+    rules = _grass_rules(grass())
     for label in USER_LABELS:
-        block = re.search(r"node\." + label + r" \{([^}]*)\}", style)
-        assert block, label
+        rule = rules[f"node.{label}"]
         for prop in ("color:", "diameter:", "caption:"):
-            assert prop in block.group(1), (label, prop)
-    assert 'caption: "{name}"' in re.search(r"node\.Site \{([^}]*)\}", style).group(1)  # type: ignore[union-attr]
-    assert 'caption: "{label}"' in re.search(r"node\.Barrier \{([^}]*)\}", style).group(1)  # type: ignore[union-attr]
+            assert prop in rule, (label, prop)
+    captions = {
+        "Site": "{name}",
+        "Investigator": "{name}",
+        "Study": "{id}",
+        "Barrier": "{label}",
+        "Tactic": "{label}",
+        "Interaction": "{channel}",
+    }
+    for label, caption in captions.items():
+        assert f'caption: "{caption}";' in rules[f"node.{label}"], label
 
 
 def test_docs_table_matches_the_catalogue() -> None:
@@ -335,37 +349,18 @@ def test_docs_table_matches_the_catalogue() -> None:
     start, end = "<!-- catalogue-table:start -->\n", "<!-- catalogue-table:end -->"
     assert start in doc and end in doc
     table = doc.split(start, 1)[1].split(end, 1)[0]
-    assert table == markdown_table(), "regenerate the table: python -c 'from sitegraph.queries.catalogue import markdown_table; print(markdown_table())'"
+    assert table == markdown_table(), (
+        "regenerate the table with sitegraph.queries.catalogue.markdown_table() (docs/exploring.md §5)"
+    )
 
 
 # --- every query on the real Neo4j, with the demo data --------------------------------------------------------------
 
 
-def load_demo(store: GraphStore, seed: int = DEMO_SEED) -> None:
-    """The demo graph: ``sitegraph.demo.build_demo`` when present, else its steps one by one."""
-    try:
-        from sitegraph.demo import build_demo  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        build_demo = None
-    if build_demo is not None:
-        build_demo(store, seed=seed)
-        return
-    from sitegraph.graph.analyze import analyze
-    from sitegraph.loaders.ctgov import DEMO_CTGOV_DIR, read_ctgov
-    from sitegraph.loaders.generate import GeneratorConfig, generate
-    from sitegraph.ontology.sync import sync
-
-    store.ensure_schema()
-    store.write(read_ctgov([DEMO_CTGOV_DIR]).batch)
-    sync(store)
-    generate(store, GeneratorConfig(seed=seed, scale="demo"))
-    analyze(store)
-
-
 @pytest.fixture(scope="module")
 def demo(neo4j_session_store: GraphStore) -> Iterator[GraphStore]:
     neo4j_session_store.clear(confirm=True)
-    load_demo(neo4j_session_store)
+    build_demo(neo4j_session_store)  # what `sitegraph demo` loads; the catalogue's examples come from it
     yield neo4j_session_store
 
 
@@ -420,7 +415,7 @@ def facts(demo: GraphStore) -> Facts:
 
 
 def _sorted_desc(values: list[Any]) -> bool:
-    return all(a >= b for a, b in zip(values, values[1:], strict=False))
+    return all(a >= b for a, b in pairwise(values))
 
 
 def check_site_360(rows: list[dict[str, Any]], q: CatalogueQuery, f: Facts) -> None:
@@ -435,7 +430,10 @@ def check_site_360(rows: list[dict[str, Any]], q: CatalogueQuery, f: Facts) -> N
 
 def check_sites_by_pagerank(rows: list[dict[str, Any]], q: CatalogueQuery, f: Facts) -> None:
     country = q.example_params()["country"]
-    ranks = sorted((p["pagerank"] for p in f.nodes["Site"].values() if p.get("country") == country and p.get("pagerank") is not None), reverse=True)
+    ranks = sorted(
+        (p["pagerank"] for p in f.nodes["Site"].values() if p.get("country") == country and p.get("pagerank") is not None),
+        reverse=True,
+    )
     assert len(rows) == min(10, len(ranks))
     assert all(r["country"] == country for r in rows)
     assert _sorted_desc([r["pagerank"] for r in rows])
@@ -466,12 +464,10 @@ def check_activated_not_enrolling(rows: list[dict[str, Any]], q: CatalogueQuery,
 
 
 def check_screen_failure_outliers(rows: list[dict[str, Any]], q: CatalogueQuery, f: Facts) -> None:
-    screened = f.per_site("screened")
-    failures = f.per_site("screen_failures")
-    total_s = sum(v for vals in screened.values() for v in vals if v > 0)
-    links = [r for r in f.rels["PARTICIPATES_IN"] if (r.props.get("screened") or 0) > 0 and r.props.get("screen_failures") is not None]
+    links = [
+        r for r in f.rels["PARTICIPATES_IN"] if (r.props.get("screened") or 0) > 0 and r.props.get("screen_failures") is not None
+    ]
     overall = sum(r.props["screen_failures"] for r in links) / sum(r.props["screened"] for r in links)
-    assert total_s and failures
     for r in rows:
         assert r["overall_rate"] == round(overall, 3)
         assert r["screened"] >= 20 and r["screen_failures"] / r["screened"] >= overall * 1.5
@@ -511,9 +507,9 @@ def check_site_collaborators(rows: list[dict[str, Any]], q: CatalogueQuery, f: F
     assert all(r["investigator_id"] != r["collaborator_id"] and r["shared_studies"] == len(r["studies"]) for r in rows)
 
 
-def _country_counts(f: Facts) -> dict[tuple[str, str], set[str]]:
+def _country_counts(f: Facts) -> dict[tuple[Any, str], set[str]]:
     site_of = {r.start: r.end for r in f.rels["WITH_SITE"]}
-    out: dict[tuple[str, str], set[str]] = defaultdict(set)
+    out: dict[tuple[Any, str], set[str]] = defaultdict(set)
     for r in f.rels["CONCERNS"]:
         site = f.nodes["Site"][site_of[r.start]]
         out[(site.get("country"), r.end)].add(r.start)
@@ -561,7 +557,7 @@ def check_tactics_resolved(rows: list[dict[str, Any]], q: CatalogueQuery, f: Fac
 def check_barrier_mitigations(rows: list[dict[str, Any]], q: CatalogueQuery, f: Facts) -> None:
     iri = f.barrier(q.example_params()["barrier"])
     expected = {(r.start, r.end) for r in f.rels["MITIGATES"] if r.end in f.broader_or_self(iri)}
-    tactic_ids = {iri_: p.get("id") for iri_, p in f.nodes["Tactic"].items()}
+    tactic_ids = {iri_: str(p.get("id")) for iri_, p in f.nodes["Tactic"].items()}
     assert sorted(r["tactic_id"] for r in rows) == sorted(tactic_ids[t] for t, _ in expected)
     assert rows[0]["levels_up"] == 0
 
@@ -635,13 +631,12 @@ def test_read_access_refuses_writes(demo: GraphStore) -> None:
 
 
 @pytest.mark.neo4j
-def test_cli_runs_a_query_on_neo4j(demo: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_runs_a_query_on_neo4j(demo: GraphStore, neo4j_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sitegraph.settings import get_settings
 
-    auth = demo.driver._pool.pool_config.auth  # type: ignore[attr-defined]
     monkeypatch.setenv("SITEGRAPH_HOME", str(tmp_path))
-    monkeypatch.setenv("NEO4J_URI", demo.uri)  # type: ignore[attr-defined]
-    monkeypatch.setenv("NEO4J_PASSWORD", str(auth.credentials))
+    monkeypatch.setenv("NEO4J_URI", neo4j_server.uri)
+    monkeypatch.setenv("NEO4J_PASSWORD", neo4j_server.password)
     get_settings.cache_clear()
     try:
         args = ["query", "shared-investigators", "--param", f"site_a={HUNAN}", "--param", f"site_b={SUN_YAT_SEN}"]

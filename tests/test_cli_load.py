@@ -20,22 +20,19 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def cli_store(store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[GraphStore]:
+def cli_store(
+    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[GraphStore]:
     """Point the CLI's settings at the fixture's store."""
     monkeypatch.setenv("SITEGRAPH_HOME", str(tmp_path))
     monkeypatch.setenv("SITEGRAPH_STORE", store.kind)
     if store.kind == "neo4j":
-        server = store  # the Neo4jStore knows its URI; the password comes from the server fixture
-        monkeypatch.setenv("NEO4J_URI", server.uri)  # type: ignore[attr-defined]
-        monkeypatch.setenv("NEO4J_PASSWORD", _neo4j_password(store))
+        server = request.getfixturevalue("neo4j_server")
+        monkeypatch.setenv("NEO4J_URI", server.uri)
+        monkeypatch.setenv("NEO4J_PASSWORD", server.password)
     get_settings.cache_clear()
     yield store
     get_settings.cache_clear()
-
-
-def _neo4j_password(store: GraphStore) -> str:
-    auth = store.driver._pool.pool_config.auth  # type: ignore[attr-defined]
-    return str(auth.credentials)
 
 
 def stats_json() -> dict[str, dict[str, int]]:

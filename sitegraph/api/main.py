@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -20,7 +21,7 @@ from sitegraph import __version__
 from sitegraph.api.errors import install_error_handlers
 from sitegraph.api.middleware import RequestLogMiddleware
 from sitegraph.api.routes import health, interactions, investigators, ontology, sites
-from sitegraph.api.state import StoreHolder
+from sitegraph.api.state import QUERY_THREADS, StoreHolder
 from sitegraph.graph.store import GraphStore
 from sitegraph.settings import Settings, get_settings
 
@@ -78,6 +79,7 @@ def create_app(store: GraphStore | None = None, settings: Settings | None = None
     )
     app.state.settings = settings
     app.state.store_holder = holder
+    app.state.query_executor = ThreadPoolExecutor(max_workers=QUERY_THREADS, thread_name_prefix="sitegraph-query")
     install_error_handlers(app)
     for module in (health, sites, investigators, ontology, interactions):
         app.include_router(module.router)

@@ -3,12 +3,16 @@
 The interaction becomes an ``Interaction`` node with ``WITH_SITE``, ``WITH_INVESTIGATOR``,
 ``ABOUT_STUDY``, ``APPLIED {outcome}`` and ``CONCERNS {source: "tagged", confidence}`` relationships,
 written in one :meth:`GraphStore.write` (one transaction on either store), so it is all there or
-none of it is. Tagging and sentiment come from :func:`sitegraph.queries.signals.score_interaction`.
+none of it is. Tags and sentiment are those of :func:`sitegraph.queries.signals.score_interaction`
+(``tag_note`` on the ontology's barrier labels, ``sentiment``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import threading
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -17,7 +21,7 @@ from typing import Any
 from sitegraph.api.schemas import InteractionCreate, InteractionRecord, InteractionTag
 from sitegraph.errors import InvalidInputError, NotFoundError, Problem
 from sitegraph.graph.store import GraphBatch, GraphStore
-from sitegraph.queries.snapshot import Snapshot
+from sitegraph.queries.signals import BarrierIndex, build_barrier_index, sentiment, tag_note
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +91,31 @@ def _tags_of(raw: Iterable[Any]) -> list[tuple[str, float | None]]:
     return sorted(out.items())
 
 
-def score_note(snapshot: Snapshot, note: str) -> tuple[list[tuple[str, float | None]], float | None]:
-    """(tags, sentiment) of a note, from the signals module (sentiment only, from VADER, until it is there)."""
-    try:
-        from sitegraph.queries.signals import score_interaction
-    except ImportError:  # pragma: no cover - while the signals module is being written
-        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+_index_lock = threading.Lock()
+_index_cache: dict[str, BarrierIndex] = {}
 
-        return [], round(float(SentimentIntensityAnalyzer().polarity_scores(note)["compound"]), 4)
-    tags, sentiment = score_interaction(snapshot, note)
-    score = float(sentiment) if isinstance(sentiment, (int, float)) and not isinstance(sentiment, bool) else None
-    if score is not None:
-        score = round(min(1.0, max(-1.0, score)), 4)
+
+def _barrier_index(store: GraphStore) -> BarrierIndex:
+    """The tagger's index of the store's barrier labels, rebuilt only when those labels change.
+
+    Read from the store itself (a few dozen nodes), not from the snapshot: every logged interaction
+    changes the data version, and rebuilding the whole snapshot for each write would be wasted work.
+    """
+    barriers = list(store.iter_nodes("Barrier"))
+    fingerprint = hashlib.sha256(json.dumps(barriers, sort_keys=True, default=str).encode()).hexdigest()
+    with _index_lock:
+        index = _index_cache.get(fingerprint)
+        if index is None:
+            index = build_barrier_index(barriers)
+            _index_cache.clear()
+            _index_cache[fingerprint] = index
+    return index
+
+
+def score_note(store: GraphStore, note: str) -> tuple[list[tuple[str, float | None]], float | None]:
+    """(tags, sentiment) of a note, as :func:`sitegraph.queries.signals.score_interaction` computes them."""
+    tags = tag_note(note, _barrier_index(store))
+    score = round(min(1.0, max(-1.0, float(sentiment(note)))), 4)
     return _tags_of(tags), score
 
 
@@ -144,10 +161,10 @@ def build_batch(
     return batch
 
 
-def log_interaction(store: GraphStore, snapshot: Snapshot, body: InteractionCreate, *, recorded_by: str) -> InteractionRecord:
+def log_interaction(store: GraphStore, body: InteractionCreate, *, recorded_by: str) -> InteractionRecord:
     """Validate, tag, score and store the interaction; returns it as read back from the store."""
     tactic_iri = resolve_references(store, body)
-    tags, sentiment = score_note(snapshot, body.note)
+    tags, sentiment = score_note(store, body.note)
     known = store.existing_keys("Barrier", [iri for iri, _ in tags])
     dropped = [iri for iri, _ in tags if iri not in known]
     if dropped:

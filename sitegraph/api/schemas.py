@@ -120,7 +120,6 @@ class InteractionCreate(BaseModel):
             "examples": [
                 {
                     "site_id": "site:massachusetts-general-hospital-boston-massachusetts-unitedstates",
-                    "investigator_id": "inv:alessandro-morabito",
                     "channel": "call",
                     "occurred_at": "2025-03-14T15:30:00Z",
                     "note": "Budget negotiation stalled again; the PI is frustrated with the delay.",

@@ -204,10 +204,14 @@ def main() -> None:
 
 
 def _register_subcommands() -> None:
-    from sitegraph.cli import neo4j_cmd, ontology_cmd
+    from sitegraph.cli import analyze_cmd, neo4j_cmd, ontology_cmd, query_cmd, serve_cmd
 
     app.add_typer(neo4j_cmd.app, name="neo4j")
     app.add_typer(ontology_cmd.app, name="ontology")
+    app.command("analyze")(analyze_cmd.analyze)
+    app.command("query")(query_cmd.query)
+    app.command("browser")(query_cmd.browser)
+    app.command("serve")(serve_cmd.serve)
 
 
 _register_subcommands()

@@ -29,7 +29,9 @@ ParamOption = Annotated[
     Optional[list[str]],  # noqa: UP045 - typer needs Optional here
     typer.Option("--param", "-p", help="A query parameter as name=value; repeat for several. Lists: a,b,c.", show_default=False),
 ]
-ListOption = Annotated[bool, typer.Option("--list", help="List the catalogue's queries and their parameters instead of running one.")]
+ListOption = Annotated[
+    bool, typer.Option("--list", help="List the catalogue's queries and their parameters instead of running one.")
+]
 QueryName = Annotated[
     Optional[str],  # noqa: UP045 - typer needs Optional here
     typer.Argument(help="Name of a catalogue query (see --list).", show_default=False),
@@ -76,7 +78,13 @@ def format_cell(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         items = list(value)
         # A path from Record.data(): node, type, node, type, node, ...
-        if len(items) >= 3 and len(items) % 2 == 1 and all(isinstance(v, dict) for v in items[::2]) and all(isinstance(v, str) for v in items[1::2]):
+        nodes, types = items[::2], items[1::2]
+        if (
+            len(items) >= 3
+            and len(items) % 2 == 1
+            and all(isinstance(v, dict) for v in nodes)
+            and all(isinstance(v, str) for v in types)
+        ):
             parts = [f"({_node_text(items[0])})"]
             for i in range(1, len(items), 2):
                 parts.append(f"-[{items[i]}]-({_node_text(items[i + 1])})")
@@ -118,6 +126,11 @@ def _print_rows(query: CatalogueQuery, rows: list[dict[str, Any]], *, as_json: b
     for row in rows:
         table.add_row(*(escape(format_cell(row.get(col))) for col in columns))
     console.print(table)
+
+
+def _say(text: str) -> None:
+    """One line of instructions; never wrapped, so URLs and commands stay copyable."""
+    console.print(text, soft_wrap=True, highlight=False)
 
 
 def query(
@@ -177,23 +190,24 @@ def browser(
 
     if write is not None:
         for path in write_browser_files(write):
-            console.print(f"wrote {path}")
-    console.print(f"[bold]Neo4j Browser[/]: {browser_url}")
-    console.print(f"  log in as [bold]neo4j[/] with the password in {local_password_file(settings.home)} (local server: `sitegraph neo4j start`)")
-    console.print(f"[bold]Guide[/] (run in Browser's editor): :play {server.guide_url}   (or :guide … for the sidebar)")
-    console.print(f"[bold]Style[/]: :style {server.style_url}   (the guide's first slide also has a :style block)")
-    console.print(f"[bold]One link[/] (opens the guide after login): {browser_link(browser_url, server.guide_url)}")
-    console.print(
-        "The server must let Browser fetch from 127.0.0.1: browser.remote_content_hostname_whitelist (Neo4j 5.26; "
-        "later versions: ..._allowlist) set to * or a list that includes 127.0.0.1. The local server allows any host."
+            _say(f"wrote {escape(str(path))}")
+    _say(f"[bold]Neo4j Browser[/]: {browser_url}")
+    password_file = local_password_file(settings.home)
+    _say(f"  log in as [bold]neo4j[/] with the password in {password_file} (local server: `sitegraph neo4j start`)")
+    _say(f"[bold]Guide[/] (run in Browser's editor): :play {server.guide_url}   (or :guide … for the sidebar)")
+    _say(f"[bold]Style[/]: :style {server.style_url}   (the guide's first slide also has a :style block)")
+    _say(f"[bold]One link[/] (opens the guide after login): {browser_link(browser_url, server.guide_url)}")
+    _say(
+        "Browser fetches only from hosts on the server's browser.remote_content_hostname_whitelist (Neo4j 5.26; later: "
+        "..._allowlist); its default, guides.neo4j.com,localhost, accepts these localhost URLs, and so does the local server's *."
     )
     if not serve:
-        console.print("Add --serve to serve the guide and the style there (until Ctrl-C).")
+        _say("Add --serve to serve the guide and the style there (until Ctrl-C).")
         return
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            console.print(f"serving {server.guide_url} and {server.style_url}; Ctrl-C stops")
+            _say(f"serving {server.guide_url} and {server.style_url}; Ctrl-C stops")
             server.serve_forever()
     except OSError as e:
-        err_console.print(f"[bold red]error:[/] cannot serve on {DEFAULT_HOST}:{port}: {escape(str(e))}")
+        err_console.print(f"[bold red]error:[/] cannot serve on {DEFAULT_HOST}:{port}: {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(code=UsageError.exit_code) from e

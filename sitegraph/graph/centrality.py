@@ -42,8 +42,8 @@ METHODS: tuple[Method, ...] = ("fast", "networkx")
 EXACT_MAX_NODES = 5_000
 EXACT_WORK = 1_000_000_000
 # Default pivots when sampling: about PIVOT_WORK units of (2m + n) in all, within these limits.
-PIVOT_WORK = 250_000_000
-MIN_PIVOTS = 16
+PIVOT_WORK = 150_000_000
+MIN_PIVOTS = 32
 MAX_PIVOTS = 1_000
 # Confidence of the stated error bound: it holds for every node at once with probability 1 - DELTA.
 DELTA = 0.01
@@ -51,6 +51,9 @@ DELTA = 0.01
 # Sources swept together: at most this many (source, node) cells, and at most _MAX_BATCH sources.
 _BATCH_CELLS = 1_000_000
 _MAX_BATCH = 32
+# A BFS level switches from the sparse frontier product to the dense one when its adjacency rows
+# exceed 1/_DENSE_RATIO of the matrix per source (measured: the dense product costs ~1/7 per entry).
+_DENSE_RATIO = 6
 
 
 class UnknownNodeError(NotFoundError, KeyError):
@@ -93,6 +96,45 @@ def _personalization_vector(p: Projection, personalization: Mapping[NodeId, floa
     if total <= 0:
         raise CentralityParameterError("personalization must give a positive weight to at least one node")
     return vec / total
+
+
+class _Adjacency:
+    """Products with a projection's adjacency ``A`` (weighted) and with its 0/1 pattern ``P``.
+
+    With a factor ``B`` (``A = B B^T - diag``), dense products go through ``B``:
+    ``A x = B (B^T x) - d x`` and ``P X = A X - E X``, where ``d`` is the diagonal of ``B B^T`` and
+    ``E = A - P`` holds the excess weight of pairs that share more than one study (few).
+    """
+
+    def __init__(self, p: Projection) -> None:
+        a = p.adjacency
+        self.n = a.shape[0]
+        self.weights = a
+        self.pattern = sp.csr_matrix((np.ones_like(a.data), a.indices, a.indptr), shape=a.shape)
+        self.degree = np.diff(a.indptr)
+        self.factor = p.factor
+        self.dense_cost = max(int(a.nnz), 1)
+        if self.factor is not None:
+            self.factor_t = sp.csr_matrix(self.factor.T)
+            self.self_weight = np.asarray(self.factor.sum(axis=1), dtype=np.float64).ravel()
+            excess = sp.csr_matrix(a, copy=True)  # a copy: eliminate_zeros() compacts in place
+            excess.data -= 1.0
+            excess.eliminate_zeros()
+            self.excess = excess
+            self.dense_cost = max(2 * int(self.factor.nnz) + int(excess.nnz) + self.n, 1)
+
+    def weighted_dot(self, x: FloatArray) -> FloatArray:
+        """``A @ x``."""
+        if self.factor is None:
+            return np.asarray(self.weights @ x, dtype=np.float64)
+        return np.asarray(self.factor @ (self.factor_t @ x) - self.self_weight * x, dtype=np.float64)
+
+    def pattern_dot(self, x: FloatArray) -> FloatArray:
+        """``P @ x`` for a vector or an (n, b) block."""
+        if self.factor is None:
+            return np.asarray(self.pattern @ x, dtype=np.float64)
+        d = self.self_weight if x.ndim == 1 else self.self_weight[:, None]
+        return np.asarray(self.factor @ (self.factor_t @ x) - d * x - self.excess @ x, dtype=np.float64)
 
 
 # --- PageRank ------------------------------------------------------------------------------------
@@ -150,23 +192,21 @@ def pagerank(
         except nx.PowerIterationFailedConvergence as e:
             raise ConvergenceError(f"PageRank on {p.name} did not converge in {max_iter} iterations") from e
     return _scores(
-        p, _pagerank_vector(p.adjacency, alpha=alpha, tol=tol, max_iter=max_iter, pvec=pvec, weighted=weighted, name=p.name)
+        p, _pagerank_vector(_Adjacency(p), alpha=alpha, tol=tol, max_iter=max_iter, pvec=pvec, weighted=weighted, name=p.name)
     )
 
 
 def _pagerank_vector(
-    adjacency: sp.csr_matrix, *, alpha: float, tol: float, max_iter: int, pvec: FloatArray | None, weighted: bool, name: str
+    adj: _Adjacency, *, alpha: float, tol: float, max_iter: int, pvec: FloatArray | None, weighted: bool, name: str
 ) -> FloatArray:
     """The power iteration ``x <- alpha (M^T x + dangling(x) p) + (1 - alpha) p``.
 
     With ``M = D^-1 A`` and ``A`` symmetric, ``M^T x = A (x / d)``: one symmetric sparse
     matrix-vector product per step and no transition matrix to build.
     """
-    n = adjacency.shape[0]
-    matrix = adjacency
-    if not weighted:
-        matrix = sp.csr_matrix((np.ones_like(adjacency.data), adjacency.indices, adjacency.indptr), shape=adjacency.shape)
-    out_weight = np.asarray(matrix.sum(axis=1), dtype=np.float64).ravel()
+    n = adj.n
+    dot = adj.weighted_dot if weighted else adj.pattern_dot
+    out_weight = np.asarray(adj.weights.sum(axis=1), dtype=np.float64).ravel() if weighted else adj.degree.astype(np.float64)
     inv = np.zeros(n, dtype=np.float64)
     nonzero = out_weight != 0
     inv[nonzero] = 1.0 / out_weight[nonzero]
@@ -176,7 +216,7 @@ def _pagerank_vector(
     scaled = np.empty(n, dtype=np.float64)
     for _ in range(max_iter):
         np.multiply(x, inv, out=scaled)
-        nxt = matrix @ scaled
+        nxt = dot(scaled)
         lost = float(x[dangling].sum()) if dangling.size else 0.0
         nxt *= alpha
         nxt += (alpha * lost + (1.0 - alpha)) * teleport
@@ -298,7 +338,7 @@ def betweenness_and_harmonic(
         raw = np.array([harm_raw[v] for v in p.nodes], dtype=np.float64)
         return {v: float(btw[v]) for v in p.nodes}, _scores(p, _rescale_harmonic(raw, n, p, sources))
     src_idx = np.arange(n, dtype=np.int64) if sources is None else np.array([p.index[v] for v in sources], dtype=np.int64)
-    dep, harm = _sweep(p.adjacency, src_idx)
+    dep, harm = _sweep(_Adjacency(p), src_idx)
     return _scores(p, _rescale_betweenness(dep, n, src_idx if sources is not None else None)), _scores(
         p, _rescale_harmonic(harm, n, p, sources)
     )
@@ -339,51 +379,62 @@ def _rescale_harmonic(raw: FloatArray, n: int, p: Projection, sources: list[Node
     return out
 
 
-def _sweep(adjacency: sp.csr_matrix, sources: IntArray) -> tuple[FloatArray, FloatArray]:
+def _sweep(adj: _Adjacency, sources: IntArray) -> tuple[FloatArray, FloatArray]:
     """Brandes' dependency sums and reciprocal-distance sums from ``sources`` (unweighted BFS).
 
     Several sources are swept together: their (source, node) states live in flat arrays of
     ``batch * n`` cells, and each BFS level - forward (path counts) and backward (dependencies) - is
-    one sparse product ``frontier @ A`` in scipy's C code plus a few vectorised filters, so the
-    work per level is that of the frontier's adjacency rows. Returns ``sum_s delta_s(v)`` and
-    ``sum_s 1 / d(s, v)`` (both over sources ``s != v``).
+    one product of the frontier with the adjacency pattern in scipy's C code (:func:`_spread`) plus
+    a few vectorised filters. Returns ``sum_s delta_s(v)`` and ``sum_s 1 / d(s, v)`` (both over
+    sources ``s != v``).
     """
-    n = adjacency.shape[0]
-    pattern = sp.csr_matrix((np.ones_like(adjacency.data), adjacency.indices, adjacency.indptr), shape=adjacency.shape)
+    n = adj.n
     dep = np.zeros(n, dtype=np.float64)
     harm = np.zeros(n, dtype=np.float64)
     batch = max(1, min(_MAX_BATCH, _BATCH_CELLS // max(n, 1)))
     for start in range(0, sources.size, batch):
-        _sweep_batch(pattern, n, sources[start : start + batch], dep, harm)
+        _sweep_batch(adj, sources[start : start + batch], dep, harm)
     return dep, harm
 
 
-def _spread(pattern: sp.csr_matrix, n: int, b: int, cells: IntArray, values: FloatArray) -> tuple[IntArray, FloatArray]:
-    """For each (source, node) cell, sum ``values`` over its neighbours among ``cells``: ``F @ A``.
+def _spread(adj: _Adjacency, b: int, cells: IntArray, values: FloatArray) -> tuple[IntArray, FloatArray]:
+    """For each (source, node) cell, sum ``values`` over its neighbours among ``cells``.
 
-    ``cells`` are flat indices ``source slot * n + node``, grouped by slot. Returns the flat cells
-    that have a neighbour in ``cells`` and the sums.
+    ``cells`` are flat indices ``source slot * n + node``, grouped by slot; so is the result: the
+    cells with a neighbour among ``cells``, and the sums. A small frontier is pushed through
+    ``F @ P`` (sparse, work ~ its adjacency rows); a large one through ``P @ X`` with ``X`` dense
+    (n x b), which streams the whole matrix (or its factor) but costs several times less per entry.
     """
+    n = adj.n
     slot = cells // n
+    node = cells - slot * n
+    touched = int(adj.degree[node].sum())
+    if touched * _DENSE_RATIO > b * adj.dense_cost:
+        dense = np.zeros((n, b), dtype=np.float64)
+        dense[node, slot] = values
+        summed = adj.pattern_dot(dense)
+        slots, nodes = np.nonzero(summed.T)
+        return slots.astype(np.int64) * n + nodes, summed[nodes, slots]
     indptr = np.zeros(b + 1, dtype=np.int64)
     np.cumsum(np.bincount(slot, minlength=b), out=indptr[1:])
-    frontier = sp.csr_matrix((values, cells - slot * n, indptr), shape=(b, n))
-    reached = sp.csr_matrix(frontier @ pattern)
+    frontier = sp.csr_matrix((values, node, indptr), shape=(b, n))
+    reached = sp.csr_matrix(frontier @ adj.pattern)
     rows = np.repeat(np.arange(b, dtype=np.int64), np.diff(reached.indptr))
     return rows * n + reached.indices, reached.data
 
 
-def _sweep_batch(pattern: sp.csr_matrix, n: int, sources: IntArray, dep: FloatArray, harm: FloatArray) -> None:
-    b = sources.size
+def _sweep_batch(adj: _Adjacency, sources: IntArray, dep: FloatArray, harm: FloatArray) -> None:
+    n, b = adj.n, sources.size
     flat_sources = np.arange(b, dtype=np.int64) * n + sources
     dist = np.full(b * n, -1, dtype=np.int32)
     sigma = np.zeros(b * n, dtype=np.float64)
     dist[flat_sources] = 0
     sigma[flat_sources] = 1.0
     levels = [flat_sources]
-    # Forward: shortest-path counts, level by level.
+    # Forward: shortest-path counts, level by level. They are integers, so the factored product
+    # is exact and a cell is reached exactly when its sum is non-zero.
     while True:
-        cells, counts = _spread(pattern, n, b, levels[-1], sigma[levels[-1]])
+        cells, counts = _spread(adj, b, levels[-1], sigma[levels[-1]])
         fresh = dist[cells] < 0
         new = cells[fresh]
         if new.size == 0:
@@ -395,7 +446,7 @@ def _sweep_batch(pattern: sp.csr_matrix, n: int, sources: IntArray, dep: FloatAr
     delta = np.zeros(b * n, dtype=np.float64)
     for depth in range(len(levels) - 1, 0, -1):
         level = levels[depth]
-        cells, sums = _spread(pattern, n, b, level, (1.0 + delta[level]) / sigma[level])
+        cells, sums = _spread(adj, b, level, (1.0 + delta[level]) / sigma[level])
         parent = dist[cells] == depth - 1
         target = cells[parent]
         delta[target] += sigma[target] * sums[parent]

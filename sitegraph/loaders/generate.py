@@ -875,7 +875,7 @@ class _CsvSink:
         folder.mkdir(parents=True, exist_ok=True)
         self._files: dict[str, tuple[TextIO, Any, list[str]]] = {}
 
-    def rows(self, name: str, rows: list[dict[str, Any]]) -> None:
+    def _writer(self, name: str) -> tuple[Any, list[str]]:
         if name not in self._files:
             f = (self.folder / name).open("w", newline="", encoding="utf-8")
             columns = list(FILES_BY_NAME[name].model.model_fields)
@@ -883,8 +883,16 @@ class _CsvSink:
             w.writerow(columns)
             self._files[name] = (f, w, columns)
         _, w, columns = self._files[name]
-        for row in rows:
-            w.writerow([_cell(row.get(c)) for c in columns])
+        return w, columns
+
+    def rows(self, name: str, rows: list[dict[str, Any]]) -> None:
+        w, columns = self._writer(name)
+        w.writerows([_cell(row.get(c)) for c in columns] for row in rows)
+
+    def cells(self, name: str, rows: list[list[str]]) -> None:
+        """Rows already as cells in the file's column order."""
+        w, _ = self._writer(name)
+        w.writerows(rows)
 
     def close(self) -> list[str]:
         names = []
@@ -916,8 +924,13 @@ def _batch_from_rows(files: dict[str, list[dict[str, Any]]]) -> GraphBatch:
     return batch
 
 
-def _props(**values: Any) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
+def _site_study_batch(rows: list[dict[str, Any]]) -> GraphBatch:
+    """PARTICIPATES_IN facts as the CSV loader stores them (blank cells set nothing)."""
+    batch = GraphBatch()
+    for row in rows:
+        props = {k: v for k, v in row.items() if k not in ("site_id", "study_id") and v is not None}
+        batch.add_rel("PARTICIPATES_IN", "Site", row["site_id"], "Study", row["study_id"], props)
+    return batch
 
 
 def _stage(progress: ProgressFn | None, stage: str, advance: int, total: int) -> None:
@@ -935,6 +948,7 @@ def generate(
 ) -> GenerateReport:
     """Generate the history for the store's sites (and synthesised ones), write it, and return what was made."""
     started = time.perf_counter()
+    _check_format()
     preset = config.preset()
     if config.chunk_size < 1:
         raise UsageError("chunk size must be at least 1")
@@ -981,20 +995,21 @@ def generate(
         if sink:
             sink.rows("site_studies.csv", chunk)
         if config.write_store:
-            store.write(_batch_from_rows({"site_studies.csv": chunk}))
+            store.write(_site_study_batch(chunk))
         _stage(progress, "per-site study facts", len(chunk), len(kpi_rows))
 
     # 3. interactions
     d = _draw_interactions(world, latent, config, total, rng_ix)
     n = len(d.site)
-    window_start = datetime.combine(config.end_date, datetime.min.time(), tzinfo=UTC) - timedelta(days=config.months * 30.44)
+    window_start = datetime.combine(config.end_date, datetime.min.time(), tzinfo=UTC) - timedelta(days=round(config.months * 30.44))
     seconds = np.floor(d.day * 86400).astype(np.int64)
+    memo: dict[str, tuple[float, list[tuple[str, float]]]] = {}
     for lo in range(0, n, config.chunk_size):
         hi = min(n, lo + config.chunk_size)
-        ix_rows, bar_rows, batch = _interaction_chunk(world, d, lo, hi, config, window_start, seconds, index, report)
+        ix_rows, bar_rows, batch = _interaction_chunk(world, d, lo, hi, config, window_start, seconds, index, report, memo)
         if sink:
-            sink.rows("interactions.csv", ix_rows)
-            sink.rows("interaction_barriers.csv", bar_rows)
+            sink.cells("interactions.csv", ix_rows)
+            sink.cells("interaction_barriers.csv", bar_rows)
         if config.write_store:
             store.write(batch)
         _stage(progress, "interactions", hi - lo, n)
@@ -1011,34 +1026,55 @@ def generate(
     return report
 
 
+_IX_COLUMNS = ["id", "site_id", "investigator_id", "study_id", "channel", "direction", "occurred_at", "note", "tactic_id", "outcome", "sentiment"]
+_IB_COLUMNS = ["interaction_id", "barrier_id", "source", "severity", "confidence"]
+
+
+def _check_format() -> None:
+    """The interaction rows are written as cells in this order; fail loudly if the CSV format changed."""
+    for name, cols in (("interactions.csv", _IX_COLUMNS), ("interaction_barriers.csv", _IB_COLUMNS)):
+        if list(FILES_BY_NAME[name].model.model_fields) != cols:
+            raise RuntimeError(f"the columns of {name} changed; update sitegraph.loaders.generate")
+
+
 def _interaction_chunk(
     world: World, d: Draws, lo: int, hi: int, config: GeneratorConfig, window_start: datetime, seconds: np.ndarray,
-    index: BarrierIndex, report: GenerateReport,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], GraphBatch]:
-    ix_rows: list[dict[str, Any]] = []
-    bar_rows: list[dict[str, Any]] = []
+    index: BarrierIndex, report: GenerateReport, memo: dict[str, tuple[float, list[tuple[str, float]]]],
+) -> tuple[list[list[str]], list[list[str]], GraphBatch]:
+    """Rows of interactions.csv and interaction_barriers.csv (as cells, in column order) and the batch of interactions lo..hi."""
+    ix_rows: list[list[str]] = []
+    bar_rows: list[list[str]] = []
     batch = GraphBatch()
     build = config.write_store
     width = max(7, len(str(len(d.site))))
+    base = np.datetime64(window_start.replace(tzinfo=None), "s")
+    stamps = np.datetime_as_string(base + seconds[lo:hi].astype("timedelta64[s]"), unit="s")
     for j in range(lo, hi):
         s = int(d.site[j])
         sid = world.site_ids[s]
         iid = f"ix-{config.seed}-{j:0{width}d}"
         note = _note(world, d, j)
-        occurred = (window_start + timedelta(seconds=int(seconds[j]))).isoformat()
+        scored = memo.get(note)
+        if scored is None:
+            scored = (sentiment(note), sorted(note_tags(note, index).items()))
+            if len(memo) > 500_000:
+                memo.clear()
+            memo[note] = scored
+        senti, tags = scored
+        occurred = f"{stamps[j - lo]}+00:00"
         inv = world.site_invs[s][d.investigator[j]] if d.investigator[j] >= 0 else None
         std = world.site_studies[s][d.study[j]] if d.study[j] >= 0 else None
         tac = world.tactics[d.tactic[j]] if d.tactic[j] >= 0 else None
         outcome = OUTCOMES[d.outcome[j]] if d.outcome[j] >= 0 else None
-        senti = sentiment(note)
         channel = CHANNELS[d.channel[j]]
         direction = "inbound" if d.inbound[j] else "outbound"
-        ix_rows.append({
-            "id": iid, "site_id": sid, "investigator_id": inv, "study_id": std, "channel": channel, "direction": direction,
-            "occurred_at": occurred, "note": note, "tactic_id": tac, "outcome": outcome, "sentiment": senti,
-        })
+        # columns of interactions.csv: id, site_id, investigator_id, study_id, channel, direction, occurred_at, note, tactic_id, outcome, sentiment
+        ix_rows.append([iid, sid, inv or "", std or "", channel, direction, occurred, note, tac or "", outcome or "", str(senti)])
         if build:
-            batch.add_node("Interaction", iid, _props(channel=channel, direction=direction, occurred_at=occurred, note=note, outcome=outcome, sentiment=senti))
+            props: dict[str, Any] = {"channel": channel, "direction": direction, "occurred_at": occurred, "note": note, "sentiment": senti}
+            if outcome:
+                props["outcome"] = outcome
+            batch.add_node("Interaction", iid, props)
             batch.add_rel("WITH_SITE", "Interaction", iid, "Site", sid)
             if inv:
                 batch.add_rel("WITH_INVESTIGATOR", "Interaction", iid, "Investigator", inv)
@@ -1052,14 +1088,15 @@ def _interaction_chunk(
         if d.observed[j]:
             observed_iri = world.barriers[d.barrier[j]]
             sev = float(d.severity[j])
-            bar_rows.append({"interaction_id": iid, "barrier_id": observed_iri, "source": "observed", "severity": sev, "confidence": None})
+            # columns of interaction_barriers.csv: interaction_id, barrier_id, source, severity, confidence
+            bar_rows.append([iid, observed_iri, "observed", str(sev), ""])
             if build:
                 batch.add_rel("CONCERNS", "Interaction", iid, "Barrier", observed_iri, {"source": "observed", "severity": sev})
             report.observations += 1
-        for iri, conf in sorted(note_tags(note, index).items()):
+        for iri, conf in tags:
             if iri == observed_iri:
                 continue
-            bar_rows.append({"interaction_id": iid, "barrier_id": iri, "source": "tagged", "severity": None, "confidence": conf})
+            bar_rows.append([iid, iri, "tagged", "", str(conf)])
             if build:
                 batch.add_rel("CONCERNS", "Interaction", iid, "Barrier", iri, {"source": "tagged", "confidence": conf})
             report.tags += 1

@@ -233,7 +233,7 @@ class CatalogueQuery:
         """
         for name in values:
             self.parameter(name)
-        return {p.name: p.check(values[p.name] if p.name in values else p.default) for p in self.parameters}
+        return {p.name: p.check(values.get(p.name, p.default)) for p in self.parameters}
 
     def parse_args(self, pairs: list[str]) -> dict[str, Any]:
         """``["k=v", ...]`` from the command line, coerced to the parameters' types (not yet bound)."""
@@ -291,7 +291,9 @@ class Catalogue(Mapping[str, CatalogueQuery]):
 
     def groups(self) -> list[tuple[str, list[CatalogueQuery]]]:
         """(group, queries) pairs in :data:`GROUPS` order."""
-        return [(g, [q for q in self._queries.values() if q.group == g]) for g in GROUPS if any(q.group == g for q in self.values())]
+        return [
+            (g, [q for q in self._queries.values() if q.group == g]) for g in GROUPS if any(q.group == g for q in self.values())
+        ]
 
 
 def _json_value(text: str, where: str) -> tuple[Any, str]:

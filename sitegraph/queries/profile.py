@@ -112,7 +112,7 @@ class SiteKpis(BaseModel):
     """Site-level KPIs computed from the per-site study facts."""
 
     studies: int
-    active_studies: int = Field(description="Studies whose per-site status is recruiting or active.")
+    active_studies: int = Field(description="Studies recruiting or active at the site (per-site status, else the study's).")
     activation_days_median: float | None = None
     activation_days_mean: float | None = None
     enrolled: int | None = None
@@ -307,10 +307,18 @@ def study_facts(rel: dict[str, Any]) -> SiteStudyFacts:
     )
 
 
-_ACTIVE_STATUSES = ("recruiting", "active", "enrolling", "not_yet_recruiting", "active_not_recruiting")
+_ACTIVE_STATUSES = frozenset(
+    {"recruiting", "active", "enrolling", "enrolling_by_invitation", "not_yet_recruiting", "active_not_recruiting"}
+)
 
 
-def site_kpis(facts: list[SiteStudyFacts]) -> SiteKpis:
+def _status_key(status: str | None) -> str:
+    return (status or "").strip().lower().replace(",", "").replace("-", "_").replace(" ", "_")
+
+
+def site_kpis(facts: list[SiteStudyFacts], overall_statuses: list[str | None] | None = None) -> SiteKpis:
+    """KPIs over the site's studies. A study is active by its per-site status, else by its overall status."""
+
     def total(values: list[int | None]) -> int | None:
         known = [v for v in values if v is not None]
         return sum(known) if known else None
@@ -319,7 +327,8 @@ def site_kpis(facts: list[SiteStudyFacts]) -> SiteKpis:
     both_screen = [(f.screen_failures, f.screened) for f in facts if f.screen_failures is not None and f.screened]
     revisions = [f.contract_revisions for f in facts if f.contract_revisions is not None]
     activation = [f.activation_days for f in facts if f.activation_days is not None]
-    statuses = [(f.status or "").strip().lower().replace(" ", "_").replace(",", "") for f in facts]
+    overall = overall_statuses or [None] * len(facts)
+    statuses = [_status_key(f.status or o) for f, o in zip(facts, overall, strict=True)]
     return SiteKpis(
         studies=len(facts),
         active_studies=sum(1 for s in statuses if s in _ACTIVE_STATUSES),
@@ -477,7 +486,7 @@ def site_360(snapshot: Snapshot, site_id: str) -> Site360:
     return Site360(
         site=identity,
         centrality=centrality_of(props),
-        kpis=site_kpis([s.facts for s in studies]),
+        kpis=site_kpis([s.facts for s in studies], [s.overall_status for s in studies]),
         investigators=investigators,
         studies=studies,
         barriers=barriers,

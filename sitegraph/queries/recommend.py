@@ -68,6 +68,11 @@ OWN_HISTORY_WEIGHT = 2.0
 PRIOR_GLOBAL = 4.0
 PRIOR_TACTIC = 3.0
 PRIOR_LOCAL = 4.0
+INFER = True
+INFER_NEIGHBOURS = 20
+INFER_WEIGHT = 0.5
+PRIOR_COUNTRY = 10.0
+USE_COUNTRY = True
 LOWER_QUANTILE = 0.25
 RECENT_DAYS = 180.0
 RECENT_FAILURE_PENALTY = 0.08
@@ -123,8 +128,40 @@ class _Candidate:
     recently_tried: bool = False
 
 
+@dataclass
+class OntologyIndex:
+    """BROADER parents of barriers and MITIGATES links into them (cached per snapshot)."""
+
+    parents: dict[str, list[str]]
+    mitigators: dict[str, list[tuple[str, dict[str, Any]]]]  # barrier -> [(tactic, link props)], live tactics only
+
+
+def ontology_index(snapshot: Snapshot) -> OntologyIndex:
+    cached = snapshot.cache.get("recommend.ontology")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    g = snapshot.graph
+    parents: dict[str, list[str]] = {}
+    mitigators: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for u, v, key, data in g.edges(keys=True, data=True):
+        if key[0] == "BROADER" and u[0] == "Barrier" and v[0] == "Barrier":
+            parents.setdefault(u[1], []).append(v[1])
+        elif key[0] == "MITIGATES" and u[0] == "Tactic" and v[0] == "Barrier":
+            if g.nodes[u].get("deprecated") is True:
+                continue
+            mitigators.setdefault(v[1], []).append((u[1], dict(data)))
+    for ps in parents.values():
+        ps.sort()
+    for ms in mitigators.values():
+        ms.sort(key=lambda m: m[0])
+    built = OntologyIndex(parents, mitigators)
+    snapshot.cache["recommend.ontology"] = built
+    return built
+
+
 def _ancestors(snapshot: Snapshot, iri: str) -> list[tuple[str, int, list[str]]]:
     """(concept, depth, path from ``iri``) for the barrier and every broader concept, nearest first."""
+    parents = ontology_index(snapshot).parents
     out = [(iri, 0, [iri])]
     seen = {iri}
     frontier = [(iri, [iri])]
@@ -133,8 +170,8 @@ def _ancestors(snapshot: Snapshot, iri: str) -> list[tuple[str, int, list[str]]]
         depth += 1
         nxt = []
         for b, path in frontier:
-            for (label, parent), _ in snapshot.out("Barrier", b, "BROADER"):
-                if label == "Barrier" and parent not in seen:
+            for parent in parents.get(b, []):
+                if parent not in seen:
                     seen.add(parent)
                     out.append((parent, depth, [*path, parent]))
                     nxt.append((parent, [*path, parent]))
@@ -172,20 +209,42 @@ def considered_barriers(snapshot: Snapshot, site_id: str) -> list[ConsideredBarr
         if w >= MIN_BARRIER_WEIGHT:
             out.append(ConsideredBarrier(iri, a.activity, round(longrun.get(iri, 0.0), 6), w, a.active))
     out.sort(key=lambda c: (-c.weight, c.iri))
-    return out[:MAX_BARRIERS]
+    out = out[:MAX_BARRIERS]
+    if INFER and len(out) < MAX_BARRIERS:
+        out += inferred_barriers(snapshot, site_id, {c.iri for c in out})[: MAX_BARRIERS - len(out)]
+    return out
+
+
+def inferred_barriers(snapshot: Snapshot, site_id: str, known: set[str]) -> list[ConsideredBarrier]:
+    from sitegraph.queries.related import related_scores
+
+    sites, _features, total = related_scores(snapshot, site_id)
+    order = sorted((j for j in np.flatnonzero(total > 0)), key=lambda j: (-total[j], sites[j]))[:INFER_NEIGHBOURS]
+    if not order:
+        return []
+    st = site_structure(snapshot)
+    sims = np.array([total[j] for j in order])
+    profile = (sims[:, None] * st.barrier_unit[[st.index[sites[j]] for j in order]]).sum(axis=0) / sims.sum()
+    top = profile.max() if len(profile) else 0.0
+    out = []
+    for k in np.flatnonzero(profile > 0):
+        iri = st.barriers[k]
+        if iri in known:
+            continue
+        w = round(INFER_WEIGHT * profile[k] / top, 9) if top > 0 else 0.0
+        if w >= MIN_BARRIER_WEIGHT:
+            out.append(ConsideredBarrier(iri, 0.0, 0.0, w, False))
+    out.sort(key=lambda c: (-c.weight, c.iri))
+    return out
 
 
 def candidate_pairs(snapshot: Snapshot, barriers: list[ConsideredBarrier]) -> dict[str, list[_Pair]]:
     """Tactic IRI -> the (barrier, link) pairs through which the ontology proposes it."""
     out: dict[str, list[_Pair]] = {}
+    mitigators = ontology_index(snapshot).mitigators
     for act in barriers:
         for concept, depth, _path in _ancestors(snapshot, act.iri):
-            for (label, tactic), link in snapshot.into("Barrier", concept, "MITIGATES"):
-                if label != "Tactic":
-                    continue
-                tprops = snapshot.node("Tactic", tactic) or {}
-                if tprops.get("deprecated") is True:
-                    continue
+            for tactic, link in mitigators.get(concept, []):
                 pairs = out.setdefault(tactic, [])
                 if any(p.barrier == act.iri for p in pairs if p.depth <= depth):
                     continue
@@ -211,11 +270,34 @@ def _beta_low(a: float, b: float) -> float:
     return float(betaincinv(a, b, LOWER_QUANTILE))
 
 
+def country_rates(snapshot: Snapshot) -> dict[str, dict[str, tuple[int, int]]]:
+    """Country -> tactic -> (tries, successes) against any barrier (cached per snapshot)."""
+    cached = snapshot.cache.get("recommend.country_rates")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    eff = effectiveness_index(snapshot)
+    out: dict[str, dict[str, list[int]]] = {}
+    for site in sorted(eff.by_site_tactic):
+        country = (snapshot.node("Site", site) or {}).get("country")
+        if not isinstance(country, str) or not country:
+            continue
+        acc = out.setdefault(country, {})
+        for tactic, (n, k) in eff.by_site_tactic[site].items():
+            a = acc.setdefault(tactic, [0, 0])
+            a[0] += n
+            a[1] += k
+    built = {c: {t: (v[0], v[1]) for t, v in d.items()} for c, d in out.items()}
+    snapshot.cache["recommend.country_rates"] = built
+    return built
+
+
 def _score_pairs(
-    pairs: dict[str, list[_Pair]], weights: Mapping[str, float], eff: EffectivenessIndex, site_id: str, neighbours: list[tuple[str, float]]
+    pairs: dict[str, list[_Pair]], weights: Mapping[str, float], eff: EffectivenessIndex, site_id: str, neighbours: list[tuple[str, float]],
+    country: dict[str, tuple[int, int]],
 ) -> None:
     own = eff.by_site.get(site_id, {})
     for tactic, plist in pairs.items():
+        c_n, c_s = country.get(tactic, (0, 0))
         lt_n = lt_s = 0.0
         for other, w in neighbours:
             n, s = eff.by_site_tactic.get(other, {}).get(tactic, (0, 0))
@@ -225,6 +307,7 @@ def _score_pairs(
             g_n, g_s = eff.overall.get((tactic, p.barrier), (0, 0))
             p0 = 0.2 + 0.3 * min(1.0, p.evidence)
             g = (g_s + PRIOR_GLOBAL * p0) / (g_n + PRIOR_GLOBAL)
+            g = (c_s + PRIOR_COUNTRY * g) / (c_n + PRIOR_COUNTRY) if USE_COUNTRY else g
             h = (lt_s + PRIOR_TACTIC * g) / (lt_n + PRIOR_TACTIC)
             l_n = l_s = 0.0
             raw_n = raw_s = 0
@@ -256,7 +339,9 @@ def rank_candidates(snapshot: Snapshot, site_id: str) -> list[_Candidate]:
     pairs = candidate_pairs(snapshot, barriers)
     eff = effectiveness_index(snapshot)
     neighbours = similar_sites(snapshot, site_id)
-    _score_pairs(pairs, weights, eff, site_id, neighbours)
+    site_country = (snapshot.node("Site", site_id) or {}).get("country")
+    country = country_rates(snapshot).get(site_country, {}) if isinstance(site_country, str) else {}
+    _score_pairs(pairs, weights, eff, site_id, neighbours, country)
     eng = engagement_index(snapshot)
     history = _recent_history(eng, site_id)
     out: list[_Candidate] = []

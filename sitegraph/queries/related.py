@@ -43,9 +43,8 @@ WEIGHTS: dict[str, float] = {
     "network_proximity": 0.20,
 }
 PAGERANK_ALPHA = 0.85
-PAGERANK_ITERATIONS = 100
-PAGERANK_TOL = 1e-12
 MAX_ITEMS = 5
+SCORE_CACHE_SIZE = 64
 PROFILE_HALF_LIFE_DAYS = 365.0
 """Half-life of the barrier profiles compared by ``similar_barriers``: the long-run profile of a site."""
 
@@ -62,9 +61,6 @@ class SiteStructure:
     site_inv: sparse.csr_matrix
     site_study: sparse.csr_matrix
     site_cond: sparse.csr_matrix
-    walk: sparse.csr_matrix  # column-stochastic transition matrix of the site–investigator–study graph
-    walk_nodes: int
-    dangling: np.ndarray
     barrier_unit: np.ndarray  # sites x barriers, rows scaled to unit length
     barriers: list[str]
     activity: np.ndarray
@@ -112,61 +108,35 @@ def site_structure(source: Snapshot | GraphStore) -> SiteStructure:
     study_cond = _binary(r, c, (len(studies), len(conditions)))
     site_cond = (site_study @ study_cond).tocsr()
     site_cond.data[:] = 1.0
-    # investigator -> study links
-    r, c = [], []
-    for inv in investigators:
-        for (lb, k), _ in snapshot.out("Investigator", inv, "INVESTIGATOR_ON"):
-            if lb == "Study" and k in std_i:
-                r.append(inv_i[inv])
-                c.append(std_i[k])
-    inv_study = _binary(r, c, (len(investigators), len(studies)))
-    n_s, n_i, n_t = len(sites), len(investigators), len(studies)
-    adj = sparse.bmat(
-        [[None, site_inv, site_study], [site_inv.T, None, inv_study], [site_study.T, inv_study.T, None]], format="csr"
-    ) if n_s + n_i + n_t else sparse.csr_matrix((0, 0))
-    if adj.shape[0] != n_s + n_i + n_t:  # bmat drops empty blocks' sizes when every block of a row is None
-        adj = sparse.csr_matrix((n_s + n_i + n_t, n_s + n_i + n_t))
-    adj.data[:] = 1.0
-    deg = np.asarray(adj.sum(axis=0)).ravel()
-    inv_deg = np.divide(1.0, deg, out=np.zeros_like(deg), where=deg > 0)
-    walk = (adj @ sparse.diags(inv_deg)).tocsr()
     norms = np.linalg.norm(activity, axis=1, keepdims=True)
     unit = np.divide(activity, norms, out=np.zeros_like(activity), where=norms > 0)
     built = SiteStructure(
         sites=sites, index=index, investigators=investigators, studies=studies, conditions=conditions, site_inv=site_inv,
-        site_study=site_study, site_cond=site_cond, walk=walk, walk_nodes=n_s + n_i + n_t, dangling=deg == 0,
-        barrier_unit=unit, barriers=barriers, activity=activity,
+        site_study=site_study, site_cond=site_cond, barrier_unit=unit, barriers=barriers, activity=activity,
     )
     snapshot.cache["related.structure"] = built
     return built
 
 
 def network_proximity(source: Snapshot | GraphStore, site_id: str) -> dict[str, float]:
-    """Personalised PageRank of every site from ``site_id`` on the site–investigator–study graph.
+    """Personalised PageRank of every site from ``site_id`` on the site–investigator–study projection.
 
-    Power iteration (damping 0.85, restart at the site, dangling mass back to the site) until the
-    L1 change is below 1e-12. One function so it can be swapped for ``sitegraph.graph.centrality``.
+    The one place proximity is computed: :func:`sitegraph.graph.centrality.pagerank` (damping 0.85,
+    restart at the site) on :func:`sitegraph.graph.projections.site_investigator_study`, the same
+    projection and implementation ``sitegraph analyze`` uses.
     """
-    st = site_structure(source)
-    if site_id not in st.index:
+    snapshot = as_snapshot(source)
+    if snapshot.node("Site", site_id) is None:
         raise NotFoundError(f"no site with id {site_id!r}")
-    vec = _ppr_vector(st, st.index[site_id])
-    return {s: float(vec[i]) for i, s in enumerate(st.sites) if vec[i] > 0}
+    from sitegraph.graph.centrality import pagerank
+    from sitegraph.graph.projections import site_investigator_study
 
-
-def _ppr_vector(st: SiteStructure, seed: int) -> np.ndarray:
-    n = st.walk_nodes
-    e = np.zeros(n)
-    e[seed] = 1.0
-    x = e.copy()
-    for _ in range(PAGERANK_ITERATIONS):
-        dangling_mass = x[st.dangling].sum()
-        nxt = PAGERANK_ALPHA * (st.walk @ x) + (1 - PAGERANK_ALPHA) * e + PAGERANK_ALPHA * dangling_mass * e
-        if np.abs(nxt - x).sum() < PAGERANK_TOL:
-            x = nxt
-            break
-        x = nxt
-    return x[: len(st.sites)]
+    proj = snapshot.cache.get("related.sis_projection")
+    if proj is None:
+        proj = site_investigator_study(snapshot)
+        snapshot.cache["related.sis_projection"] = proj
+    scores = pagerank(proj, alpha=PAGERANK_ALPHA, personalization={("Site", site_id): 1.0})
+    return {key: float(v) for (label, key), v in scores.items() if label == "Site" and v > 0}
 
 
 def _salton(shared: np.ndarray, n_self: float, n_other: np.ndarray) -> np.ndarray:
@@ -180,6 +150,11 @@ def related_scores(source: Snapshot | GraphStore, site_id: str, weights: Mapping
     if snapshot.node("Site", site_id) is None:
         raise NotFoundError(f"no site with id {site_id!r}")
     w = dict(WEIGHTS if weights is None else weights)
+    cache: dict[Any, Any] = snapshot.cache.setdefault("related.scores", {})
+    key = (site_id, tuple(sorted(w.items())))
+    hit = cache.get(key)
+    if hit is not None:
+        return hit  # type: ignore[no-any-return]
     st = site_structure(snapshot)
     i = st.index[site_id]
     inv_shared = np.asarray((st.site_inv @ st.site_inv[i].T).todense()).ravel()
@@ -193,7 +168,8 @@ def related_scores(source: Snapshot | GraphStore, site_id: str, weights: Mapping
         "shared_condition": _salton(cond_shared, n_cond[i], n_cond),
         "similar_barriers": np.clip(st.barrier_unit @ st.barrier_unit[i], 0.0, 1.0),
     }
-    ppr = _ppr_vector(st, i)
+    prox = network_proximity(snapshot, site_id)
+    ppr = np.array([prox.get(s, 0.0) for s in st.sites])
     ppr[i] = 0.0
     top = ppr.max() if len(ppr) else 0.0
     features["network_proximity"] = ppr / top if top > 0 else np.zeros_like(ppr)
@@ -202,7 +178,11 @@ def related_scores(source: Snapshot | GraphStore, site_id: str, weights: Mapping
     total = np.zeros(len(st.sites))
     for name, f in features.items():
         total += w.get(name, 0.0) * f
-    return st.sites, features, np.round(total, 9)
+    result = (st.sites, features, np.round(total, 9))
+    if len(cache) >= SCORE_CACHE_SIZE:
+        cache.clear()
+    cache[key] = result
+    return result
 
 
 def related_sites(source: Snapshot | GraphStore, site_id: str, limit: int = 10, *, weights: Mapping[str, float] | None = None) -> list[RelatedSite]:

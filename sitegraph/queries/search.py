@@ -57,6 +57,7 @@ class _Entry:
     country: str
     condition_ids: frozenset[str]
     condition_text: tuple[str, ...]
+    haystack: str  # name, aliases and city together: a cheap first test
 
 
 def _as_text(value: object) -> str:
@@ -106,6 +107,9 @@ def _build_index(snapshot: Snapshot) -> list[_Entry]:
                 country=normalize(_as_text(props.get("country"))),
                 condition_ids=frozenset(cond_ids),
                 condition_text=tuple(sorted(cond_text)),
+                haystack="\n".join(
+                    (normalize(name), normalize(_as_text(props.get("aliases"))), normalize(_as_text(props.get("city"))))
+                ),
             )
         )
     return entries
@@ -164,6 +168,8 @@ def search_sites(
         if country_n and entry.country != country_n:
             continue
         if condition_n and not _matches_condition(entry, condition_n):
+            continue
+        if tokens and not all(t in entry.haystack for t in tokens):
             continue
         rank = _rank(entry, qn, tokens) if tokens else 0
         if rank is None:

@@ -116,20 +116,42 @@ class BarrierIndex:
     info: dict[str, tuple[str, str]]  # iri -> (compact id, label)
     max_len: int
     _cache: dict[str, tuple[_Hit, ...]] = field(default_factory=dict, repr=False)
+    _iri_cache: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
 
     CACHE_SIZE = 200_000
+
+    def tags(self, text: str) -> dict[str, float]:
+        """{barrier IRI: best confidence} of the non-negated mentions in ``text`` (cached per sentence)."""
+        out: dict[str, float] = {}
+        for sentence in _SENTENCE.findall(text):
+            found = self._iri_cache.get(sentence)
+            if found is None:
+                found = {}
+                for h in self._sentence(sentence):
+                    if not h.negated and h.confidence > found.get(h.iri, 0.0):
+                        found[h.iri] = h.confidence
+                if len(self._iri_cache) >= self.CACHE_SIZE:
+                    self._iri_cache.clear()
+                self._iri_cache[sentence] = found
+            for iri, conf in found.items():
+                if conf > out.get(iri, 0.0):
+                    out[iri] = conf
+        return out
+
+    def _sentence(self, sentence: str) -> tuple[_Hit, ...]:
+        cached = self._cache.get(sentence)
+        if cached is None:
+            cached = tuple(self._sentence_hits(sentence))
+            if len(self._cache) >= self.CACHE_SIZE:
+                self._cache.clear()
+            self._cache[sentence] = cached
+        return cached
 
     def hits(self, text: str) -> list[_Hit]:
         """Every mention in ``text`` (negated ones included), in order; cached per sentence."""
         out: list[_Hit] = []
         for m in _SENTENCE.finditer(text):
-            sentence = m.group()
-            cached = self._cache.get(sentence)
-            if cached is None:
-                cached = tuple(self._sentence_hits(sentence))
-                if len(self._cache) >= self.CACHE_SIZE:
-                    self._cache.clear()
-                self._cache[sentence] = cached
+            cached = self._sentence(m.group())
             base = m.start()
             out += [h._replace(start=h.start + base, end=h.end + base) for h in cached] if base else cached
         return out
@@ -281,20 +303,14 @@ def tag_note(text: str, index: BarrierIndex, *, include_negated: bool = False) -
 
 def note_tags(text: str, index: BarrierIndex) -> dict[str, float]:
     """{barrier IRI: confidence} of the non-negated mentions (the fast path the generator uses)."""
-    out: dict[str, float] = {}
-    for hit in index.hits(text):
-        if hit.negated:
-            continue
-        if hit.confidence > out.get(hit.iri, 0.0):
-            out[hit.iri] = hit.confidence
-    return out
+    return index.tags(text)
 
 
 # --- sentiment ---------------------------------------------------------------------------------------
 
 _analyzer: Any = None
 _analyzer_lock = threading.Lock()
-_sentiment_cache: dict[str, float] = {}
+_sentiment_cache: dict[str, float | None] = {}
 _SENTIMENT_CACHE_SIZE = 200_000
 
 
@@ -309,14 +325,19 @@ def _vader() -> Any:
     return _analyzer
 
 
-def _sentence_sentiment(sentence: str) -> float:
-    value = _sentiment_cache.get(sentence)
-    if value is None:
-        value = float(_vader().polarity_scores(sentence)["compound"])
+_MISSING = object()
+
+
+def _sentence_sentiment(sentence: str) -> float | None:
+    """VADER compound of one sentence; None for a sentence of fewer than two words (cached)."""
+    value = _sentiment_cache.get(sentence, _MISSING)
+    if value is _MISSING:
+        stripped = sentence.strip()
+        value = float(_vader().polarity_scores(stripped)["compound"]) if len(_TOKEN.findall(stripped)) >= 2 else None
         if len(_sentiment_cache) >= _SENTIMENT_CACHE_SIZE:
             _sentiment_cache.clear()
         _sentiment_cache[sentence] = value
-    return value
+    return value  # type: ignore[return-value]
 
 
 def sentiment(text: str) -> float:
@@ -325,7 +346,7 @@ def sentiment(text: str) -> float:
     >>> sentiment("Great call, the site is happy.") > 0 > sentiment("Coordinator frustrated and angry.")
     True
     """
-    scores = [_sentence_sentiment(m.group().strip()) for m in _SENTENCE.finditer(text or "") if len(_TOKEN.findall(m.group())) >= 2]
+    scores = [v for v in map(_sentence_sentiment, _SENTENCE.findall(text or "")) if v is not None]
     if not scores:
         return 0.0
     return round(sum(scores) / len(scores), 4)

@@ -10,7 +10,6 @@ from sitegraph.api.deps import ApiKeyDep, StoreDep
 from sitegraph.api.errors import error_responses
 from sitegraph.api.record import log_interaction, read_interaction
 from sitegraph.api.schemas import InteractionCreate, InteractionRecord
-from sitegraph.queries.snapshot import get_snapshot
 
 router = APIRouter(prefix="/interactions", tags=["interactions"], responses=error_responses(422, 500, 503))
 
@@ -43,7 +42,7 @@ _EXAMPLES = {
     response_model=InteractionRecord,
     status_code=201,
     summary="Log an interaction",
-    responses=error_responses(401),
+    responses=error_responses(400, 401),
 )
 def create_interaction(
     body: Annotated[InteractionCreate, Body(openapi_examples=_EXAMPLES)],
@@ -57,7 +56,7 @@ def create_interaction(
     Needs `Authorization: Bearer <key>` or `X-API-Key: <key>` with a key from `SITEGRAPH_API_KEYS`;
     without a valid key: 401 and nothing is stored. With no keys configured the endpoint answers 503.
     """
-    record = log_interaction(store, get_snapshot(store), body, recorded_by=key)
+    record = log_interaction(store, body, recorded_by=key)
     response.headers["Location"] = f"/interactions/{record.id}"
     return record
 

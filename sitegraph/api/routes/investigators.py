@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from sitegraph.api.deps import SnapshotDep
+from sitegraph.api.deps import ReaderDep
 from sitegraph.api.errors import error_responses
 from sitegraph.queries.profile import InvestigatorProfile, investigator_profile
 
@@ -16,9 +16,18 @@ router = APIRouter(prefix="/investigators", tags=["investigators"], responses=er
 @router.get(
     "/{investigator_id}", response_model=InvestigatorProfile, summary="Investigator profile", responses=error_responses(404)
 )
-def get_investigator(
-    investigator_id: Annotated[str, Path(min_length=1, max_length=200, description="The investigator's id.")],
-    snapshot: SnapshotDep,
+async def get_investigator(
+    investigator_id: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=200,
+            description="The investigator's id.",
+            examples=["inv:alessandro-morabito"],
+            openapi_examples={"an investigator": {"value": "inv:alessandro-morabito"}},
+        ),
+    ],
+    read: ReaderDep,
 ) -> InvestigatorProfile:
     """The investigator's sites, studies with roles, centrality and interaction count."""
-    return investigator_profile(snapshot, investigator_id)
+    return await read(investigator_profile, investigator_id)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from sitegraph.api.concepts import barrier_detail, list_concepts, tactic_detail
-from sitegraph.api.deps import SnapshotDep
+from sitegraph.api.deps import ReaderDep
 from sitegraph.api.errors import error_responses
 from sitegraph.api.schemas import BarrierDetail, ConceptList, TacticDetail
 
@@ -25,6 +25,10 @@ def _concept_id(kind: str, compact: str) -> Any:
         max_length=500,
         description=f"The {kind}'s IRI (as is or percent-encoded) or its compact id.",
         examples=[compact, f"https://w3id.org/sitegraph/{kind}/{compact}"],
+        openapi_examples={
+            "compact id": {"value": compact},
+            "IRI": {"value": f"https://w3id.org/sitegraph/{kind}/{compact}"},
+        },
     )
 
 
@@ -33,26 +37,26 @@ TacticId = Annotated[str, _concept_id("tactic", "fair-market-value-budget")]
 
 
 @router.get("/barriers", response_model=ConceptList, summary="List barriers")
-def get_barriers(snapshot: SnapshotDep) -> ConceptList:
+async def get_barriers(read: ReaderDep) -> ConceptList:
     """Every barrier concept (categories included), ordered by compact id."""
-    return list_concepts(snapshot, "Barrier")
+    return await read(list_concepts, "Barrier")
 
 
 @router.get(
     "/barriers/{barrier_id:path}", response_model=BarrierDetail, summary="One barrier", responses=error_responses(404, 422)
 )
-def get_barrier(barrier_id: BarrierId, snapshot: SnapshotDep) -> BarrierDetail:
+async def get_barrier(barrier_id: BarrierId, read: ReaderDep) -> BarrierDetail:
     """The barrier with its broader and narrower concepts and the tactics that mitigate it, with evidence."""
-    return barrier_detail(snapshot, barrier_id)
+    return await read(barrier_detail, barrier_id)
 
 
 @router.get("/tactics", response_model=ConceptList, summary="List tactics")
-def get_tactics(snapshot: SnapshotDep) -> ConceptList:
+async def get_tactics(read: ReaderDep) -> ConceptList:
     """Every tactic concept (groups included), ordered by compact id."""
-    return list_concepts(snapshot, "Tactic")
+    return await read(list_concepts, "Tactic")
 
 
 @router.get("/tactics/{tactic_id:path}", response_model=TacticDetail, summary="One tactic", responses=error_responses(404, 422))
-def get_tactic(tactic_id: TacticId, snapshot: SnapshotDep) -> TacticDetail:
+async def get_tactic(tactic_id: TacticId, read: ReaderDep) -> TacticDetail:
     """The tactic with its hierarchy and the barriers it mitigates, with evidence."""
-    return tactic_detail(snapshot, tactic_id)
+    return await read(tactic_detail, tactic_id)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from sitegraph.api.deps import SnapshotDep
+from sitegraph.api.deps import ReaderDep
 from sitegraph.api.errors import error_responses
 from sitegraph.api.schemas import RelatedSitesResponse, TacticsResponse
 from sitegraph.errors import NotFoundError
@@ -24,21 +24,39 @@ SiteId = Annotated[
         max_length=200,
         description="The site's id (it contains ':'; no need to encode it).",
         examples=[SITE_EXAMPLE],
+        openapi_examples={"Massachusetts General Hospital": {"value": SITE_EXAMPLE}},
     ),
 ]
 ResultLimit = Annotated[int, Query(ge=1, le=50, description="How many results (1-50).")]
 
 
-def _require_site(snapshot: Snapshot, site_id: str) -> None:
+def _related(snapshot: Snapshot, site_id: str, limit: int) -> RelatedSitesResponse:
+    from sitegraph.queries.related import related_sites
+
     if snapshot.node("Site", site_id) is None:
         raise NotFoundError(f"no site with id {site_id!r}")
+    return RelatedSitesResponse(site_id=site_id, items=related_sites(snapshot, site_id, limit))
+
+
+def _tactics(snapshot: Snapshot, site_id: str, limit: int) -> TacticsResponse:
+    from sitegraph.queries.recommend import recommend_tactics
+
+    if snapshot.node("Site", site_id) is None:
+        raise NotFoundError(f"no site with id {site_id!r}")
+    return TacticsResponse(site_id=site_id, items=recommend_tactics(snapshot, site_id, limit))
 
 
 @router.get("", response_model=SiteSearchResult, summary="Search sites")
-def list_sites(
-    snapshot: SnapshotDep,
+async def list_sites(
+    read: ReaderDep,
     q: Annotated[
-        str | None, Query(max_length=200, description="Words to find in the name, aliases or city.", examples=["general boston"])
+        str | None,
+        Query(
+            max_length=200,
+            description="Words to find in the name, aliases or city.",
+            examples=["general boston"],
+            openapi_examples={"words": {"value": "general boston"}},
+        ),
     ] = None,
     country: Annotated[
         str | None, Query(max_length=100, description="Exact country (case-insensitive).", examples=["United States"])
@@ -46,38 +64,35 @@ def list_sites(
     condition: Annotated[
         str | None,
         Query(
-            max_length=200, description="A condition id, or text in a condition's name or therapeutic area.", examples=["breast"]
+            max_length=200,
+            description="A condition id, or text in a condition's name or therapeutic area.",
+            examples=["nsclc"],
+            openapi_examples={"text": {"value": "nsclc"}},
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Page size (1-{MAX_LIMIT}).")] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="How many matches to skip.")] = 0,
 ) -> SiteSearchResult:
     """Sites matching every given filter, best match first, then by name and id: `{total, limit, offset, items}`."""
-    return search_sites(snapshot, q, country=country, condition=condition, limit=limit, offset=offset)
+    return await read(search_sites, q, country=country, condition=condition, limit=limit, offset=offset)
 
 
 @router.get("/{site_id}", response_model=Site360, summary="Site 360 profile", responses=error_responses(404))
-def get_site(site_id: SiteId, snapshot: SnapshotDep) -> Site360:
+async def get_site(site_id: SiteId, read: ReaderDep) -> Site360:
     """Identity and location, investigators with roles, studies with per-site facts, KPIs, active barriers,
     centrality, and a summary of recent interactions with their mean sentiment."""
-    return site_360(snapshot, site_id)
+    return await read(site_360, site_id)
 
 
 @router.get("/{site_id}/related", response_model=RelatedSitesResponse, summary="Related sites", responses=error_responses(404))
-def get_related(site_id: SiteId, snapshot: SnapshotDep, limit: ResultLimit = 10) -> RelatedSitesResponse:
+async def get_related(site_id: SiteId, read: ReaderDep, limit: ResultLimit = 10) -> RelatedSitesResponse:
     """Sites most like this one, each with its score, the reasons (shared investigators, studies,
     conditions, barriers, network proximity) and the Cypher that shows them in Neo4j Browser."""
-    _require_site(snapshot, site_id)
-    from sitegraph.queries.related import related_sites
-
-    return RelatedSitesResponse(site_id=site_id, items=related_sites(snapshot, site_id, limit))
+    return await read(_related, site_id, limit)
 
 
 @router.get("/{site_id}/tactics", response_model=TacticsResponse, summary="Next-best tactics", responses=error_responses(404))
-def get_tactics(site_id: SiteId, snapshot: SnapshotDep, limit: ResultLimit = 5) -> TacticsResponse:
+async def get_tactics(site_id: SiteId, read: ReaderDep, limit: ResultLimit = 5) -> TacticsResponse:
     """Tactics most likely to remove the site's active barriers, with score, whom to engage and through
     which channel, explanation paths, evidence, and the Cypher to see each path in Neo4j Browser."""
-    _require_site(snapshot, site_id)
-    from sitegraph.queries.recommend import recommend_tactics
-
-    return TacticsResponse(site_id=site_id, items=recommend_tactics(snapshot, site_id, limit))
+    return await read(_tactics, site_id, limit)

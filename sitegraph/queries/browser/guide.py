@@ -55,6 +55,10 @@ def _runnable(text: str) -> str:
     return f'<pre class="pre-scrollable code runnable">{_e(text)}</pre>'
 
 
+def _row(*cells: str) -> str:
+    return "      <tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
+
+
 def _slide(heading: str, kicker: str, body: str) -> str:
     return (
         '<slide class="row-fluid">\n'
@@ -69,13 +73,11 @@ def _slide(heading: str, kicker: str, body: str) -> str:
 
 def _intro_slide(catalogue: Catalogue) -> str:
     labels = "\n".join(
-        f"      <tr><td><code>{_e(label)}</code></td><td><code>{_e(NODES[label].key)}</code></td><td>{_e(NODES[label].description)}</td></tr>"
+        _row(f"<code>{_e(label)}</code>", f"<code>{_e(NODES[label].key)}</code>", _e(NODES[label].description))
         for label in USER_LABELS
     )
     rels = "\n".join(
-        "      <tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>".format(
-            _e(spec.type), _e(", ".join(f"{a} → {b}" for a, b in spec.endpoints)), _e(spec.description)
-        )
+        _row(f"<code>{_e(spec.type)}</code>", _e(", ".join(f"{a} → {b}" for a, b in spec.endpoints)), _e(spec.description))
         for spec in RELATIONSHIPS.values()
     )
     contents = "\n".join(
@@ -85,7 +87,7 @@ def _intro_slide(catalogue: Catalogue) -> str:
     <p>A knowledge graph of clinical-trial <b>sites</b>, the <b>investigators</b> who work there, the
     <b>studies</b> they run, the <b>barriers</b> our <b>interactions</b> with them raise, and the
     <b>tactics</b> that remove those barriers, with the evidence behind each tactic.</p>
-    <pre>{_e(_MODEL_TEXT)}</pre>
+    <pre style="white-space: pre; overflow-x: auto; word-break: normal">{_e(_MODEL_TEXT)}</pre>
     <h4>Nodes</h4>
     <table class="table-condensed">
       <tr><th>label</th><th>key</th><th>what it is</th></tr>
@@ -114,10 +116,8 @@ def _intro_slide(catalogue: Catalogue) -> str:
 def _param_rows(query: CatalogueQuery) -> str:
     rows = []
     for p in query.parameters:
-        default = "required" if p.required else f"default <code>{_e(cypher_literal(p.default))}</code>"
-        rows.append(
-            f"      <tr><td><code>${_e(p.name)}</code></td><td>{_e(p.type)}</td><td>{default}</td><td>{_e(p.description)}</td></tr>"
-        )
+        default = "required" if p.required else f"<code>{_e(cypher_literal(p.default))}</code>"
+        rows.append(_row(f"<code>${_e(p.name)}</code>", _e(p.type), default, _e(p.description)))
     return "\n".join(rows)
 
 
@@ -127,7 +127,7 @@ def _query_slide(query: CatalogueQuery, position: str) -> str:
     if query.parameters:
         params = f"""\
     <table class="table-condensed">
-      <tr><th>parameter</th><th>type</th><th></th><th>meaning</th></tr>
+      <tr><th>parameter</th><th>type</th><th>default</th><th>meaning</th></tr>
 {_param_rows(query)}
     </table>
     <p>Example parameters:</p>

@@ -2,14 +2,18 @@
 
 Browser fetches ``:play``/``:guide``/``:style`` URLs from the page itself (a cross-origin request from
 ``http://127.0.0.1:7474``, with ``pragma``/``cache-control`` request headers, so preceded by a CORS
-preflight). This server answers the preflight and sends ``Access-Control-Allow-Origin: *``. Browser
-also checks the URL's host against the server setting ``browser.remote_content_hostname_whitelist``
-(Neo4j 5.26's name; ``*`` or a list that includes ``127.0.0.1``).
+preflight). This server answers the preflight and sends ``Access-Control-Allow-Origin: *``.
+
+Browser also checks the URL's host against the server setting ``browser.remote_content_hostname_whitelist``
+(Neo4j 5.26's name; later versions call it ``..._allowlist``), whose default is
+``guides.neo4j.com,localhost``. The server listens on 127.0.0.1 but its URLs say ``localhost``, so any
+Neo4j with the default setting accepts them, and so does Browser before it has read the server's
+setting (a ``?cmd=play&arg=...`` link runs before login, against the default).
 
 Usage::
 
     with GuideServer(port=8765) as server:
-        print(server.play_command)   # :play http://127.0.0.1:8765/sitegraph-guide.html
+        print(server.play_command)   # :play http://localhost:8765/sitegraph-guide.html
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+#: Host name in the URLs handed to Browser: on Neo4j's default allow-list, and it reaches 127.0.0.1.
+URL_HOST = "localhost"
 
 
 def browser_link(browser_url: str, guide_url: str, *, sidebar: bool = False) -> str:
@@ -92,13 +98,14 @@ class _Server(ThreadingHTTPServer):
 class GuideServer:
     """Serve ``/sitegraph-guide.html`` and ``/sitegraph.grass`` (rendered now) on ``host:port``.
 
-    ``port=0`` picks a free port. :meth:`start` returns at once (a daemon thread serves);
-    :meth:`serve_forever` blocks instead.
+    ``port=0`` picks a free port. URLs name ``url_host`` (``localhost``) rather than ``host``.
+    :meth:`start` returns at once (a daemon thread serves); :meth:`serve_forever` blocks instead.
     """
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
+    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, url_host: str = URL_HOST) -> None:
         self.host = host
         self.port = port
+        self.url_host = url_host
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -118,7 +125,7 @@ class GuideServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://{self.url_host}:{self.port}"
 
     @property
     def guide_url(self) -> str:

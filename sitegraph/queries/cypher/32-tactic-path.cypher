@@ -4,8 +4,8 @@
 // description: Why a tactic is suggested for a site: the site's interactions that raised a barrier, the
 //   barrier's broader concepts (up to three levels) and the tactic that mitigates one of them, with the
 //   evidence on MITIGATES. The tactic is given by its id, label or IRI.
-// param site_id: string, required, example "site:valkyrie-clinical-trials-losangeles-california-unitedstates" -- id of the site
-// param tactic: string, required, example "plain-language-consent" -- id, label or IRI of the tactic
+// param site_id: string, required, example "site:guangdong-provincial-peoples-hospital-guangzhou-china" -- id of the site
+// param tactic: string, required, example "redesign-query-prone-crf-pages" -- id, label or IRI of the tactic
 // param limit: integer = 25, example 25 -- at most this many paths
 // returns: graph
 MATCH p = (s:Site {id: $site_id})<-[:WITH_SITE]-(i:Interaction)-[:CONCERNS]->(b:Barrier)-[:BROADER*0..3]->(g:Barrier)<-[m:MITIGATES]-(t:Tactic)

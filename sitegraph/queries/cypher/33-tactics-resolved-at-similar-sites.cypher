@@ -5,8 +5,8 @@
 //   the barrier, or a narrower concept of it, was raised and a tactic applied at the same site on or
 //   after that day had one of the given outcomes. Tactics ranked by how many such sites they worked at,
 //   with the evidence levels of their MITIGATES links to the barrier or a broader concept.
-// param site_id: string, required, example "site:valkyrie-clinical-trials-losangeles-california-unitedstates" -- id of the site to find peers for
-// param barrier: string, required, example "participant-visit-burden" -- id, label or IRI of the barrier
+// param site_id: string, required, example "site:guangdong-provincial-peoples-hospital-guangzhou-china" -- id of the site to find peers for
+// param barrier: string, required, example "confidentiality-agreement-delay" -- id, label or IRI of the barrier
 // param outcomes: list<string> = ["resolved", "improved"], example ["resolved", "improved"] -- outcomes of APPLIED that count as success
 // param limit: integer = 10, example 10 -- how many tactics
 // returns: table

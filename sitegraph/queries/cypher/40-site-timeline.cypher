@@ -4,7 +4,7 @@
 // description: A site's calls, emails, visits, faxes and portal messages, newest first, each with the
 //   investigators and studies it involved, the barriers it raised and the tactics it applied (with their
 //   outcome).
-// param site_id: string, required, example "site:valkyrie-clinical-trials-losangeles-california-unitedstates" -- id of the site
+// param site_id: string, required, example "site:guangdong-provincial-peoples-hospital-guangzhou-china" -- id of the site
 // param since: string = null, example "2024-01-01" -- only interactions on or after this ISO date; all when omitted
 // param limit: integer = 50, example 20 -- how many interactions
 // returns: table
