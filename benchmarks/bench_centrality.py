@@ -279,6 +279,12 @@ def run_store(net: Network, scale: str) -> list[Measurement]:
         gc.collect()
         report, t_an = _timed(partial(analyze, store))
         out.append(_m("analyze_store_total", scale, t_an, "s"))
+        out.append(_m("analyze_store_snapshot", scale, report.snapshot_seconds, "s"))
+        for run in report.measures:
+            if run.measure == "projection":
+                out.append(_m(f"analyze_store_{run.projection}_from_snapshot", scale, run.seconds, "s"))
+        compute_secs = sum(run.seconds for run in report.measures if run.measure != "projection")
+        out.append(_m("analyze_store_measures", scale, compute_secs, "s"))
         out.append(_m("analyze_store_write", scale, report.write_seconds, "s"))
         out.append(_m("analyze_store_peak_rss", scale, peak_rss_mib(), "MiB"))
         store.close()

@@ -17,13 +17,19 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    sitegraph_home: Path = Field(default=Path(".sitegraph"), description="Where the embedded store and the local Neo4j keep their data.")
+    sitegraph_home: Path = Field(
+        default=Path(".sitegraph"), description="Where the embedded store and the local Neo4j keep their data."
+    )
     sitegraph_store: StoreKind = Field(default="memory", description="Which store commands use unless --store is given.")
-    neo4j_uri: str | None = Field(default=None, description="Bolt URI; defaults to the local server started by `sitegraph neo4j start`.")
+    neo4j_uri: str | None = Field(
+        default=None, description="Bolt URI; defaults to the local server started by `sitegraph neo4j start`."
+    )
     neo4j_user: str = "neo4j"
     neo4j_password: SecretStr | None = None
     neo4j_database: str = "neo4j"
-    sitegraph_api_keys: SecretStr = Field(default=SecretStr(""), description="Comma-separated API keys accepted by write endpoints.")
+    sitegraph_api_keys: SecretStr = Field(
+        default=SecretStr(""), description="Comma-separated API keys accepted by write endpoints."
+    )
     sitegraph_cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS ('*' for any).")
 
     @property

@@ -16,6 +16,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from sitegraph.graph import centrality as c
@@ -424,9 +425,7 @@ def cli_home(memory_store: MemoryStore, tmp_path: Path, monkeypatch: pytest.Monk
     get_settings.cache_clear()
 
 
-def _cli() -> object:
-    import typer
-
+def _cli() -> typer.Typer:
     from sitegraph.cli.analyze_cmd import analyze as analyze_command
 
     app = typer.Typer()
@@ -437,18 +436,18 @@ def _cli() -> object:
 def test_cli_analyze_json_and_compare(cli_home: MemoryStore) -> None:
     runner = CliRunner()
     app = _cli()
-    result = runner.invoke(app, ["--json"])  # type: ignore[arg-type]
+    result = runner.invoke(app, ["--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["nodes_written"] == len(SITES) + len(INVESTIGATORS) + len(STUDIES)
     assert {m["measure"] for m in report["measures"]} >= {"pagerank", "degree", "strength", "betweenness+harmonic"}
-    result = runner.invoke(app, ["--compare", "--json"])  # type: ignore[arg-type]
+    result = runner.invoke(app, ["--compare", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["ok"] is True
-    result = runner.invoke(app, ["--samples", "3"])  # type: ignore[arg-type]
+    result = runner.invoke(app, ["--samples", "3"])
     assert result.exit_code == 0, result.output
     assert "pivots" in result.stdout
-    result = runner.invoke(app, ["--method", "igraph"])  # type: ignore[arg-type]
+    result = runner.invoke(app, ["--method", "igraph"])
     assert result.exit_code == 2
 
 

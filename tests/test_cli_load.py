@@ -79,7 +79,9 @@ def test_second_load_changes_nothing(cli_store: GraphStore) -> None:
         ("investigator_studies.csv", 2, "inv:jane-doe,NCT00000001,JANITOR,site:alpha-boston-us", "role"),
     ],
 )
-def test_bad_row_loads_nothing(cli_store: GraphStore, tmp_path: Path, filename: str, line: int, bad_line: str, field: str) -> None:
+def test_bad_row_loads_nothing(
+    cli_store: GraphStore, tmp_path: Path, filename: str, line: int, bad_line: str, field: str
+) -> None:
     assert runner.invoke(app, ["load", str(CSV_SMALL)]).exit_code == 0
     before = stats_json()
     folder = tmp_path / "bad"

@@ -52,7 +52,9 @@ def test_demo_records_give_the_same_graph_on_both_stores(store: GraphStore) -> N
     for key, props in res.batch.nodes["Site"].items():
         assert sites[key] == {"id": key, **props}
     rels = {(r.type, r.start, r.end, r.props.get("site_id", "")) for r in store.iter_relationships("INVESTIGATOR_ON")}
-    assert rels == {(k.type, k.start, k.end, dict(k.ident).get("site_id", "")) for k in res.batch.rels if k.type == "INVESTIGATOR_ON"}
+    assert rels == {
+        (k.type, k.start, k.end, dict(k.ident).get("site_id", "")) for k in res.batch.rels if k.type == "INVESTIGATOR_ON"
+    }
 
 
 def test_broken_file_in_a_folder_loads_nothing(cli_store: GraphStore, tmp_path: Path) -> None:  # noqa: F811

@@ -21,8 +21,22 @@ def small_batch() -> GraphBatch:
     b.add_rel("PARTICIPATES_IN", "Site", "site:b", "Study", "NCT00000001", {"status": "COMPLETED"})
     b.add_rel("WORKS_AT", "Investigator", "inv:jane-doe", "Site", "site:a")
     b.add_rel("WORKS_AT", "Investigator", "inv:jane-doe", "Site", "site:b")
-    b.add_rel("INVESTIGATOR_ON", "Investigator", "inv:jane-doe", "Study", "NCT00000001", {"role": "PRINCIPAL_INVESTIGATOR", "site_id": "site:a"})
-    b.add_rel("INVESTIGATOR_ON", "Investigator", "inv:jane-doe", "Study", "NCT00000001", {"role": "SUB_INVESTIGATOR", "site_id": "site:b"})
+    b.add_rel(
+        "INVESTIGATOR_ON",
+        "Investigator",
+        "inv:jane-doe",
+        "Study",
+        "NCT00000001",
+        {"role": "PRINCIPAL_INVESTIGATOR", "site_id": "site:a"},
+    )
+    b.add_rel(
+        "INVESTIGATOR_ON",
+        "Investigator",
+        "inv:jane-doe",
+        "Study",
+        "NCT00000001",
+        {"role": "SUB_INVESTIGATOR", "site_id": "site:b"},
+    )
     return b
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from sitegraph.api.schemas import InteractionCreate, InteractionRecord, InteractionTag
 from sitegraph.errors import InvalidInputError, NotFoundError, Problem
 from sitegraph.graph.store import GraphBatch, GraphStore
+from sitegraph.queries.models import Tag
 from sitegraph.queries.signals import BarrierIndex, build_barrier_index, sentiment, tag_note
 
 log = logging.getLogger(__name__)
@@ -66,29 +67,13 @@ def resolve_references(store: GraphStore, body: InteractionCreate) -> str | None
     return tactic_iri
 
 
-def _tags_of(raw: Iterable[Any]) -> list[tuple[str, float | None]]:
-    """Normalise tags from the scorer: IRIs, (iri, confidence) pairs or objects with iri/confidence."""
-    out: dict[str, float | None] = {}
-    for tag in raw:
-        iri: Any
-        conf: Any = None
-        if isinstance(tag, str):
-            iri = tag
-        elif isinstance(tag, (tuple, list)) and tag:
-            iri, conf = tag[0], tag[1] if len(tag) > 1 else None
-        elif isinstance(tag, dict):
-            iri, conf = tag.get("iri") or tag.get("barrier_iri"), tag.get("confidence")
-        else:
-            iri = getattr(tag, "iri", None) or getattr(tag, "barrier_iri", None)
-            conf = getattr(tag, "confidence", None)
-        if not isinstance(iri, str) or not iri:
-            continue
-        confidence = float(conf) if isinstance(conf, (int, float)) and not isinstance(conf, bool) else None
-        if confidence is not None:
-            confidence = min(1.0, max(0.0, confidence))
-        if iri not in out or (confidence or 0.0) > (out[iri] or 0.0):
-            out[iri] = confidence
-    return sorted(out.items())
+def _tags_of(tags: Iterable[Tag]) -> list[tuple[str, float | None]]:
+    """(barrier IRI, confidence) per tagged barrier, the highest confidence of its mentions, by IRI."""
+    out: dict[str, float] = {}
+    for tag in tags:
+        confidence = min(1.0, max(0.0, float(tag.confidence)))
+        out[tag.iri] = max(confidence, out.get(tag.iri, 0.0))
+    return [(iri, out[iri]) for iri in sorted(out)]
 
 
 _index_lock = threading.Lock()

@@ -21,7 +21,7 @@ from sitegraph.settings import Settings
 log = logging.getLogger(__name__)
 
 RETRY_INTERVAL = 1.0
-QUERY_THREADS = 1
+QUERY_THREADS = 2
 """Threads that run read queries (see :class:`sitegraph.api.deps.Reader`)."""
 
 

@@ -88,7 +88,8 @@ def print_report(report: analysis.AnalysisReport) -> None:
     console.print(table)
     console.print(
         f"wrote {report.properties_written:,} properties on {report.nodes_written:,} nodes in {report.write_seconds:.2f}s "
-        f"(total {report.seconds:.2f}s); computed at {report.computed_at} from data version {report.data_version}",
+        f"(snapshot {report.snapshot_seconds:.2f}s, total {report.seconds:.2f}s); "
+        f"computed at {report.computed_at} from data version {report.data_version}",
         highlight=False,
     )
 

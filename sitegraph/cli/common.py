@@ -21,14 +21,18 @@ err_console = Console(stderr=True)
 
 StoreOption = Annotated[
     Optional[str],  # noqa: UP045 - typer needs Optional here
-    typer.Option("--store", "-s", help="Store to use: 'memory' (embedded, default) or 'neo4j'. Env: SITEGRAPH_STORE.", show_default=False),
+    typer.Option(
+        "--store", "-s", help="Store to use: 'memory' (embedded, default) or 'neo4j'. Env: SITEGRAPH_STORE.", show_default=False
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
 
 
 def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=err_console, show_path=False)], force=True)
+    logging.basicConfig(
+        level=level, format="%(message)s", handlers=[RichHandler(console=err_console, show_path=False)], force=True
+    )
 
 
 def fail(error: SitegraphError) -> typer.Exit:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sitegraph import __version__
@@ -40,7 +41,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging (-v info, -vv debug).")] = 0,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     setup_logging(verbose)
 
@@ -56,6 +59,10 @@ def progress_bar() -> Progress:
         transient=False,
         disable=not err_console.is_terminal,
     )
+
+
+def _advance(bar: Progress, task: TaskID, n: int) -> None:
+    bar.advance(task, n)
 
 
 def report_problems(problems: list[Problem], *, skipped: bool) -> None:
@@ -86,7 +93,7 @@ def read_inputs(paths: list[Path], store: GraphStore, *, fmt: str) -> tuple[Grap
         with progress_bar() as bar:
             for folder in csv_dirs:
                 task = bar.add_task(f"reading {folder}", total=count_rows(folder) if folder.is_dir() else None)
-                res = read_csv_folder(folder, progress=lambda n, t=task: bar.advance(t, n))
+                res = read_csv_folder(folder, progress=partial(_advance, bar, task))
                 batch.extend(res.batch)
                 problems += res.problems
                 summary.append(f"{res.rows} CSV row(s) in {res.files} file(s) from {folder}")
@@ -128,10 +135,13 @@ def print_stats(stats: GraphStats, *, as_json: bool, title: str = "sitegraph") -
 
 @app.command()
 def load(
-    paths: Annotated[list[Path], typer.Argument(help="CSV folders (docs/data-format.md) or ClinicalTrials.gov files, folders or zips.")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="CSV folders (docs/data-format.md) or ClinicalTrials.gov files, folders or zips.")
+    ],
     store: StoreOption = None,
     skip_invalid: Annotated[
-        bool, typer.Option("--skip-invalid", help="Load the valid records and report each invalid one instead of loading nothing.")
+        bool,
+        typer.Option("--skip-invalid", help="Load the valid records and report each invalid one instead of loading nothing."),
     ] = False,
     fmt: Annotated[str, typer.Option("--format", help="auto, csv or ctgov.")] = "auto",
 ) -> None:

@@ -11,7 +11,9 @@ from sitegraph.errors import StoreUnavailableError
 from sitegraph.graph.factory import LOCAL_NEO4J_DIR
 from sitegraph.settings import get_settings
 
-app = typer.Typer(help="Run a local Neo4j Community 5.26 server (no Docker): Bolt on 127.0.0.1:7687, Browser on :7474.", no_args_is_help=True)
+app = typer.Typer(
+    help="Run a local Neo4j Community 5.26 server (no Docker): Bolt on 127.0.0.1:7687, Browser on :7474.", no_args_is_help=True
+)
 
 BoltPort = Annotated[int, typer.Option("--bolt-port", help="Bolt port on 127.0.0.1.")]
 HttpPort = Annotated[int, typer.Option("--http-port", help="HTTP port on 127.0.0.1 (Neo4j Browser at /browser/).")]

@@ -149,7 +149,10 @@ class MemoryStore(GraphStore):
                     chunk_r = rels[i : i + _CHUNK]
                     self._db.executemany(
                         _UPSERT_REL,
-                        [(rk.type, rk.start_label, rk.start, rk.end_label, rk.end, rk.ident_json(), json.dumps(p)) for rk, p in chunk_r],
+                        [
+                            (rk.type, rk.start_label, rk.start, rk.end_label, rk.end, rk.ident_json(), json.dumps(p))
+                            for rk, p in chunk_r
+                        ],
                     )
                     if progress:
                         progress(len(chunk_r))
@@ -217,7 +220,8 @@ class MemoryStore(GraphStore):
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany(
-                    "DELETE FROM rels WHERE type = ? AND start_label = ? AND start_key = ? AND end_label = ? AND end_key = ? AND ident = ?",
+                    "DELETE FROM rels WHERE type = ? AND start_label = ? AND start_key = ? "
+                    "AND end_label = ? AND end_key = ? AND ident = ?",
                     [(rk.type, rk.start_label, rk.start, rk.end_label, rk.end, rk.ident_json()) for rk in present],
                 )
                 self._bump_version()
@@ -302,4 +306,3 @@ class MemoryStore(GraphStore):
             out.append((other[0], props, dict(d)))
         out.sort(key=lambda t: (t[0], str(t[1].get(node_spec(t[0]).key)), json.dumps(t[2], sort_keys=True, default=str)))
         return out
-

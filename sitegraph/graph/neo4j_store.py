@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, LiteralString, cast
+from functools import partial
+from typing import Any, LiteralString
 
 import neo4j
 from neo4j import GraphDatabase, ManagedTransaction, RoutingControl
 from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from sitegraph.errors import StoreError, StoreUnavailableError
-from sitegraph.graph.schema import NODES, RELATIONSHIPS, node_spec, rel_spec
+from sitegraph.graph.schema import NODES, RELATIONSHIPS, check_endpoints, node_spec, rel_spec
 from sitegraph.graph.store import Direction, GraphBatch, GraphStats, GraphStore, Props, Rel, RelKey, empty_stats
 
 log = logging.getLogger(__name__)
@@ -28,11 +29,12 @@ CHUNK = 5_000
 SINGLE_TX_LIMIT = 200_000
 
 _UNAVAILABLE = (ServiceUnavailable, SessionExpired, AuthError, OSError)
+_BUMP = "MERGE (m:SitegraphMeta {id: 'meta'}) SET m.version = coalesce(m.version, 0) + 1"
 
 
 def _q(text: str) -> LiteralString:
     """Mark Cypher assembled from allow-listed names (never from input) as a query string."""
-    return cast(LiteralString, text)
+    return text  # type: ignore[return-value]
 
 
 def _ident_json(spec_identity: tuple[str, ...], props: Props) -> str:
@@ -44,7 +46,9 @@ class Neo4jStore(GraphStore):
 
     kind = "neo4j"
 
-    def __init__(self, uri: str, user: str, password: str, database: str = "neo4j", *, driver: neo4j.Driver | None = None) -> None:
+    def __init__(
+        self, uri: str, user: str, password: str, database: str = "neo4j", *, driver: neo4j.Driver | None = None
+    ) -> None:
         self.uri = uri
         self.database = database
         try:
@@ -87,8 +91,8 @@ class Neo4jStore(GraphStore):
                     f"CREATE FULLTEXT INDEX {spec.label.lower()}_fulltext IF NOT EXISTS FOR (n:{spec.label}) ON EACH [{props}]"
                 )
         for stmt in statements:
-            self._run_write(lambda tx, s=stmt: tx.run(_q(s)).consume())
-        self._run_write(lambda tx: tx.run("CALL db.awaitIndexes(300)").consume())
+            self._run_statement(stmt)
+        self._run_statement("CALL db.awaitIndexes(300)")
 
     # --- low-level helpers ---------------------------------------------------------------------
     def read(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -102,6 +106,12 @@ class Neo4jStore(GraphStore):
         except ClientError as e:
             raise StoreError(f"Neo4j rejected a query: {e.message}") from e
         return [r.data() for r in records]
+
+    def _run_statement(self, query: str, **params: Any) -> None:
+        def work(tx: ManagedTransaction) -> None:
+            tx.run(_q(query), params).consume()
+
+        self._run_write(work)
 
     def _run_write(self, work: Callable[[ManagedTransaction], Any]) -> Any:
         try:
@@ -125,13 +135,13 @@ class Neo4jStore(GraphStore):
         for rk, props in batch.rels.items():
             grouped.setdefault((rk.type, rk.start_label, rk.end_label), []).append({"s": rk.start, "e": rk.end, "props": props})
         for (rtype, sl, el), items in grouped.items():
-            spec = rel_spec(rtype)
-            sk, ek = node_spec(sl).key, node_spec(el).key
-            ident = ", ".join(f"{name}: row.props.{name}" for name in spec.identity)
+            rspec = check_endpoints(rtype, sl, el)
+            start, end = node_spec(sl), node_spec(el)
+            ident = ", ".join(f"{name}: row.props.{name}" for name in rspec.identity)
             ident_map = f" {{{ident}}}" if ident else ""
             query = (
-                f"UNWIND $rows AS row MATCH (a:{sl} {{{sk}: row.s}}) MATCH (b:{el} {{{ek}: row.e}}) "
-                f"MERGE (a)-[r:{spec.type}{ident_map}]->(b) SET r += row.props"
+                f"UNWIND $rows AS row MATCH (a:{start.label} {{{start.key}: row.s}}) MATCH (b:{end.label} {{{end.key}: row.e}}) "
+                f"MERGE (a)-[r:{rspec.type}{ident_map}]->(b) SET r += row.props"
             )
             out += [(query, items[i : i + CHUNK]) for i in range(0, len(items), CHUNK)]
         return out
@@ -141,21 +151,20 @@ class Neo4jStore(GraphStore):
             return
         self.check_endpoints_exist(batch)
         statements = self._statements(batch)
-        bump = "MERGE (m:SitegraphMeta {id: 'meta'}) SET m.version = coalesce(m.version, 0) + 1"
 
         def run_all(tx: ManagedTransaction, stmts: list[tuple[str, list[dict[str, Any]]]]) -> None:
             for query, rows in stmts:
                 tx.run(_q(query), rows=rows).consume()
-            tx.run(bump).consume()
+            tx.run(_BUMP).consume()
 
         if len(batch) <= SINGLE_TX_LIMIT:
-            self._run_write(lambda tx: run_all(tx, statements))
+            self._run_write(partial(run_all, stmts=statements))
             if progress:
                 progress(len(batch))
             return
         # Too big for one transaction: validated already, so write chunk by chunk.
         for query, rows in statements:
-            self._run_write(lambda tx, q=query, r=rows: run_all(tx, [(q, r)]))
+            self._run_write(partial(run_all, stmts=[(query, rows)]))
             if progress:
                 progress(len(rows))
 
@@ -169,7 +178,7 @@ class Neo4jStore(GraphStore):
             rec = tx.run(
                 _q(f"UNWIND $keys AS k MATCH (n:{spec.label} {{{spec.key}: k}}) DETACH DELETE n RETURN count(*) AS n"), keys=keys
             ).single()
-            tx.run("MERGE (m:SitegraphMeta {id: 'meta'}) SET m.version = coalesce(m.version, 0) + 1").consume()
+            tx.run(_BUMP).consume()
             return int(rec["n"]) if rec else 0
 
         return int(self._run_write(work))
@@ -178,7 +187,9 @@ class Neo4jStore(GraphStore):
         total = 0
         grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
         for rk in keys:
-            grouped.setdefault((rk.type, rk.start_label, rk.end_label), []).append({"s": rk.start, "e": rk.end, "ident": dict(rk.ident)})
+            grouped.setdefault((rk.type, rk.start_label, rk.end_label), []).append(
+                {"s": rk.start, "e": rk.end, "ident": dict(rk.ident)}
+            )
         for (rtype, sl, el), rows in grouped.items():
             spec = rel_spec(rtype)
             sk, ek = node_spec(sl).key, node_spec(el).key
@@ -190,7 +201,7 @@ class Neo4jStore(GraphStore):
 
             def work(tx: ManagedTransaction, q: str = query, r: list[dict[str, Any]] = rows) -> int:
                 rec = tx.run(_q(q), rows=r).single()
-                tx.run("MERGE (m:SitegraphMeta {id: 'meta'}) SET m.version = coalesce(m.version, 0) + 1").consume()
+                tx.run(_BUMP).consume()
                 return int(rec["n"]) if rec else 0
 
             total += int(self._run_write(work))
@@ -199,17 +210,18 @@ class Neo4jStore(GraphStore):
     def clear(self, *, confirm: bool = False) -> None:
         if not confirm:
             raise StoreError("refusing to delete everything without confirm=True")
-        labels = [label for label in NODES if label != "SitegraphMeta"]
-        for label in labels:
-            while True:
-                n = self._run_write(
-                    lambda tx, lb=label: tx.run(
-                        _q(f"MATCH (n:{lb}) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS n")
-                    ).single()["n"]
-                )
-                if not n:
-                    break
-        self._run_write(lambda tx: tx.run("MERGE (m:SitegraphMeta {id: 'meta'}) SET m.version = coalesce(m.version, 0) + 1").consume())
+
+        def delete_some(tx: ManagedTransaction, label: str) -> int:
+            spec = node_spec(label)
+            rec = tx.run(_q(f"MATCH (n:{spec.label}) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS n")).single()
+            return int(rec["n"]) if rec else 0
+
+        for label in NODES:
+            if label == "SitegraphMeta":
+                continue
+            while self._run_write(partial(delete_some, label=label)):
+                pass
+        self._run_statement(_BUMP)
 
     # --- reads -------------------------------------------------------------------------------
     def stats(self) -> GraphStats:
@@ -235,7 +247,8 @@ class Neo4jStore(GraphStore):
         found: set[str] = set()
         for i in range(0, len(keys), 50_000):
             rows = self.read(
-                f"UNWIND $keys AS k MATCH (n:{spec.label} {{{spec.key}: k}}) RETURN n.{spec.key} AS k", {"keys": keys[i : i + 50_000]}
+                f"UNWIND $keys AS k MATCH (n:{spec.label} {{{spec.key}: k}}) RETURN n.{spec.key} AS k",
+                {"keys": keys[i : i + 50_000]},
             )
             found.update(r["k"] for r in rows)
         return found
@@ -251,9 +264,7 @@ class Neo4jStore(GraphStore):
         out: list[tuple[tuple[str, str, str], Rel]] = []
         for sl, el in spec.endpoints:
             sk, ek = node_spec(sl).key, node_spec(el).key
-            rows = self.read(
-                f"MATCH (a:{sl})-[r:{spec.type}]->(b:{el}) RETURN a.{sk} AS s, b.{ek} AS e, properties(r) AS p"
-            )
+            rows = self.read(f"MATCH (a:{sl})-[r:{spec.type}]->(b:{el}) RETURN a.{sk} AS s, b.{ek} AS e, properties(r) AS p")
             for r in rows:
                 props = dict(r["p"])
                 out.append(((r["s"], r["e"], _ident_json(spec.identity, props)), Rel(spec.type, sl, r["s"], el, r["e"], props)))
@@ -266,7 +277,8 @@ class Neo4jStore(GraphStore):
         rspec = rel_spec(rel_type)
         pattern = f"-[r:{rspec.type}]->" if direction == "out" else f"<-[r:{rspec.type}]-"
         rows = self.read(
-            f"MATCH (n:{spec.label} {{{spec.key}: $key}}){pattern}(m) RETURN labels(m) AS labels, properties(m) AS p, properties(r) AS rp",
+            f"MATCH (n:{spec.label} {{{spec.key}: $key}}){pattern}(m) "
+            "RETURN labels(m) AS labels, properties(m) AS p, properties(r) AS rp",
             {"key": key},
         )
         out: list[tuple[str, Props, Props]] = []

@@ -25,11 +25,12 @@ class NodeSpec:
 
 @dataclass(frozen=True)
 class RelSpec:
-    """A relationship type between two labels.
+    """A relationship type and the labels it may join.
 
-    ``endpoints`` lists the allowed (start label, end label) pairs. ``identity`` names relationship properties that take part in its identity: two relationships of
-    this type between the same nodes are the same one only if these properties are equal (an
-    investigator can be principal investigator on one study at two sites).
+    ``endpoints`` lists the allowed (start label, end label) pairs. ``identity`` names relationship
+    properties that take part in its identity: two relationships of this type between the same
+    nodes are the same one only if these properties are equal (an investigator can be principal
+    investigator on one study at two sites).
     """
 
     type: str
@@ -53,8 +54,12 @@ NODES: dict[str, NodeSpec] = {
         NodeSpec("Study", "id", "A clinical study, keyed by its NCT id.", indexes=("phase", "overall_status")),
         NodeSpec("Sponsor", "id", "An organisation that sponsors or collaborates on studies.", indexes=("name",)),
         NodeSpec("Condition", "id", "A condition or disease studied.", indexes=("name", "therapeutic_area")),
-        NodeSpec("Barrier", "iri", "A kind of friction a site faces (a concept of the barrier ontology).", indexes=("label", "id")),
-        NodeSpec("Tactic", "iri", "An action that mitigates barriers (a concept of the tactic ontology).", indexes=("label", "id")),
+        NodeSpec(
+            "Barrier", "iri", "A kind of friction a site faces (a concept of the barrier ontology).", indexes=("label", "id")
+        ),
+        NodeSpec(
+            "Tactic", "iri", "An action that mitigates barriers (a concept of the tactic ontology).", indexes=("label", "id")
+        ),
         NodeSpec(
             "Interaction",
             "id",
@@ -69,7 +74,9 @@ RELATIONSHIPS: dict[str, RelSpec] = {
     spec.type: spec
     for spec in (
         RelSpec("WORKS_AT", (("Investigator", "Site"),), "The investigator works at the site."),
-        RelSpec("PARTICIPATES_IN", (("Site", "Study"),),
+        RelSpec(
+            "PARTICIPATES_IN",
+            (("Site", "Study"),),
             "The site takes part in the study; carries the per-site study facts.",
             properties=(
                 "status",
@@ -85,7 +92,9 @@ RELATIONSHIPS: dict[str, RelSpec] = {
                 "surveys_received",
             ),
         ),
-        RelSpec("INVESTIGATOR_ON", (("Investigator", "Study"),),
+        RelSpec(
+            "INVESTIGATOR_ON",
+            (("Investigator", "Study"),),
             "The investigator's role on the study at one site (or overall, with site_id '').",
             identity=("site_id",),
             properties=("role", "site_id"),
@@ -97,20 +106,25 @@ RELATIONSHIPS: dict[str, RelSpec] = {
             (("Barrier", "Barrier"), ("Tactic", "Tactic")),
             "SKOS broader: the concept is a narrower case of the other (within one scheme).",
         ),
-        RelSpec("MITIGATES", (("Tactic", "Barrier"),),
+        RelSpec(
+            "MITIGATES",
+            (("Tactic", "Barrier"),),
             "The tactic mitigates the barrier, with its evidence.",
             properties=("evidence_level", "source", "effect", "note"),
         ),
         RelSpec("WITH_SITE", (("Interaction", "Site"),), "The interaction was with the site."),
         RelSpec("WITH_INVESTIGATOR", (("Interaction", "Investigator"),), "The interaction was with the investigator."),
         RelSpec("ABOUT_STUDY", (("Interaction", "Study"),), "The interaction was about the study."),
-        RelSpec("CONCERNS", (("Interaction", "Barrier"),),
+        RelSpec(
+            "CONCERNS",
+            (("Interaction", "Barrier"),),
             "The interaction raised the barrier (tagged from its note, or observed).",
             properties=("source", "confidence", "severity"),
         ),
         RelSpec("APPLIED", (("Interaction", "Tactic"),), "The interaction applied the tactic.", properties=("outcome",)),
     )
 }
+
 
 def node_spec(label: str) -> NodeSpec:
     """The spec of an allowed label; :class:`SchemaError` for anything else."""
@@ -125,9 +139,7 @@ def rel_spec(rel_type: str) -> RelSpec:
     try:
         return RELATIONSHIPS[rel_type]
     except KeyError:
-        raise SchemaError(
-            f"unknown relationship type {rel_type!r}; allowed: {', '.join(sorted(RELATIONSHIPS))}"
-        ) from None
+        raise SchemaError(f"unknown relationship type {rel_type!r}; allowed: {', '.join(sorted(RELATIONSHIPS))}") from None
 
 
 def check_endpoints(rel_type: str, start: str, end: str) -> RelSpec:

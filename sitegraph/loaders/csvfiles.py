@@ -168,9 +168,7 @@ class FileSpec:
 def _props(row: Row, *exclude: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in row.model_dump(exclude=set(exclude)).items():
-        if isinstance(value, datetime):
-            value = value.isoformat()
-        elif isinstance(value, date):
+        if isinstance(value, date):  # datetimes too
             value = value.isoformat()
         out[name] = value
     # A blank cell means "not known here": it sets nothing (and removes nothing already stored).
@@ -200,7 +198,9 @@ def _add_interaction(b: GraphBatch, r: InteractionRow) -> None:
 # Order matters: nodes before the relationships that join them.
 FILES: tuple[FileSpec, ...] = (
     FileSpec("sites.csv", SiteRow, "Sites", lambda b, r: b.add_node("Site", r.id, _props(r, "id"))),
-    FileSpec("investigators.csv", InvestigatorRow, "Investigators", lambda b, r: b.add_node("Investigator", r.id, _props(r, "id"))),
+    FileSpec(
+        "investigators.csv", InvestigatorRow, "Investigators", lambda b, r: b.add_node("Investigator", r.id, _props(r, "id"))
+    ),
     FileSpec("studies.csv", StudyRow, "Studies", lambda b, r: b.add_node("Study", r.id, _props(r, "id"))),
     FileSpec("sponsors.csv", SponsorRow, "Sponsors", lambda b, r: b.add_node("Sponsor", r.id, _props(r, "id"))),
     FileSpec("conditions.csv", ConditionRow, "Conditions", lambda b, r: b.add_node("Condition", r.id, _props(r, "id"))),
@@ -289,7 +289,7 @@ def _rows(path: Path, problems: list[Problem]) -> Iterator[tuple[int, dict[str, 
             return
         for row in reader:
             line = reader.line_num
-            extra = row.pop(None, None)  # type: ignore[call-overload]
+            extra = row.pop(None, None)
             if extra:
                 problems.append(Problem(str(path), f"{len(extra)} more value(s) than header columns", line=line))
                 continue
@@ -333,7 +333,7 @@ def read_csv_folder(folder: Path, *, progress: Callable[[int], None] | None = No
                 progress(1)
     if len(result.problems) > MAX_PROBLEMS:
         extra = len(result.problems) - MAX_PROBLEMS
-        result.problems = result.problems[:MAX_PROBLEMS] + [Problem(str(folder), f"... and {extra} more problem(s)")]
+        result.problems = [*result.problems[:MAX_PROBLEMS], Problem(str(folder), f"... and {extra} more problem(s)")]
     return result
 
 

@@ -89,8 +89,14 @@ def build_snapshot(store: GraphStore) -> Snapshot:
             for rel in store.iter_relationships(rtype):
                 ident = json.dumps({name: rel.props.get(name, "") for name in spec.identity}, sort_keys=True)
                 g.add_edge((rel.start_label, rel.start), (rel.end_label, rel.end), key=(rtype, ident), **rel.props)
-    log.info("snapshot of the %s store at version %d: %d nodes, %d relationships in %.2fs",
-             store.kind, version, g.number_of_nodes(), g.number_of_edges(), time.perf_counter() - started)
+    log.info(
+        "snapshot of the %s store at version %d: %d nodes, %d relationships in %.2fs",
+        store.kind,
+        version,
+        g.number_of_nodes(),
+        g.number_of_edges(),
+        time.perf_counter() - started,
+    )
     return Snapshot(graph=g, version=version)
 
 

@@ -15,7 +15,7 @@ router = APIRouter(prefix="/interactions", tags=["interactions"], responses=erro
 
 _EXAMPLES = {
     "call": {
-        "summary": "A call with the PI about a stalled contract",
+        "summary": "A call about a stalled budget negotiation",
         "value": {
             "site_id": "site:massachusetts-general-hospital-boston-massachusetts-unitedstates",
             "channel": "call",

@@ -11,6 +11,8 @@ from sitegraph.api.errors import error_responses
 from sitegraph.api.schemas import RelatedSitesResponse, TacticsResponse
 from sitegraph.errors import NotFoundError
 from sitegraph.queries.profile import Site360, site_360
+from sitegraph.queries.recommend import recommend_tactics
+from sitegraph.queries.related import related_sites
 from sitegraph.queries.search import MAX_LIMIT, SiteSearchResult, search_sites
 from sitegraph.queries.snapshot import Snapshot
 
@@ -31,16 +33,12 @@ ResultLimit = Annotated[int, Query(ge=1, le=50, description="How many results (1
 
 
 def _related(snapshot: Snapshot, site_id: str, limit: int) -> RelatedSitesResponse:
-    from sitegraph.queries.related import related_sites
-
     if snapshot.node("Site", site_id) is None:
         raise NotFoundError(f"no site with id {site_id!r}")
     return RelatedSitesResponse(site_id=site_id, items=related_sites(snapshot, site_id, limit))
 
 
 def _tactics(snapshot: Snapshot, site_id: str, limit: int) -> TacticsResponse:
-    from sitegraph.queries.recommend import recommend_tactics
-
     if snapshot.node("Site", site_id) is None:
         raise NotFoundError(f"no site with id {site_id!r}")
     return TacticsResponse(site_id=site_id, items=recommend_tactics(snapshot, site_id, limit))
