@@ -48,5 +48,12 @@ e2e: install neo4j-install chromium  ## end-to-end test: Neo4j Browser in headle
 demo: install  ## load the bundled demo data into the embedded store and serve the API
 	$(BIN)/sitegraph demo --serve
 
+bench: install neo4j-install  ## benchmark suite at SCALE=small|medium|large; results in benchmarks/results/
+	$(BIN)/python -m benchmarks.run --scale $(SCALE)
+
+load-test: install  ## 60 s of 32 concurrent clients against the API on the demo data, each store
+	$(BIN)/python -m benchmarks.load_test --store memory --prepare --duration 60
+	$(BIN)/python -m benchmarks.load_test --store neo4j --start-neo4j --prepare --duration 60
+
 clean:  ## remove the venv and local data (asks nothing: it is all regenerated)
 	rm -rf $(VENV) .sitegraph .pytest_cache .mypy_cache .ruff_cache

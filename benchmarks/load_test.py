@@ -142,6 +142,8 @@ def api_server(env: dict[str, str], port: int, workers: int, log_path: Path) -> 
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
         "--log-level", "warning", "--no-access-log", "--timeout-keep-alive", "75",
     ]  # fmt: skip
+    if workers > 1:
+        cmd += ["--timeout-worker-healthcheck", "60"]  # workers import for seconds on a busy machine
     with log_path.open("wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:

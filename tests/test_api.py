@@ -1058,15 +1058,31 @@ def test_serve_prints_urls_and_runs_uvicorn(tmp_path: Path, monkeypatch: pytest.
     assert "http://127.0.0.1:8123/health" in result.output
     assert f"http://127.0.0.1:8123/sites/{MGH}" in result.output
     assert "SITEGRAPH_API_KEYS" in result.output
-    assert calls == [
-        {
-            "target": "sitegraph.api.main:create_app",
-            "factory": True,
-            "host": "127.0.0.1",
-            "port": 8123,
-            "reload": False,
-            "log_level": "info",
-            "access_log": False,
-        }
-    ]
+    assert len(calls) == 1
+    call = calls[0]
+    assert {k: call[k] for k in ("target", "factory", "host", "port", "reload", "workers", "log_level", "access_log")} == {
+        "target": "sitegraph.api.main:create_app",
+        "factory": True,
+        "host": "127.0.0.1",
+        "port": 8123,
+        "reload": False,
+        "workers": 1,
+        "log_level": "info",
+        "access_log": False,
+    }
+    assert call["log_config"]["loggers"]["sitegraph"]["level"] == "INFO"
     assert os.environ["SITEGRAPH_STORE"] == "memory"
+
+
+def test_oversized_body_is_413_and_stores_nothing(client: TestClient, demo_store: GraphStore) -> None:
+    before = interaction_count(demo_store)
+    big = b'{"site_id": "' + MGH.encode() + b'", "note": "' + b"x" * 70_000 + b'"}'
+    headers = {"X-API-Key": "test-key-1", "Content-Type": "application/json"}
+    assert_error(client.post("/interactions", content=big, headers=headers), 413, "payload_too_large")
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield big[:1000]
+        yield big[1000:]
+
+    assert_error(client.post("/interactions", content=chunks(), headers=headers), 413, "payload_too_large")
+    assert interaction_count(demo_store) == before

@@ -10,13 +10,11 @@ from typing import Any, Literal
 
 from sitegraph.api.schemas import BarrierDetail, ConceptList, ConceptRef, ConceptSummary, MitigationLinkOut, TacticDetail
 from sitegraph.errors import NotFoundError
+from sitegraph.ontology.namespaces import BARRIER, TACTIC
 from sitegraph.queries.snapshot import Snapshot
 
 ConceptLabel = Literal["Barrier", "Tactic"]
-NAMESPACES: dict[str, str] = {
-    "Barrier": "https://w3id.org/sitegraph/barrier/",
-    "Tactic": "https://w3id.org/sitegraph/tactic/",
-}
+NAMESPACES: dict[str, str] = {"Barrier": str(BARRIER), "Tactic": str(TACTIC)}
 PREFIXES: dict[str, str] = {"Barrier": "sgb:", "Tactic": "sgt:"}
 
 

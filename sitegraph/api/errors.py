@@ -148,6 +148,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         400: "Bad request.",
         401: "Missing or invalid API key.",
         404: "Unknown id.",
+        413: "Request body larger than 64 KiB.",
         422: "Invalid input; `details` names each offending field.",
         500: "Internal error (no stack trace is returned).",
         503: "The store is not reachable (retry later), or writes are disabled because no API keys are configured.",

@@ -8,6 +8,7 @@ to :func:`create_app` is used as is and left for its owner to close.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,13 +20,16 @@ from starlette.concurrency import run_in_threadpool
 
 from sitegraph import __version__
 from sitegraph.api.errors import install_error_handlers
-from sitegraph.api.middleware import RequestLogMiddleware
+from sitegraph.api.middleware import BodySizeLimitMiddleware, RequestLogMiddleware
 from sitegraph.api.routes import health, interactions, investigators, ontology, sites
 from sitegraph.api.state import QUERY_THREADS, StoreHolder
 from sitegraph.graph.store import GraphStore
 from sitegraph.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+"""Largest request body accepted (a note is at most 4000 characters); larger ones get 413."""
 
 DESCRIPTION = """
 A knowledge graph of clinical-trial sites, investigators, studies, the barriers sites face and the
@@ -63,6 +67,8 @@ def create_app(store: GraphStore | None = None, settings: Settings | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(holder.open)
+        if holder.owned:  # serving for real: build the snapshot in the background, not on the first request
+            app.state.warm_up = asyncio.get_running_loop().run_in_executor(app.state.query_executor, holder.warm_up)
         if not settings.api_keys():
             log.warning("SITEGRAPH_API_KEYS is not set: POST /interactions will refuse writes")
         try:
@@ -83,6 +89,7 @@ def create_app(store: GraphStore | None = None, settings: Settings | None = None
     install_error_handlers(app)
     for module in (health, sites, investigators, ontology, interactions):
         app.include_router(module.router)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestLogMiddleware)
     origins = cors_origins(settings)
     if origins:

@@ -21,13 +21,13 @@ from typing import Any
 from sitegraph.api.schemas import InteractionCreate, InteractionRecord, InteractionTag
 from sitegraph.errors import InvalidInputError, NotFoundError, Problem
 from sitegraph.graph.store import GraphBatch, GraphStore
+from sitegraph.ontology.namespaces import TACTIC
 from sitegraph.queries.models import Tag
 from sitegraph.queries.signals import BarrierIndex, build_barrier_index, sentiment, tag_note
 
 log = logging.getLogger(__name__)
 
-TACTIC_NS = "https://w3id.org/sitegraph/tactic/"
-BARRIER_NS = "https://w3id.org/sitegraph/barrier/"
+TACTIC_NS = str(TACTIC)
 ID_PREFIX = "interaction:"
 
 

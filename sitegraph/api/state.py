@@ -68,6 +68,31 @@ class StoreHolder:
             log.info("opened the %s store", self._store.kind)
             return self._store
 
+    @property
+    def owned(self) -> bool:
+        return self._owned
+
+    def warm_up(self) -> None:
+        """Build the snapshot and the per-version indexes now, so that the first requests are fast.
+
+        Best effort: a store that is down is reported and left for the requests to retry.
+        """
+        from sitegraph.queries.related import site_structure
+        from sitegraph.queries.search import search_sites
+        from sitegraph.queries.signals import engagement_index
+        from sitegraph.queries.snapshot import get_snapshot
+
+        started = time.perf_counter()
+        try:
+            snapshot = get_snapshot(self.get())
+            search_sites(snapshot, limit=1)
+            engagement_index(snapshot)
+            site_structure(snapshot)
+        except Exception as e:
+            log.warning("warm-up of the %s store skipped: %s", self.kind, e)
+            return
+        log.info("warmed up the %s store at version %d in %.1fs", self.kind, snapshot.version, time.perf_counter() - started)
+
     def close(self) -> None:
         """Close the store if this holder opened it."""
         with self._lock:

@@ -31,8 +31,13 @@ def _echo_json(data: Any) -> None:
 def _progress() -> Iterator[Any]:
     """A callback ``(stage, advance, total)`` drawing one rich progress bar per stage on stderr."""
     bar = Progress(
-        SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, disable=not err_console.is_terminal,
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not err_console.is_terminal,
     )
     tasks: dict[str, Any] = {}
 
@@ -51,20 +56,40 @@ def _progress() -> Iterator[Any]:
 def generate(
     store: StoreOption = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed on the same graph gives the same data.")] = 0,
-    scale: Annotated[str, typer.Option("--scale", help="demo (the sites in the store, ~8 interactions each), small, medium or large.")] = "demo",
-    interactions: Annotated[Optional[int], typer.Option("--interactions", help="Total interactions (overrides the scale's per-site rate).", min=0)] = None,  # noqa: UP045
-    per_site: Annotated[Optional[float], typer.Option("--per-site", help="Mean interactions per site (overrides the scale).", min=0)] = None,  # noqa: UP045
-    synthesize_sites: Annotated[
-        Optional[int], typer.Option("--synthesize-sites", help="Synthesise N sites (small: 300, medium: 3,000, large: 20,000).", min=0)  # noqa: UP045
+    scale: Annotated[
+        str, typer.Option("--scale", help="demo (the sites in the store, ~8 interactions each), small, medium or large.")
+    ] = "demo",
+    interactions: Annotated[
+        int | None, typer.Option("--interactions", help="Total interactions (overrides the scale's per-site rate).", min=0)
     ] = None,
-    synthesize_investigators: Annotated[Optional[int], typer.Option("--synthesize-investigators", help="Default 1.6 per synthetic site.", min=0)] = None,  # noqa: UP045
-    synthesize_studies: Annotated[Optional[int], typer.Option("--synthesize-studies", help="Default one per 6 synthetic sites.", min=0)] = None,  # noqa: UP045
-    real_sites: Annotated[bool, typer.Option("--real-sites/--no-real-sites", help="Also generate for the sites already in the store.")] = True,
+    per_site: Annotated[
+        float | None, typer.Option("--per-site", help="Mean interactions per site (overrides the scale).", min=0)
+    ] = None,
+    synthesize_sites: Annotated[
+        int | None,
+        typer.Option("--synthesize-sites", help="Synthesise N sites (small: 300, medium: 3,000, large: 20,000).", min=0),
+    ] = None,
+    synthesize_investigators: Annotated[
+        int | None, typer.Option("--synthesize-investigators", help="Default 1.6 per synthetic site.", min=0)
+    ] = None,
+    synthesize_studies: Annotated[
+        int | None, typer.Option("--synthesize-studies", help="Default one per 6 synthetic sites.", min=0)
+    ] = None,
+    real_sites: Annotated[
+        bool, typer.Option("--real-sites/--no-real-sites", help="Also generate for the sites already in the store.")
+    ] = True,
     months: Annotated[int, typer.Option("--months", help="Length of the history, ending at --end-date.", min=1)] = 24,
-    end_date: Annotated[str, typer.Option("--end-date", help="Last day of the history (ISO date); fixed, not today, so runs reproduce.")] = "2025-06-30",
+    end_date: Annotated[
+        str, typer.Option("--end-date", help="Last day of the history (ISO date); fixed, not today, so runs reproduce.")
+    ] = "2025-06-30",
     clusters: Annotated[int, typer.Option("--clusters", help="Latent barrier clusters of sites.", min=1)] = 8,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Also write the history as CSV files of the documented format here.")] = None,  # noqa: UP045
-    truth: Annotated[Optional[Path], typer.Option("--truth", help="Write the latent ground truth (for `sitegraph evaluate`) to this JSON file.")] = None,  # noqa: UP045
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Also write the history as CSV files of the documented format here.")
+    ] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option("--truth", help="Write the latent ground truth (for `sitegraph evaluate`) to this JSON file."),
+    ] = None,
     csv_only: Annotated[bool, typer.Option("--csv-only", help="Write only the CSV files (needs --out), not the store.")] = False,
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="Interactions per store write.", min=1)] = 20_000,
     as_json: JsonOption = False,
@@ -80,9 +105,19 @@ def generate(
     except ValueError as e:
         raise fail(UsageError(f"--end-date must be an ISO date (YYYY-MM-DD), not {end_date!r}")) from e
     config = GeneratorConfig(
-        seed=seed, scale=scale, interactions=interactions, per_site=per_site, synthesize_sites=synthesize_sites,
-        synthesize_investigators=synthesize_investigators, synthesize_studies=synthesize_studies, real_sites=real_sites, months=months,
-        end_date=end, clusters=clusters, chunk_size=chunk_size, write_store=not csv_only,
+        seed=seed,
+        scale=scale,
+        interactions=interactions,
+        per_site=per_site,
+        synthesize_sites=synthesize_sites,
+        synthesize_investigators=synthesize_investigators,
+        synthesize_studies=synthesize_studies,
+        real_sites=real_sites,
+        months=months,
+        end_date=end,
+        clusters=clusters,
+        chunk_size=chunk_size,
+        write_store=not csv_only,
     )
     with store_from(store) as st, _progress() as progress:
         report = run(st, config, out=out, truth=truth, progress=progress)
@@ -95,12 +130,14 @@ def generate(
         f"in {report.seconds:.1f}s ({report.interactions_per_second:,.0f} interactions/s)"
     )
     console.print(
-        f"  {report.observations:,} barrier observations, {report.tags:,} tags from notes, {report.applications:,} tactic applications, "
+        f"  {report.observations:,} barrier observations, {report.tags:,} tags from notes, "
+        f"{report.applications:,} tactic applications, "
         f"{report.site_studies:,} site-study fact rows"
     )
     if report.synthetic_sites:
         console.print(
-            f"  synthesised {report.synthetic_sites:,} sites, {report.synthetic_investigators:,} investigators, {report.synthetic_studies:,} studies"
+            f"  synthesised {report.synthetic_sites:,} sites, {report.synthetic_investigators:,} investigators, "
+            f"{report.synthetic_studies:,} studies"
         )
     if report.files:
         console.print(f"  CSV: {out} ({len(report.files)} files; `sitegraph load {out}` reproduces the same graph)")
@@ -181,19 +218,27 @@ def recommend(
     for r in items:
         ev = r.evidence[0] if r.evidence else None
         observed = (
-            f"{ev.observed_success_rate:.0%} of {ev.observed_tries}" if ev and ev.observed_tries and ev.observed_success_rate is not None else "untried"
+            f"{ev.observed_success_rate:.0%} of {ev.observed_tries}"
+            if ev and ev.observed_tries and ev.observed_success_rate is not None
+            else "untried"
         )
         level = ev.evidence_level if ev and ev.evidence_level else "-"
         flag = " [yellow](tried recently)[/]" if r.recently_tried else ""
         table.add_row(
-            str(r.rank), f"{r.tactic_label}{flag}\n[dim]{r.tactic_id}[/]", f"{r.score:.3f}",
-            "\n".join(b.rsplit("/", 1)[-1] for b in r.barriers[:3]), f"{level}\n{observed}", r.effort or "",
+            str(r.rank),
+            f"{r.tactic_label}{flag}\n[dim]{r.tactic_id}[/]",
+            f"{r.score:.3f}",
+            "\n".join(b.rsplit("/", 1)[-1] for b in r.barriers[:3]),
+            f"{level}\n{observed}",
+            r.effort or "",
         )
     console.print(table)
     engage = items[0].engage
     who = f"{engage.investigator_name} ({engage.investigator_id})" if engage.investigator_id else "nobody identified"
     console.print(f"[bold]Engage:[/] {who} - {engage.reason}", highlight=False, soft_wrap=True)
-    console.print(f"[bold]Channel:[/] {engage.channel or 'no preference yet'} - {engage.channel_reason}", highlight=False, soft_wrap=True)
+    console.print(
+        f"[bold]Channel:[/] {engage.channel or 'no preference yet'} - {engage.channel_reason}", highlight=False, soft_wrap=True
+    )
     for r in items:
         for e in r.explanations:
             console.print(f"  #{r.rank} {e.description}", highlight=False, soft_wrap=True)
@@ -239,7 +284,9 @@ def effectiveness(
         interval = f"{r.interval[0]:.2f}-{r.interval[1]:.2f}" if r.interval else ""
         cells = [r.tactic_label, r.barrier_label] + ([r.group or ""] if by else [])
         cells += [
-            str(r.tries), f"{r.success_rate:.0%}" if r.success_rate is not None else "", interval,
+            str(r.tries),
+            f"{r.success_rate:.0%}" if r.success_rate is not None else "",
+            interval,
             f"{r.median_days_to_resolution:.0f}" if r.median_days_to_resolution is not None else "",
         ]
         table.add_row(*cells)
@@ -256,7 +303,9 @@ def evaluate(
     store: StoreOption = None,
     k: Annotated[int, typer.Option("--k", help="Cut-off of precision@k and NDCG@k.", min=1, max=50)] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random baseline and of the site sample.")] = 0,
-    max_sites: Annotated[int, typer.Option("--max-sites", help="Evaluate at most this many sites (a seeded sample).", min=1)] = 500,
+    max_sites: Annotated[
+        int, typer.Option("--max-sites", help="Evaluate at most this many sites (a seeded sample).", min=1)
+    ] = 500,
     as_json: JsonOption = False,
 ) -> None:
     """Precision@k and NDCG@k of next-best tactics and related sites against the truth, beside random and popular baselines."""
@@ -278,5 +327,7 @@ def evaluate(
     table.add_column(f"NDCG@{k}", justify="right")
     for name, task in (("next-best tactics", report.tactics), ("related sites", report.related)):
         for method, m in (("sitegraph", task.product), ("random", task.random), ("popular", task.popular)):
-            table.add_row(f"{name} ({task.sites} sites)" if method == "sitegraph" else "", method, f"{m.precision:.3f}", f"{m.ndcg:.3f}")
+            table.add_row(
+                f"{name} ({task.sites} sites)" if method == "sitegraph" else "", method, f"{m.precision:.3f}", f"{m.ndcg:.3f}"
+            )
     console.print(table)

@@ -5,12 +5,15 @@ Registered by the CLI with ``app.command()(serve)``; ``sitegraph demo --serve`` 
 
 from __future__ import annotations
 
+import copy
+import inspect
 import ipaddress
 import logging
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from sitegraph.cli.common import StoreOption, console, err_console, fail
 from sitegraph.errors import SitegraphError, UsageError
@@ -37,6 +40,30 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+WORKER_HEALTHCHECK_SECONDS = 60
+
+
+def worker_options() -> dict[str, Any]:
+    """Give worker processes time to start: importing the app takes seconds on a busy machine, and
+    uvicorn (0.36+) kills a worker that does not answer its health check within 5 s by default."""
+    import uvicorn
+
+    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+        return {"timeout_worker_healthcheck": WORKER_HEALTHCHECK_SECONDS}
+    return {}
+
+
+def log_config(level: str, *, access_log: bool) -> dict[str, Any]:
+    """uvicorn's logging configuration plus sitegraph's loggers (applied in every worker process)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["sitegraph"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    if not access_log:
+        config["loggers"]["sitegraph.api.access"] = {"level": "WARNING"}
+    return config
+
+
 def example_site(kind: str | None) -> str | None:
     """A site worth opening first (the one in the most studies), or None if the store is empty or down."""
     from sitegraph.demo import busiest_site
@@ -46,9 +73,8 @@ def example_site(kind: str | None) -> str | None:
         with open_store(kind) as store:
             return busiest_site(store)
     except SitegraphError as e:
-        err_console.print(
-            f"[yellow]warning:[/] the store is not available yet ({e}); the API answers 503 until it is", soft_wrap=True
-        )
+        text = f"the store is not available yet ({escape(str(e))}); the API answers 503 until it is"
+        err_console.print(f"[yellow]warning:[/] {text}", soft_wrap=True)
         return None
 
 
@@ -57,6 +83,7 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
     store: StoreOption = None,
     reload: Annotated[bool, typer.Option("--reload", help="Restart on code changes (development).")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (more cores, more throughput).")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level: critical, error, warning, info or debug.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request with its status and duration.")] = True,
 ) -> None:
@@ -81,18 +108,19 @@ def serve(
         console.print(f"  example  {base}/sites/{site}", soft_wrap=True)
         console.print(f"           {base}/sites/{site}/tactics", soft_wrap=True)
     if not settings.api_keys():
-        console.print("  [yellow]writes disabled:[/] set SITEGRAPH_API_KEYS (comma-separated keys) to enable POST /interactions")
+        hint = "set SITEGRAPH_API_KEYS (comma-separated keys) to enable POST /interactions"
+        console.print(f"  [yellow]writes disabled:[/] {hint}", soft_wrap=True)
     if not _is_loopback(host):
         console.print(f"  [yellow]listening on {host}:[/] reachable from other machines", soft_wrap=True)
-    if access_log and log_level in ("info", "debug"):
-        logging.getLogger("sitegraph.api.access").setLevel(logging.INFO)
-        logging.getLogger("sitegraph.api").setLevel(logging.INFO)
     uvicorn.run(
         "sitegraph.api.main:create_app",
         factory=True,
         host=host,
         port=port,
         reload=reload,
+        workers=None if reload else workers,
         log_level=log_level,
+        log_config=log_config(log_level, access_log=access_log),
         access_log=False,  # the app logs each request with its duration
+        **worker_options(),
     )

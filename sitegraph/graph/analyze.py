@@ -203,7 +203,7 @@ def compute(
     Pure: reads nothing but the snapshot, writes nothing. ``betweenness_samples`` is ``k`` for
     :func:`~sitegraph.graph.centrality.pivots_for` (None chooses by graph size).
     """
-    c._check_method(method)
+    c.check_method(method)
     total = len(BUILDERS) * _STEPS_PER_PROJECTION
     done = 0
 

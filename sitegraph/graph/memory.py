@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
+import orjson
 
 from sitegraph.errors import StoreError, StoreUnavailableError
 from sitegraph.graph.schema import node_spec, rel_spec
@@ -59,6 +60,10 @@ _UPSERT_REL = (
 )
 
 _CHUNK = 20_000
+
+
+def _dumps(props: Props) -> str:
+    return orjson.dumps(props).decode()
 
 
 def _merge(target: dict[str, Any], props: Props) -> None:
@@ -120,28 +125,28 @@ class MemoryStore(GraphStore):
     def _load(self) -> nx.MultiDiGraph:
         g = nx.MultiDiGraph()
         for label, key, props in self._db.execute("SELECT label, key, props FROM nodes"):
-            data = json.loads(props)
+            data = orjson.loads(props)
             data[node_spec(label).key] = key
             g.add_node((label, key), _label=label, **data)
         for rtype, sl, sk, el, ek, ident, props in self._db.execute(
             "SELECT type, start_label, start_key, end_label, end_key, ident, props FROM rels"
         ):
-            g.add_edge((sl, sk), (el, ek), key=(rtype, ident), **json.loads(props))
+            g.add_edge((sl, sk), (el, ek), key=(rtype, ident), **orjson.loads(props))
         log.debug("loaded embedded graph: %d nodes, %d relationships", g.number_of_nodes(), g.number_of_edges())
         return g
 
     # --- writes ------------------------------------------------------------------------------
     def write(self, batch: GraphBatch, *, progress: Callable[[int], None] | None = None) -> None:
         with self._lock:
-            g = self.graph()
             self.check_endpoints_exist(batch)
+            dv_before = self._current_data_version()
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 for label, rows in batch.nodes.items():
                     items = list(rows.items())
                     for i in range(0, len(items), _CHUNK):
                         chunk = items[i : i + _CHUNK]
-                        self._db.executemany(_UPSERT_NODE, [(label, k, json.dumps(p)) for k, p in chunk])
+                        self._db.executemany(_UPSERT_NODE, [(label, k, _dumps(p)) for k, p in chunk])
                         if progress:
                             progress(len(chunk))
                 rels = list(batch.rels.items())
@@ -150,7 +155,7 @@ class MemoryStore(GraphStore):
                     self._db.executemany(
                         _UPSERT_REL,
                         [
-                            (rk.type, rk.start_label, rk.start, rk.end_label, rk.end, rk.ident_json(), json.dumps(p))
+                            (rk.type, rk.start_label, rk.start, rk.end_label, rk.end, rk.ident_json(), _dumps(p))
                             for rk, p in chunk_r
                         ],
                     )
@@ -163,7 +168,11 @@ class MemoryStore(GraphStore):
                 if isinstance(e, sqlite3.Error):
                     raise StoreError(f"embedded store write failed, nothing stored: {e}") from e
                 raise
-            # Committed: mirror into the in-memory graph.
+            # Committed: mirror into the in-memory graph, if it is loaded (else it loads on first read).
+            g = self._graph
+            if g is None or self._data_version != dv_before:
+                self._graph = None  # stale or never loaded: reload on the next read
+                return
             for label, rows in batch.nodes.items():
                 key_name = node_spec(label).key
                 for key, props in rows.items():
@@ -176,7 +185,7 @@ class MemoryStore(GraphStore):
                 if not g.has_edge(u, v, key=ek):
                     g.add_edge(u, v, key=ek)
                 _merge(g.edges[u, v, ek], props)
-            self._data_version = self._current_data_version()
+            self._data_version = dv_before  # our own commit does not move data_version
 
     def _bump_version(self) -> None:
         self._db.execute(
@@ -271,8 +280,18 @@ class MemoryStore(GraphStore):
 
     def existing_keys(self, label: str, keys: Iterable[str]) -> set[str]:
         node_spec(label)
-        g = self.graph()
-        return {k for k in keys if (label, k) in g}
+        with self._lock:
+            if self._graph is not None and self._data_version == self._current_data_version():
+                g = self._graph
+                return {k for k in keys if (label, k) in g}
+            wanted = list(keys)
+            found: set[str] = set()
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(f"SELECT key FROM nodes WHERE label = ? AND key IN ({marks})", (label, *chunk))  # noqa: S608
+                found.update(r[0] for r in rows)
+            return found
 
     def iter_nodes(self, label: str) -> Iterator[Props]:
         node_spec(label)

@@ -139,32 +139,52 @@ def _sorted_nodes(snapshot: Snapshot, labels: Iterable[str]) -> list[NodeId]:
     return sorted(nid for nid in snapshot.graph.nodes if nid[0] in wanted)
 
 
-def _relationship_pairs(
-    snapshot: Snapshot,
-    starts: Iterable[NodeId],
-    index: dict[NodeId, int],
-    types: frozenset[str],
-    index_of_start: dict[NodeId, int],
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Row numbers (start, end) of every relationship of ``types`` going out of ``starts``.
+@dataclass(frozen=True)
+class _Edges:
+    """Every projection-relevant relationship of a snapshot, as row numbers into ``nodes``."""
 
-    Reads only the out-edges of the given nodes, so relationships into them (interactions, which
-    outnumber everything else) are never touched. One entry per relationship: repeats count.
+    nodes: list[NodeId]  # Site, Investigator and Study ids, sorted
+    src: npt.NDArray[np.int64]  # one entry per WORKS_AT, PARTICIPATES_IN, INVESTIGATOR_ON
+    dst: npt.NDArray[np.int64]
+    on_investigator: npt.NDArray[np.int64]  # INVESTIGATOR_ON only
+    on_study: npt.NDArray[np.int64]
+
+
+_EDGES_CACHE_KEY = "sitegraph.graph.projections.edges"
+
+
+def _edges(snapshot: Snapshot) -> _Edges:
+    """One pass over the out-edges of Investigators and Sites (cached on the snapshot).
+
+    Relationships into those nodes (interactions, which outnumber everything else) are never
+    touched. Reads networkx's adjacency dicts directly: the public views cost more than the loop.
     """
-    succ = snapshot.graph.succ
-    src = array("q")
-    dst = array("q")
-    for u in starts:
-        i = index_of_start[u]
+    cached = snapshot.cache.get(_EDGES_CACHE_KEY)
+    if isinstance(cached, _Edges):
+        return cached
+    nodes = _sorted_nodes(snapshot, SIS_LABELS)
+    index = {v: i for i, v in enumerate(nodes)}
+    succ = snapshot.graph._succ  # {u: {v: {(type, identity): props}}}
+    src, dst, on_inv, on_study = array("q"), array("q"), array("q"), array("q")
+    for u in nodes:
+        if u[0] == "Study":
+            continue
+        i = index[u]
         for v, keyed in succ[u].items():
             j = index.get(v)
             if j is None:
                 continue
             for rel_type, _ident in keyed:
-                if rel_type in types:
+                if rel_type in SIS_RELATIONSHIPS:
                     src.append(i)
                     dst.append(j)
-    return np.frombuffer(src, dtype=np.int64), np.frombuffer(dst, dtype=np.int64)
+                    if rel_type == "INVESTIGATOR_ON":
+                        on_inv.append(i)
+                        on_study.append(j)
+    arrays = [np.frombuffer(a, dtype=np.int64) if len(a) else np.zeros(0, dtype=np.int64) for a in (src, dst, on_inv, on_study)]
+    edges = _Edges(nodes, *arrays)
+    snapshot.cache[_EDGES_CACHE_KEY] = edges
+    return edges
 
 
 def site_investigator_study(snapshot: Snapshot) -> Projection:
@@ -172,11 +192,8 @@ def site_investigator_study(snapshot: Snapshot) -> Projection:
 
     Edge weight = number of relationships between the pair (see the module docstring).
     """
-    nodes = _sorted_nodes(snapshot, SIS_LABELS)
-    index = {v: i for i, v in enumerate(nodes)}
-    starts = [v for v in nodes if v[0] in ("Investigator", "Site")]
-    src, dst = _relationship_pairs(snapshot, starts, index, SIS_RELATIONSHIPS, index)
-    proj = from_edges(nodes, src, dst, None, name=SIS)
+    e = _edges(snapshot)
+    proj = from_edges(e.nodes, e.src, e.dst, None, name=SIS)
     log.debug("projection %s: %d nodes, %d edges", SIS, proj.n_nodes, proj.n_edges)
     return proj
 
@@ -186,12 +203,15 @@ def investigator_collaboration(snapshot: Snapshot) -> Projection:
 
     Every Investigator is a node, those on no study (or alone on theirs) as isolated nodes.
     """
-    investigators = _sorted_nodes(snapshot, ("Investigator",))
-    studies = _sorted_nodes(snapshot, ("Study",))
-    inv_index = {v: i for i, v in enumerate(investigators)}
-    study_index = {v: i for i, v in enumerate(studies)}
-    inv_rows, study_cols = _relationship_pairs(snapshot, investigators, study_index, frozenset({"INVESTIGATOR_ON"}), inv_index)
-    return collaboration_from_incidence(investigators, inv_rows, study_cols, len(studies))
+    e = _edges(snapshot)
+    labels = np.array([label for label, _ in e.nodes], dtype=object)
+    inv_rows = np.flatnonzero(labels == "Investigator")
+    study_rows = np.flatnonzero(labels == "Study")
+    position = np.full(len(e.nodes), -1, dtype=np.int64)
+    position[inv_rows] = np.arange(inv_rows.size)
+    position[study_rows] = np.arange(study_rows.size)
+    investigators = [e.nodes[i] for i in inv_rows.tolist()]
+    return collaboration_from_incidence(investigators, position[e.on_investigator], position[e.on_study], int(study_rows.size))
 
 
 def collaboration_from_incidence(

@@ -54,6 +54,8 @@ class RelKey:
     ident: tuple[tuple[str, Any], ...] = ()
 
     def ident_json(self) -> str:
+        if not self.ident:
+            return "{}"
         return json.dumps(dict(self.ident), sort_keys=True)
 
 

@@ -121,11 +121,20 @@ class GenerateReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "seed": self.seed, "sites": self.sites, "synthetic_sites": self.synthetic_sites,
-            "synthetic_investigators": self.synthetic_investigators, "synthetic_studies": self.synthetic_studies,
-            "site_studies": self.site_studies, "interactions": self.interactions, "observations": self.observations,
-            "tags": self.tags, "applications": self.applications, "seconds": round(self.seconds, 2),
-            "interactions_per_second": round(self.interactions_per_second, 1), "files": self.files, "truth": self.truth,
+            "seed": self.seed,
+            "sites": self.sites,
+            "synthetic_sites": self.synthetic_sites,
+            "synthetic_investigators": self.synthetic_investigators,
+            "synthetic_studies": self.synthetic_studies,
+            "site_studies": self.site_studies,
+            "interactions": self.interactions,
+            "observations": self.observations,
+            "tags": self.tags,
+            "applications": self.applications,
+            "seconds": round(self.seconds, 2),
+            "interactions_per_second": round(self.interactions_per_second, 1),
+            "files": self.files,
+            "truth": self.truth,
         }
 
 
@@ -207,7 +216,9 @@ def read_world(snapshot: Snapshot, config: GeneratorConfig) -> World:
     tactic_nodes = {k: p for k, p in snapshot.nodes("Tactic") if p.get("deprecated") is not True}
     if not live_barriers or not tactic_nodes:
         raise UsageError("the store holds no barrier/tactic ontology: run `sitegraph ontology sync` first")
-    parents = {iri: sorted(v[1] for v, _ in snapshot.out("Barrier", iri, "BROADER") if v[1] in live_barriers) for iri in live_barriers}
+    parents = {
+        iri: sorted(v[1] for v, _ in snapshot.out("Barrier", iri, "BROADER") if v[1] in live_barriers) for iri in live_barriers
+    }
     specific = sorted(iri for iri, ps in parents.items() if ps) or sorted(live_barriers)
     tparents = {iri: [v[1] for v, _ in snapshot.out("Tactic", iri, "BROADER")] for iri in tactic_nodes}
     has_children = {p for ps in tparents.values() for p in ps}
@@ -279,9 +290,21 @@ def read_world(snapshot: Snapshot, config: GeneratorConfig) -> World:
         e = props.get("enrollment")
         enrollment[s] = int(e) if isinstance(e, int) and not isinstance(e, bool) else None
     return World(
-        site_ids=site_ids, site_country=countries, site_invs=invs, site_studies=studies, study_enrollment=enrollment,
-        study_sites=study_sites, pair_status=pair_status, barriers=specific, barrier_severity=sev, barrier_phrases=phrases,
-        barrier_kpis=kpis, barrier_nodes=barrier_nodes, tactics=tactics, tactic_names=tnames, cand_depth=cand_depth,
+        site_ids=site_ids,
+        site_country=countries,
+        site_invs=invs,
+        site_studies=studies,
+        study_enrollment=enrollment,
+        study_sites=study_sites,
+        pair_status=pair_status,
+        barriers=specific,
+        barrier_severity=sev,
+        barrier_phrases=phrases,
+        barrier_kpis=kpis,
+        barrier_nodes=barrier_nodes,
+        tactics=tactics,
+        tactic_names=tnames,
+        cand_depth=cand_depth,
         cand_evidence=cand_evidence,
     )
 
@@ -289,38 +312,152 @@ def read_world(snapshot: Snapshot, config: GeneratorConfig) -> World:
 # --- synthesis of sites, investigators and studies ------------------------------------------------------
 
 _CITIES = [
-    ("Boston", "MA", "United States", 42.36, -71.06), ("Houston", "TX", "United States", 29.76, -95.37),
-    ("Seattle", "WA", "United States", 47.61, -122.33), ("Atlanta", "GA", "United States", 33.75, -84.39),
-    ("Chicago", "IL", "United States", 41.88, -87.63), ("Toronto", "ON", "Canada", 43.65, -79.38),
-    ("Montreal", "QC", "Canada", 45.50, -73.57), ("London", None, "United Kingdom", 51.51, -0.13),
-    ("Manchester", None, "United Kingdom", 53.48, -2.24), ("Paris", None, "France", 48.86, 2.35),
-    ("Lyon", None, "France", 45.76, 4.84), ("Berlin", None, "Germany", 52.52, 13.40), ("Munich", None, "Germany", 48.14, 11.58),
-    ("Madrid", None, "Spain", 40.42, -3.70), ("Barcelona", None, "Spain", 41.39, 2.17), ("Milan", None, "Italy", 45.46, 9.19),
-    ("Rome", None, "Italy", 41.90, 12.50), ("Amsterdam", None, "Netherlands", 52.37, 4.90), ("Warsaw", None, "Poland", 52.23, 21.01),
-    ("Prague", None, "Czechia", 50.08, 14.44), ("Tokyo", None, "Japan", 35.68, 139.69), ("Osaka", None, "Japan", 34.69, 135.50),
-    ("Seoul", None, "Korea, Republic of", 37.57, 126.98), ("Sydney", "NSW", "Australia", -33.87, 151.21),
-    ("Melbourne", "VIC", "Australia", -37.81, 144.96), ("Sao Paulo", None, "Brazil", -23.55, -46.63),
-    ("Buenos Aires", None, "Argentina", -34.60, -58.38), ("Mexico City", None, "Mexico", 19.43, -99.13),
+    ("Boston", "MA", "United States", 42.36, -71.06),
+    ("Houston", "TX", "United States", 29.76, -95.37),
+    ("Seattle", "WA", "United States", 47.61, -122.33),
+    ("Atlanta", "GA", "United States", 33.75, -84.39),
+    ("Chicago", "IL", "United States", 41.88, -87.63),
+    ("Toronto", "ON", "Canada", 43.65, -79.38),
+    ("Montreal", "QC", "Canada", 45.50, -73.57),
+    ("London", None, "United Kingdom", 51.51, -0.13),
+    ("Manchester", None, "United Kingdom", 53.48, -2.24),
+    ("Paris", None, "France", 48.86, 2.35),
+    ("Lyon", None, "France", 45.76, 4.84),
+    ("Berlin", None, "Germany", 52.52, 13.40),
+    ("Munich", None, "Germany", 48.14, 11.58),
+    ("Madrid", None, "Spain", 40.42, -3.70),
+    ("Barcelona", None, "Spain", 41.39, 2.17),
+    ("Milan", None, "Italy", 45.46, 9.19),
+    ("Rome", None, "Italy", 41.90, 12.50),
+    ("Amsterdam", None, "Netherlands", 52.37, 4.90),
+    ("Warsaw", None, "Poland", 52.23, 21.01),
+    ("Prague", None, "Czechia", 50.08, 14.44),
+    ("Tokyo", None, "Japan", 35.68, 139.69),
+    ("Osaka", None, "Japan", 34.69, 135.50),
+    ("Seoul", None, "Korea, Republic of", 37.57, 126.98),
+    ("Sydney", "NSW", "Australia", -33.87, 151.21),
+    ("Melbourne", "VIC", "Australia", -37.81, 144.96),
+    ("Sao Paulo", None, "Brazil", -23.55, -46.63),
+    ("Buenos Aires", None, "Argentina", -34.60, -58.38),
+    ("Mexico City", None, "Mexico", 19.43, -99.13),
 ]
 _SITE_KINDS = [
-    "General Hospital", "University Medical Center", "Cancer Institute", "Clinical Research Center", "Regional Hospital",
-    "Children's Hospital", "Heart Institute", "Community Clinic", "Research Institute", "Teaching Hospital",
+    "General Hospital",
+    "University Medical Center",
+    "Cancer Institute",
+    "Clinical Research Center",
+    "Regional Hospital",
+    "Children's Hospital",
+    "Heart Institute",
+    "Community Clinic",
+    "Research Institute",
+    "Teaching Hospital",
 ]
-_SITE_NAMES = ["St. Mary", "Northside", "Lakeview", "Riverside", "Hillcrest", "Westgate", "Central", "Eastwood", "Parkland", "Summit",
-               "Harbor", "Valley", "Mercy", "Grace", "Unity", "Kingsway", "Oakridge", "Fairview", "Bayside", "Highland"]
-_FIRST = ["Anna", "Ben", "Carla", "David", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jon", "Kemal", "Lena", "Marco", "Nadia",
-          "Omar", "Priya", "Quentin", "Rosa", "Sven", "Tara", "Ugo", "Vera", "Wei", "Ximena", "Yusuf", "Zoe"]
-_LAST = ["Alvarez", "Brandt", "Chen", "Dubois", "Eriksen", "Fischer", "Garcia", "Hoffmann", "Ibrahim", "Jensen", "Kowalski", "Larsen",
-         "Moreau", "Nakamura", "Okafor", "Petrov", "Quinn", "Rossi", "Schmidt", "Tanaka", "Urban", "Varga", "Weber", "Xu", "Yilmaz", "Zhang"]
+_SITE_NAMES = [
+    "St. Mary",
+    "Northside",
+    "Lakeview",
+    "Riverside",
+    "Hillcrest",
+    "Westgate",
+    "Central",
+    "Eastwood",
+    "Parkland",
+    "Summit",
+    "Harbor",
+    "Valley",
+    "Mercy",
+    "Grace",
+    "Unity",
+    "Kingsway",
+    "Oakridge",
+    "Fairview",
+    "Bayside",
+    "Highland",
+]
+_FIRST = [
+    "Anna",
+    "Ben",
+    "Carla",
+    "David",
+    "Elena",
+    "Farid",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jon",
+    "Kemal",
+    "Lena",
+    "Marco",
+    "Nadia",
+    "Omar",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Sven",
+    "Tara",
+    "Ugo",
+    "Vera",
+    "Wei",
+    "Ximena",
+    "Yusuf",
+    "Zoe",
+]
+_LAST = [
+    "Alvarez",
+    "Brandt",
+    "Chen",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Hoffmann",
+    "Ibrahim",
+    "Jensen",
+    "Kowalski",
+    "Larsen",
+    "Moreau",
+    "Nakamura",
+    "Okafor",
+    "Petrov",
+    "Quinn",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Urban",
+    "Varga",
+    "Weber",
+    "Xu",
+    "Yilmaz",
+    "Zhang",
+]
 _CONDITIONS = [
-    ("Breast Cancer", "Oncology"), ("Non-Small Cell Lung Cancer", "Oncology"), ("Colorectal Cancer", "Oncology"),
-    ("Prostate Cancer", "Oncology"), ("Melanoma", "Oncology"), ("Multiple Myeloma", "Oncology"), ("Type 2 Diabetes", "Metabolic"),
-    ("Obesity", "Metabolic"), ("Heart Failure", "Cardiovascular"), ("Atrial Fibrillation", "Cardiovascular"),
-    ("Hypertension", "Cardiovascular"), ("Asthma", "Respiratory"), ("COPD", "Respiratory"), ("Rheumatoid Arthritis", "Immunology"),
-    ("Psoriasis", "Immunology"), ("Crohn Disease", "Immunology"), ("Alzheimer Disease", "Neurology"), ("Parkinson Disease", "Neurology"),
-    ("Multiple Sclerosis", "Neurology"), ("Migraine", "Neurology"), ("Major Depressive Disorder", "Psychiatry"),
-    ("Schizophrenia", "Psychiatry"), ("Chronic Kidney Disease", "Nephrology"), ("HIV Infections", "Infectious disease"),
-    ("Hepatitis B", "Infectious disease"), ("Sickle Cell Disease", "Haematology"),
+    ("Breast Cancer", "Oncology"),
+    ("Non-Small Cell Lung Cancer", "Oncology"),
+    ("Colorectal Cancer", "Oncology"),
+    ("Prostate Cancer", "Oncology"),
+    ("Melanoma", "Oncology"),
+    ("Multiple Myeloma", "Oncology"),
+    ("Type 2 Diabetes", "Metabolic"),
+    ("Obesity", "Metabolic"),
+    ("Heart Failure", "Cardiovascular"),
+    ("Atrial Fibrillation", "Cardiovascular"),
+    ("Hypertension", "Cardiovascular"),
+    ("Asthma", "Respiratory"),
+    ("COPD", "Respiratory"),
+    ("Rheumatoid Arthritis", "Immunology"),
+    ("Psoriasis", "Immunology"),
+    ("Crohn Disease", "Immunology"),
+    ("Alzheimer Disease", "Neurology"),
+    ("Parkinson Disease", "Neurology"),
+    ("Multiple Sclerosis", "Neurology"),
+    ("Migraine", "Neurology"),
+    ("Major Depressive Disorder", "Psychiatry"),
+    ("Schizophrenia", "Psychiatry"),
+    ("Chronic Kidney Disease", "Nephrology"),
+    ("HIV Infections", "Infectious disease"),
+    ("Hepatitis B", "Infectious disease"),
+    ("Sickle Cell Disease", "Haematology"),
 ]
 _DRUGS = ["SG-101", "SG-214", "SG-377", "SG-402", "SG-518", "SG-623", "SG-745", "SG-880", "SG-931"]
 
@@ -335,7 +472,9 @@ def _condition_id(name: str) -> str:
     return condition_id(name)
 
 
-def _synthesize(world: World, config: GeneratorConfig, n_sites: int, rng: np.random.Generator, home_cluster: dict[str, int]) -> Synthetic:
+def _synthesize(
+    world: World, config: GeneratorConfig, n_sites: int, rng: np.random.Generator, home_cluster: dict[str, int]
+) -> Synthetic:
     """Sites, investigators, studies and conditions with cluster homophily (studies recruit mostly within a cluster)."""
     K = config.clusters
     n_inv = config.synthesize_investigators if config.synthesize_investigators is not None else round(1.6 * n_sites)
@@ -353,15 +492,28 @@ def _synthesize(world: World, config: GeneratorConfig, n_sites: int, rng: np.ran
     sites_rows = []
     for i, sid in enumerate(site_ids):
         city, state, country, lat, lon = _CITIES[city_idx[i]]
-        sites_rows.append({
-            "id": sid, "name": f"{_SITE_NAMES[name_a[i]]} {_SITE_KINDS[name_b[i]]} {city}", "city": city, "state": state,
-            "zip": None, "country": country, "lat": lat, "lon": lon, "aliases": [],
-        })
+        sites_rows.append(
+            {
+                "id": sid,
+                "name": f"{_SITE_NAMES[name_a[i]]} {_SITE_KINDS[name_b[i]]} {city}",
+                "city": city,
+                "state": state,
+                "zip": None,
+                "country": country,
+                "lat": lat,
+                "lon": lon,
+                "aliases": [],
+            }
+        )
     by_cluster = [np.flatnonzero(clusters == k) for k in range(K)]
     # investigators: one home site; 15% also work at a second site, 70% of those in the same cluster (assumption)
     inv_rows, inv_site_rows = [], []
     site_invs: list[list[str]] = [[] for _ in range(n_sites)]
-    homes = np.concatenate([np.arange(n_sites), rng.integers(0, n_sites, max(0, n_inv - n_sites))])[:n_inv] if n_sites else np.array([], int)
+    homes = (
+        np.concatenate([np.arange(n_sites), rng.integers(0, n_sites, max(0, n_inv - n_sites))])[:n_inv]
+        if n_sites
+        else np.array([], int)
+    )
     fn = rng.integers(0, len(_FIRST), n_inv)
     ln = rng.integers(0, len(_LAST), n_inv)
     second = rng.random(n_inv) < 0.15
@@ -398,23 +550,34 @@ def _synthesize(world: World, config: GeneratorConfig, n_sites: int, rng: np.ran
         conds = [cond_a[i]] + ([cond_b[i]] if two[i] and cond_b[i] != cond_a[i] else [])
         cname = _CONDITIONS[conds[0]][0]
         start = window_start + timedelta(days=int(start_off[i]))
-        study_rows.append({
-            "id": st, "title": f"A {phase[i].replace('PHASE', 'phase ')} study of {_DRUGS[drug[i]]} in {cname}", "phase": str(phase[i]),
-            "overall_status": str(status[i]), "study_type": "INTERVENTIONAL", "start_date": start.isoformat(),
-            "completion_date": None, "enrollment": None,
-        })
+        study_rows.append(
+            {
+                "id": st,
+                "title": f"A {phase[i].replace('PHASE', 'phase ')} study of {_DRUGS[drug[i]]} in {cname}",
+                "phase": str(phase[i]),
+                "overall_status": str(status[i]),
+                "study_type": "INTERVENTIONAL",
+                "start_date": start.isoformat(),
+                "completion_date": None,
+                "enrollment": None,
+            }
+        )
         for c in conds:
             name, area = _CONDITIONS[c]
             cid = _condition_id(name)
             cond_rows[cid] = {"id": cid, "name": name, "therapeutic_area": area}
             study_cond_rows.append({"study_id": st, "condition_id": cid})
-        n_home = int(round(size[i] * 0.6))
+        n_home = round(size[i] * 0.6)
         pool = by_cluster[home[i]]
         chosen: set[int] = set()
         if len(pool):
             chosen |= {int(x) for x in rng.choice(pool, min(n_home, len(pool)), replace=False)}
         if n_sites:
-            chosen |= {int(x) for x in rng.choice(n_sites, min(int(size[i]) - len(chosen), n_sites), replace=False)} if size[i] > len(chosen) else set()
+            chosen |= (
+                {int(x) for x in rng.choice(n_sites, min(int(size[i]) - len(chosen), n_sites), replace=False)}
+                if size[i] > len(chosen)
+                else set()
+            )
         for s in chosen:
             site_studies[s].add(st)
     # every site takes part in at least one study of its cluster's studies (or any)
@@ -434,7 +597,9 @@ def _synthesize(world: World, config: GeneratorConfig, n_sites: int, rng: np.ran
             pairs.append((site_ids[s], st))
             if site_invs[s]:
                 pi = site_invs[s][int(pi_pick[(s * 4 + j) % len(pi_pick)] * len(site_invs[s])) % len(site_invs[s])]
-                inv_study_rows.append({"investigator_id": pi, "study_id": st, "role": "PRINCIPAL_INVESTIGATOR", "site_id": site_ids[s]})
+                inv_study_rows.append(
+                    {"investigator_id": pi, "study_id": st, "role": "PRINCIPAL_INVESTIGATOR", "site_id": site_ids[s]}
+                )
     files = {
         "sites.csv": sites_rows,
         "investigators.csv": inv_rows,
@@ -454,8 +619,12 @@ def _synthesize(world: World, config: GeneratorConfig, n_sites: int, rng: np.ran
         world.study_sites[st] = world.study_sites.get(st, 0) + 1
         world.study_enrollment.setdefault(st, None)
     return Synthetic(
-        files=files, site_ids=site_ids, site_cluster_hint={sid: int(clusters[i]) for i, sid in enumerate(site_ids)}, pairs=pairs,
-        investigator_count=n_inv, study_count=n_std,
+        files=files,
+        site_ids=site_ids,
+        site_cluster_hint={sid: int(clusters[i]) for i, sid in enumerate(site_ids)},
+        pairs=pairs,
+        investigator_count=n_inv,
+        study_count=n_std,
     )
 
 
@@ -480,13 +649,21 @@ class Latent:
     def success_logit(self, sites: np.ndarray, tactics: np.ndarray, depth: np.ndarray, evidence: np.ndarray) -> np.ndarray:
         """Logit of a tactic resolving a barrier it is linked to (the channel bonus is added by the caller)."""
         # base -0.35, evidence +0.8 per unit, -0.5 per broader step, cluster affinity N(0, 1.1), site noise N(0, 0.6): assumption
-        return -0.35 + 0.8 * (evidence - 0.5) - 0.5 * depth + self.affinity[self.cluster[sites], tactics] + self.noise[sites, tactics]
+        return (
+            -0.35
+            + 0.8 * (evidence - 0.5)
+            - 0.5 * depth
+            + self.affinity[self.cluster[sites], tactics]
+            + self.noise[sites, tactics]
+        )
 
 
-def _draw_latent(world: World, config: GeneratorConfig, rng: np.random.Generator, cluster_hint: dict[str, int], home_cluster: dict[str, int]) -> Latent:
+def _draw_latent(
+    world: World, config: GeneratorConfig, rng: np.random.Generator, cluster_hint: dict[str, int], home_cluster: dict[str, int]
+) -> Latent:
     S, B, T, K = len(world.site_ids), len(world.barriers), len(world.tactics), config.clusters
     has_cand = (world.cand_depth >= 0).any(axis=0)
-    # cluster core barriers: 3-5, mostly from one or two KPI themes (assumption); barriers that some tactic mitigates are 3x as likely
+    # cluster core barriers: 3-5, mostly from one KPI theme (assumption); barriers some tactic mitigates are 3x as likely
     weights = np.where(has_cand, 3.0, 1.0)
     cores: list[list[int]] = []
     for _k in range(K):
@@ -522,10 +699,16 @@ def _draw_latent(world: World, config: GeneratorConfig, rng: np.random.Generator
         if not intensity[i].any():
             intensity[i, core[0]] = core_level[cluster[i]][0]
     return Latent(
-        cluster=cluster, cluster_core=cores, intensity=intensity,
-        friction=rng.lognormal(0.0, 0.35, S), trend=rng.normal(0.0, 0.35, S), mood=rng.normal(0.0, 0.3, S),
-        preferred=rng.choice(len(CHANNELS), S, p=CHANNEL_MIX), affinity=rng.normal(0.0, 1.1, (K, T)),
-        noise=rng.normal(0.0, 0.6, (S, T)), new_site=rng.random(S) < 0.28,  # 28% of sites are new [WCG "avoid enrollment pitfalls"]
+        cluster=cluster,
+        cluster_core=cores,
+        intensity=intensity,
+        friction=rng.lognormal(0.0, 0.35, S),
+        trend=rng.normal(0.0, 0.35, S),
+        mood=rng.normal(0.0, 0.3, S),
+        preferred=rng.choice(len(CHANNELS), S, p=CHANNEL_MIX),
+        affinity=rng.normal(0.0, 1.1, (K, T)),
+        noise=rng.normal(0.0, 0.6, (S, T)),
+        new_site=rng.random(S) < 0.28,  # 28% of sites are new [WCG "avoid enrollment pitfalls"]
     )
 
 
@@ -541,7 +724,9 @@ def true_success(world: World, latent: Latent, site: int) -> dict[int, float]:
         ts = np.flatnonzero(world.cand_depth[:, b] >= 0)
         if not len(ts):
             continue
-        logit = latent.success_logit(np.full(len(ts), site), ts, world.cand_depth[ts, b].astype(float), world.cand_evidence[ts, b])
+        logit = latent.success_logit(
+            np.full(len(ts), site), ts, world.cand_depth[ts, b].astype(float), world.cand_evidence[ts, b]
+        )
         for t, p in zip(ts, _sigmoid(logit), strict=True):
             out[int(t)] = max(out.get(int(t), 0.0), float(p))
     return out
@@ -594,15 +779,19 @@ def _site_study_rows(world: World, latent: Latent, config: GeneratorConfig, rng:
     site = np.array([p[0] for p in pairs])
     load = _site_kpi_load(world, latent)
     # Contract negotiation: median 33 days, mean 54.9 -> lognormal sigma sqrt(2 ln(54.9/33)) = 1.01 [PMC4765218 table 2];
-    # sites with contracting barriers take about twice as long (CTSA sites average over 100 days) [J Clin Transl Sci contracts study]
+    # sites with contracting barriers take about twice as long (CTSA sites average over 100 days)
+    # [J Clin Transl Sci contracts study]
     contract_days = rng.lognormal(math.log(33), 1.01, n) * (1 + np.minimum(load["contract"][site], 1.5))
     # revision rounds: one per ~25 days of negotiation, at least one: assumption anchored on the durations above
     contract_revisions = 1 + rng.poisson(contract_days / 25.0)
     # Ethics approval: median 114 days (local review 50, central 138) -> sigma 0.5 [BMC Medical Ethics 2020 21:80 table 2]
     ethics_days = rng.lognormal(math.log(114), 0.5, n) * (1 + 0.6 * np.minimum(load["ethics"][site], 1.5))
-    # Start-up work after both approvals: median 21 days, assumption; new sites ~10 weeks longer (28% of sites) [WCG "avoid enrollment pitfalls"]
+    # Start-up work after both approvals: median 21 days (assumption); new sites ~10 weeks longer (28% of sites)
+    # [WCG "avoid enrollment pitfalls"]
     overhead = rng.lognormal(math.log(21), 0.5, n) + 70 * latent.new_site[site] + 30 * np.minimum(load["startup"][site], 1.5)
-    activation_days = np.maximum(contract_days, ethics_days) + overhead  # median ~150 days; Canadian hospitals median 111 [CMAJ Open]
+    activation_days = (
+        np.maximum(contract_days, ethics_days) + overhead
+    )  # median ~150 days; Canadian hospitals median 111 [CMAJ Open]
     # 11% of initiated sites never activate [WCG "avoid enrollment pitfalls"]
     never_active = rng.random(n) < 0.11
     # Per-site target: the study's enrollment split over its sites, else lognormal median 10 (assumption)
@@ -639,43 +828,88 @@ def _site_study_rows(world: World, latent: Latent, config: GeneratorConfig, rng:
     rows: list[dict[str, Any]] = []
     for j, (i, st) in enumerate(pairs):
         sid = world.site_ids[i]
-        act_days = None if never_active[j] else int(round(activation_days[j]))
+        act_days = None if never_active[j] else round(float(activation_days[j]))
         act_date = None
         if act_days is not None:
             d = window_start + timedelta(days=int(selected[j]) + act_days)
             act_date = d.isoformat() if d <= config.end_date else None
-        status = None if (sid, st) in world.pair_status else ("NOT_ACTIVATED" if never_active[j] else "ACTIVE" if act_date else "PENDING")
-        rows.append({
-            "site_id": sid, "study_id": st, "status": status, "activation_date": act_date, "activation_days": act_days,
-            "enrolled": int(enrolled[j]), "target": int(target[j]), "screened": int(screened[j]),
-            "screen_failures": int(screen_failures[j]), "contract_revisions": int(contract_revisions[j]),
-            "ethics_approval_days": int(round(ethics_days[j])), "open_queries": int(open_queries[j]), "surveys_received": int(surveys[j]),
-        })
+        status = (
+            None
+            if (sid, st) in world.pair_status
+            else ("NOT_ACTIVATED" if never_active[j] else "ACTIVE" if act_date else "PENDING")
+        )
+        rows.append(
+            {
+                "site_id": sid,
+                "study_id": st,
+                "status": status,
+                "activation_date": act_date,
+                "activation_days": act_days,
+                "enrolled": int(enrolled[j]),
+                "target": int(target[j]),
+                "screened": int(screened[j]),
+                "screen_failures": int(screen_failures[j]),
+                "contract_revisions": int(contract_revisions[j]),
+                "ethics_approval_days": round(float(ethics_days[j])),
+                "open_queries": int(open_queries[j]),
+                "surveys_received": int(surveys[j]),
+            }
+        )
     return rows
 
 
 # --- interactions ---------------------------------------------------------------------------------------------
 
 _OPENERS: dict[str, list[str]] = {
-    "call": ["Call with the study coordinator.", "Phone call with the PI.", "Spoke with the research nurse by phone.",
-             "Left a voicemail, coordinator called back.", "Quick call with the site team."],
-    "email": ["Email from the study coordinator.", "Emailed the site team.", "Email thread with the research office.",
-              "Sent a follow-up email to the PI.", "Reply from the site by email."],
-    "visit": ["Monitoring visit on site.", "Site visit with the PI and coordinator.", "On-site visit today.",
-              "Met the research team at the site."],
+    "call": [
+        "Call with the study coordinator.",
+        "Phone call with the PI.",
+        "Spoke with the research nurse by phone.",
+        "Left a voicemail, coordinator called back.",
+        "Quick call with the site team.",
+    ],
+    "email": [
+        "Email from the study coordinator.",
+        "Emailed the site team.",
+        "Email thread with the research office.",
+        "Sent a follow-up email to the PI.",
+        "Reply from the site by email.",
+    ],
+    "visit": [
+        "Monitoring visit on site.",
+        "Site visit with the PI and coordinator.",
+        "On-site visit today.",
+        "Met the research team at the site.",
+    ],
     "fax": ["Fax received from the site.", "Faxed documents to the site.", "Site sent a fax to the sponsor office."],
-    "portal": ["Message from the site in the portal.", "Portal message to the coordinator.", "Site posted a question in the portal."],
+    "portal": [
+        "Message from the site in the portal.",
+        "Portal message to the coordinator.",
+        "Site posted a question in the portal.",
+    ],
 }
 _ROUTINE = [
-    "Routine check-in, nothing urgent.", "Discussed the upcoming monitoring visit.", "Shared the updated study timelines.",
-    "Confirmed the next data entry deadline.", "Coordinator asked about the next newsletter.", "Reviewed the visit schedule together.",
-    "Walked through the updated visit guide.", "Confirmed shipment of study supplies.", "Agreed on the agenda for next month.",
+    "Routine check-in, nothing urgent.",
+    "Discussed the upcoming monitoring visit.",
+    "Shared the updated study timelines.",
+    "Confirmed the next data entry deadline.",
+    "Coordinator asked about the next newsletter.",
+    "Reviewed the visit schedule together.",
+    "Walked through the updated visit guide.",
+    "Confirmed shipment of study supplies.",
+    "Agreed on the agenda for next month.",
 ]
 _OBSERVE = [
-    "Site reports {p}.", "Coordinator frustrated about {p}.", "{P} again, this is slowing everything down.", "Raised concern: {p}.",
-    "PI annoyed by {p}.", "They mentioned {p}.", "Flagged {p} as a blocker.", "Still struggling with {p}.",
+    "Site reports {p}.",
+    "Coordinator frustrated about {p}.",
+    "{P} again, this is slowing everything down.",
+    "Raised concern: {p}.",
+    "PI annoyed by {p}.",
+    "They mentioned {p}.",
+    "Flagged {p} as a blocker.",
+    "Still struggling with {p}.",
 ]
-_APPLY = ["Proposed \"{t}\".", "Went ahead with \"{t}\".", "Agreed to try \"{t}\".", "Set up \"{t}\" with the site."]
+_APPLY = ['Proposed "{t}".', 'Went ahead with "{t}".', 'Agreed to try "{t}".', 'Set up "{t}" with the site.']
 _OUTCOME_SENTENCE = {
     "resolved": ["Site confirms {p} is resolved now.", "{P} resolved after this."],
     "improved": ["Some improvement on {p}.", "{P} is easing a little."],
@@ -683,17 +917,38 @@ _OUTCOME_SENTENCE = {
     "worse": ["{P} is getting worse.", "{P} has become worse, site upset."],
     "pending": ["Waiting to see if it helps with {p}.", "Will check back on {p} next week."],
 }
-_NEGATED = ["No issues with {p} this time.", "{P} is no longer a problem.", "Not seeing any {p} anymore.", "{P} was resolved last month."]
+_NEGATED = [
+    "No issues with {p} this time.",
+    "{P} is no longer a problem.",
+    "Not seeing any {p} anymore.",
+    "{P} was resolved last month.",
+]
 _CLOSERS = {
-    "pos": ["Site appreciated the help.", "Good conversation, thanks from the team.", "Coordinator very responsive and positive.",
-            "Great collaboration, the PI is happy."],
+    "pos": [
+        "Site appreciated the help.",
+        "Good conversation, thanks from the team.",
+        "Coordinator very responsive and positive.",
+        "Great collaboration, the PI is happy.",
+    ],
     "neu": ["Will follow up next week.", "Action items logged.", "Next contact planned.", ""],
-    "neg": ["Coordinator sounded overwhelmed.", "Tense exchange, site unhappy with the sponsor.", "The PI was frustrated and short.",
-            "Difficult conversation, little goodwill left."],
+    "neg": [
+        "Coordinator sounded overwhelmed.",
+        "Tense exchange, site unhappy with the sponsor.",
+        "The PI was frustrated and short.",
+        "Difficult conversation, little goodwill left.",
+    ],
 }
 # Common misspellings (noise in notes); the tagger is not expected to see through them.
-_MISSPELL = {"coordinator": "cordinator", "received": "recieved", "schedule": "schedual", "follow": "folow",
-             "conversation": "converstation", "appreciated": "apreciated", "frustrated": "frustated", "week": "wk"}
+_MISSPELL = {
+    "coordinator": "cordinator",
+    "received": "recieved",
+    "schedule": "schedual",
+    "follow": "folow",
+    "conversation": "converstation",
+    "appreciated": "apreciated",
+    "frustrated": "frustated",
+    "week": "wk",
+}
 
 
 def _typo(phrase: str) -> str:
@@ -769,7 +1024,7 @@ def _draw_interactions(world: World, latent: Latent, config: GeneratorConfig, to
     # barrier: a true one (85%, by intensity) or the site's passing barrier of the quarter (15%)
     ptr = np.arange(0, (S + 1) * B, B)
     true_b = _segment_sample(ptr, latent.intensity.reshape(-1), site, rng.random(n)) - site * B
-    quarters = int(math.ceil(window / 91.3)) + 1
+    quarters = math.ceil(window / 91.3) + 1
     passing = rng.integers(0, B, (S, quarters))
     transient = passing[site, (day // 91.3).astype(int)]
     barrier = np.where(rng.random(n) < 0.85, true_b, transient)
@@ -781,7 +1036,7 @@ def _draw_interactions(world: World, latent: Latent, config: GeneratorConfig, to
     tptr = np.concatenate([[0], np.cumsum(cand.sum(axis=1))])
     tlist = np.concatenate([np.flatnonzero(cand[b]) for b in range(B)]) if B else np.zeros(0, int)
     tw = habit[tlist] if len(tlist) else np.zeros(0)
-    has_cand = cand.any(axis=1)
+    has_cand: np.ndarray = np.asarray(cand.any(axis=1))
     bsafe = np.maximum(barrier, 0)
     linked = _segment_sample(tptr, tw, bsafe, rng.random(n))
     linked_t = tlist[np.minimum(linked, max(0, len(tlist) - 1))] if len(tlist) else np.zeros(n, int)
@@ -819,10 +1074,25 @@ def _draw_interactions(world: World, latent: Latent, config: GeneratorConfig, to
     tone_score = latent.mood[site] + 0.5 * (channel == latent.preferred[site]) + effect + rng.normal(0, 0.5, n)
     tone = np.where(tone_score > 0.4, 2, np.where(tone_score < -0.4, 0, 1))
     return Draws(
-        site=site, day=day, kind=kind, barrier=barrier, tactic=tactic, outcome=outcome, channel=channel, inbound=inbound,
-        investigator=investigator, study=study, observed=observed, mentioned=mentioned, severity=severity, tone=tone,
-        picks=rng.integers(0, 1 << 30, (n, 8)), negated_noise=(kind == 0) & (rng.random(n) < 0.12),
-        noise_barrier=rng.integers(0, max(B, 1), n), typo=rng.random(n) < 0.04, misspell=rng.random(n) < 0.06,
+        site=site,
+        day=day,
+        kind=kind,
+        barrier=barrier,
+        tactic=tactic,
+        outcome=outcome,
+        channel=channel,
+        inbound=inbound,
+        investigator=investigator,
+        study=study,
+        observed=observed,
+        mentioned=mentioned,
+        severity=severity,
+        tone=tone,
+        picks=rng.integers(0, 1 << 30, (n, 8)),
+        negated_noise=(kind == 0) & (rng.random(n) < 0.12),
+        noise_barrier=rng.integers(0, max(B, 1), n),
+        typo=rng.random(n) < 0.04,
+        misspell=rng.random(n) < 0.06,
         lower=rng.random(n) < 0.05,
     )
 
@@ -967,7 +1237,7 @@ def generate(
     hint = world.synthetic.site_cluster_hint if world.synthetic else {}
     latent = _draw_latent(world, config, rng_latent, hint, home_cluster)
     per_site = config.per_site if config.per_site is not None else preset.per_site
-    total = config.interactions if config.interactions is not None else int(round(per_site * len(world.site_ids)))
+    total = config.interactions if config.interactions is not None else round(per_site * len(world.site_ids))
     sink = _CsvSink(out) if out is not None else None
     index = build_barrier_index(world.barrier_nodes)
     if config.write_store:
@@ -1001,7 +1271,9 @@ def generate(
     # 3. interactions
     d = _draw_interactions(world, latent, config, total, rng_ix)
     n = len(d.site)
-    window_start = datetime.combine(config.end_date, datetime.min.time(), tzinfo=UTC) - timedelta(days=round(config.months * 30.44))
+    window_start = datetime.combine(config.end_date, datetime.min.time(), tzinfo=UTC) - timedelta(
+        days=round(config.months * 30.44)
+    )
     seconds = np.floor(d.day * 86400).astype(np.int64)
     memo: dict[str, tuple[float, list[tuple[str, float]]]] = {}
     for lo in range(0, n, config.chunk_size):
@@ -1026,7 +1298,19 @@ def generate(
     return report
 
 
-_IX_COLUMNS = ["id", "site_id", "investigator_id", "study_id", "channel", "direction", "occurred_at", "note", "tactic_id", "outcome", "sentiment"]
+_IX_COLUMNS = [
+    "id",
+    "site_id",
+    "investigator_id",
+    "study_id",
+    "channel",
+    "direction",
+    "occurred_at",
+    "note",
+    "tactic_id",
+    "outcome",
+    "sentiment",
+]
 _IB_COLUMNS = ["interaction_id", "barrier_id", "source", "severity", "confidence"]
 
 
@@ -1038,8 +1322,16 @@ def _check_format() -> None:
 
 
 def _interaction_chunk(
-    world: World, d: Draws, lo: int, hi: int, config: GeneratorConfig, window_start: datetime, seconds: np.ndarray,
-    index: BarrierIndex, report: GenerateReport, memo: dict[str, tuple[float, list[tuple[str, float]]]],
+    world: World,
+    d: Draws,
+    lo: int,
+    hi: int,
+    config: GeneratorConfig,
+    window_start: datetime,
+    seconds: np.ndarray,
+    index: BarrierIndex,
+    report: GenerateReport,
+    memo: dict[str, tuple[float, list[tuple[str, float]]]],
 ) -> tuple[list[list[str]], list[list[str]], GraphBatch]:
     """Rows of interactions.csv and interaction_barriers.csv (as cells, in column order) and the batch of interactions lo..hi."""
     ix_rows: list[list[str]] = []
@@ -1068,10 +1360,16 @@ def _interaction_chunk(
         outcome = OUTCOMES[d.outcome[j]] if d.outcome[j] >= 0 else None
         channel = CHANNELS[d.channel[j]]
         direction = "inbound" if d.inbound[j] else "outbound"
-        # columns of interactions.csv: id, site_id, investigator_id, study_id, channel, direction, occurred_at, note, tactic_id, outcome, sentiment
+        # cells in the order of _IX_COLUMNS
         ix_rows.append([iid, sid, inv or "", std or "", channel, direction, occurred, note, tac or "", outcome or "", str(senti)])
         if build:
-            props: dict[str, Any] = {"channel": channel, "direction": direction, "occurred_at": occurred, "note": note, "sentiment": senti}
+            props: dict[str, Any] = {
+                "channel": channel,
+                "direction": direction,
+                "occurred_at": occurred,
+                "note": note,
+                "sentiment": senti,
+            }
             if outcome:
                 props["outcome"] = outcome
             batch.add_node("Interaction", iid, props)

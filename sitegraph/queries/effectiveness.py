@@ -72,7 +72,7 @@ def effectiveness_index(source: Snapshot | GraphStore) -> EffectivenessIndex:
     snapshot = as_snapshot(source)
     cached = snapshot.cache.get("effectiveness.index")
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     eng = engagement_index(snapshot)
     apps: list[Application] = []
     popularity: dict[str, dict[str, int]] = {}
@@ -90,8 +90,16 @@ def effectiveness_index(source: Snapshot | GraphStore) -> EffectivenessIndex:
                 for iri in sorted(r.mentions):
                     start = episode.get(iri, r.day)
                     apps.append(
-                        Application(site, r.tactic, iri, r.outcome in SUCCESS_OUTCOMES, resolved, r.day,
-                                    round(r.day - start, 3) if resolved else None, r.id)
+                        Application(
+                            site,
+                            r.tactic,
+                            iri,
+                            r.outcome in SUCCESS_OUTCOMES,
+                            resolved,
+                            r.day,
+                            round(r.day - start, 3) if resolved else None,
+                            r.id,
+                        )
                     )
             if r.outcome == "resolved":
                 for iri in r.mentions:
@@ -100,7 +108,10 @@ def effectiveness_index(source: Snapshot | GraphStore) -> EffectivenessIndex:
     by_site: dict[str, dict[tuple[str, str], list[int]]] = {}
     by_site_tactic: dict[str, dict[str, list[int]]] = {}
     for a in apps:
-        for acc in (overall.setdefault((a.tactic, a.barrier), [0, 0]), by_site.setdefault(a.site, {}).setdefault((a.tactic, a.barrier), [0, 0])):
+        for acc in (
+            overall.setdefault((a.tactic, a.barrier), [0, 0]),
+            by_site.setdefault(a.site, {}).setdefault((a.tactic, a.barrier), [0, 0]),
+        ):
             acc[0] += 1
             acc[1] += int(a.success)
     seen: set[tuple[str, str]] = set()
@@ -170,9 +181,18 @@ def summarise(snapshot: Snapshot, apps: Iterable[Application], *, group_by: str 
         bid, blabel = _names(snapshot, "Barrier", b)
         out.append(
             TacticEffectiveness(
-                tactic_iri=t, tactic_id=tid, tactic_label=tlabel, barrier_iri=b, barrier_id=bid, barrier_label=blabel, group=g,
-                tries=tries, successes=succ, resolved=sum(1 for a in rows if a.resolved),
-                success_rate=round(succ / tries, 4) if tries else None, interval=wilson_interval(succ, tries),
+                tactic_iri=t,
+                tactic_id=tid,
+                tactic_label=tlabel,
+                barrier_iri=b,
+                barrier_id=bid,
+                barrier_label=blabel,
+                group=g,
+                tries=tries,
+                successes=succ,
+                resolved=sum(1 for a in rows if a.resolved),
+                success_rate=round(succ / tries, 4) if tries else None,
+                interval=wilson_interval(succ, tries),
                 median_days_to_resolution=round(statistics.median(resolved_days), 1) if resolved_days else None,
                 sites=len({a.site for a in rows}),
             )
@@ -197,7 +217,8 @@ def tactic_effectiveness(
     t_iri = resolve_concept(snapshot, "Tactic", tactic) if tactic else None
     b_iri = resolve_concept(snapshot, "Barrier", barrier) if barrier else None
     apps = [
-        a for a in effectiveness_index(snapshot).applications
+        a
+        for a in effectiveness_index(snapshot).applications
         if (t_iri is None or a.tactic == t_iri) and (b_iri is None or a.barrier == b_iri)
     ]
     return [e for e in summarise(snapshot, apps, group_by=group_by) if e.tries >= min_tries]

@@ -55,7 +55,9 @@ def load_truth(path: Path) -> dict[str, Any]:
     except json.JSONDecodeError as e:
         raise InvalidInputError([Problem(str(path), f"not JSON: {e.msg}", line=e.lineno)], summary="invalid truth file") from e
     if not isinstance(doc, dict) or not isinstance(doc.get("sites"), dict):
-        raise InvalidInputError([Problem(str(path), "no 'sites' object: not a truth file of sitegraph generate")], summary="invalid truth file")
+        raise InvalidInputError(
+            [Problem(str(path), "no 'sites' object: not a truth file of sitegraph generate")], summary="invalid truth file"
+        )
     return doc
 
 
@@ -90,7 +92,8 @@ class _Acc:
 
     def metrics(self) -> RankingMetrics:
         return RankingMetrics(
-            precision=round(float(np.mean(self.p)), 4) if self.p else 0.0, ndcg=round(float(np.mean(self.n)), 4) if self.n else 0.0
+            precision=round(float(np.mean(self.p)), 4) if self.p else 0.0,
+            ndcg=round(float(np.mean(self.n)), 4) if self.n else 0.0,
         )
 
 
@@ -182,6 +185,10 @@ def evaluate(
     return EvaluationReport(
         k=k,
         seed=seed,
-        tactics=TaskEvaluation(product=tac["product"].metrics(), random=tac["random"].metrics(), popular=tac["popular"].metrics(), sites=n_tac),
-        related=TaskEvaluation(product=rel["product"].metrics(), random=rel["random"].metrics(), popular=rel["popular"].metrics(), sites=n_rel),
+        tactics=TaskEvaluation(
+            product=tac["product"].metrics(), random=tac["random"].metrics(), popular=tac["popular"].metrics(), sites=n_tac
+        ),
+        related=TaskEvaluation(
+            product=rel["product"].metrics(), random=rel["random"].metrics(), popular=rel["popular"].metrics(), sites=n_rel
+        ),
     )

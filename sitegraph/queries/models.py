@@ -54,8 +54,16 @@ class TacticRecommendation(BaseModel):
     tactic_id: str
     tactic_label: str
     score: float
-    score_parts: dict[str, float] = Field(default_factory=dict, description="Components of the score (evidence, effectiveness, cost, recency...).")
-    barriers: list[str] = Field(default_factory=list, description="IRIs of the site's active barriers this tactic addresses.")
+    score_parts: dict[str, float] = Field(
+        default_factory=dict, description="Components of the score (evidence, effectiveness, cost, recency...)."
+    )
+    barriers: list[str] = Field(
+        default_factory=list, description="IRIs of the site's own (active or recurring) barriers this tactic addresses."
+    )
+    inferred_barriers: list[str] = Field(
+        default_factory=list,
+        description="IRIs of barriers not raised at the site but common at its most related sites, that the tactic addresses.",
+    )
     role: str | None = None
     channel: str | None = None
     effort: str | None = None
@@ -106,7 +114,7 @@ class BarrierActivity(BaseModel):
     iri: str
     id: str
     label: str
-    category: str | None = Field(default=None, description="IRI of the barrier's top-level category.")
+    category: str | None = Field(default=None, description="Compact id of the barrier's top-level category.")
     activity: float = Field(description="Σ severity × confidence × 0.5^(age/half-life) over the site's mentions of the barrier.")
     active: bool = Field(description="activity ≥ the active threshold.")
     mentions: int = Field(description="Interactions that mention the barrier (observed or tagged).")
@@ -132,18 +140,24 @@ class FrictionSummary(BaseModel):
     """A short summary of recent friction at a site."""
 
     site_id: str
-    reference_date: str | None = Field(description="The latest interaction in the data; ages are measured from it, not from the wall clock.")
+    reference_date: str | None = Field(
+        description="The latest interaction in the data; ages are measured from it, not from the wall clock."
+    )
     half_life_days: float
     top_barriers: list[BarrierActivity] = Field(default_factory=list)
     active_barriers: int = 0
-    trend: str = Field(description="rising, falling, stable or none: weighted mentions in the last 90 days against the 90 days before.")
+    trend: str = Field(
+        description="rising, falling, stable or none: weighted mentions in the last 90 days against the 90 days before."
+    )
     recent_weight: float = 0.0
     previous_weight: float = 0.0
     last_contact: str | None = None
     last_channel: str | None = None
     interactions: int = 0
     interactions_90d: int = 0
-    sentiment_avg: float | None = Field(default=None, description="Mean sentiment of the notes of the last 90 days (all notes if none).")
+    sentiment_avg: float | None = Field(
+        default=None, description="Mean sentiment of the notes of the last 90 days (all notes if none)."
+    )
     sentiment_notes: int = 0
     text: str = ""
 
@@ -166,7 +180,9 @@ class TacticEffectiveness(BaseModel):
     resolved: int = 0
     success_rate: float | None = None
     interval: tuple[float, float] | None = Field(default=None, description="95% Wilson score interval of the success rate.")
-    median_days_to_resolution: float | None = Field(default=None, description="From the first mention of the barrier in the episode to the 'resolved' outcome.")
+    median_days_to_resolution: float | None = Field(
+        default=None, description="From the first mention of the barrier in the episode to the 'resolved' outcome."
+    )
     sites: int = 0
 
 

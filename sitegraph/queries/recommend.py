@@ -44,7 +44,7 @@ from sitegraph.errors import NotFoundError
 from sitegraph.graph.store import GraphStore
 from sitegraph.queries.effectiveness import EffectivenessIndex, effectiveness_index, wilson_interval
 from sitegraph.queries.models import EngageWith, Evidence, ExplanationPath, PathStep, TacticRecommendation
-from sitegraph.queries.related import site_structure
+from sitegraph.queries.related import site_structure, top_positive
 from sitegraph.queries.signals import (
     FAILURE_OUTCOMES,
     SUCCESS_OUTCOMES,
@@ -60,6 +60,7 @@ MAX_BARRIERS = 8
 MIN_BARRIER_WEIGHT = 0.1
 RECURRENCE_HALF_LIFE_DAYS = 365.0
 DEPTH_DISCOUNT = 0.8
+URGENCY_FLOOR = 0.5
 EVIDENCE_WEIGHT = 0.25
 EFFECTIVENESS_WEIGHT = 0.75
 OTHER_BARRIERS_WEIGHT = 0.3
@@ -139,7 +140,7 @@ class OntologyIndex:
 def ontology_index(snapshot: Snapshot) -> OntologyIndex:
     cached = snapshot.cache.get("recommend.ontology")
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     g = snapshot.graph
     parents: dict[str, list[str]] = {}
     mitigators: dict[str, list[tuple[str, dict[str, Any]]]] = {}
@@ -188,6 +189,7 @@ class ConsideredBarrier:
     recurrence: float  # long-run activity (365-day half-life)
     weight: float  # in (0, 1]
     active: bool
+    inferred_from: tuple[str, ...] = ()  # for a barrier not raised here: the similar sites where it is, most similar first
 
 
 def considered_barriers(snapshot: Snapshot, site_id: str) -> list[ConsideredBarrier]:
@@ -216,16 +218,22 @@ def considered_barriers(snapshot: Snapshot, site_id: str) -> list[ConsideredBarr
 
 
 def inferred_barriers(snapshot: Snapshot, site_id: str, known: set[str]) -> list[ConsideredBarrier]:
+    """Barriers not raised at the site but common at its 20 most related sites (:mod:`sitegraph.queries.related`).
+
+    weight = 0.5 × the barrier's share of the related sites' long-run profiles (weighted by
+    relatedness, relative to the largest share); kept at weight ≥ 0.1, after the site's own barriers.
+    """
     from sitegraph.queries.related import related_scores
 
     sites, _features, total = related_scores(snapshot, site_id)
-    order = sorted((j for j in np.flatnonzero(total > 0)), key=lambda j: (-total[j], sites[j]))[:INFER_NEIGHBOURS]
+    order = top_positive(total, INFER_NEIGHBOURS)
     if not order:
         return []
     st = site_structure(snapshot)
     sims = np.array([total[j] for j in order])
     profile = (sims[:, None] * st.barrier_unit[[st.index[sites[j]] for j in order]]).sum(axis=0) / sims.sum()
     top = profile.max() if len(profile) else 0.0
+    rows = [st.index[sites[j]] for j in order]
     out = []
     for k in np.flatnonzero(profile > 0):
         iri = st.barriers[k]
@@ -233,7 +241,8 @@ def inferred_barriers(snapshot: Snapshot, site_id: str, known: set[str]) -> list
             continue
         w = round(INFER_WEIGHT * profile[k] / top, 9) if top > 0 else 0.0
         if w >= MIN_BARRIER_WEIGHT:
-            out.append(ConsideredBarrier(iri, 0.0, 0.0, w, False))
+            sources = tuple(st.sites[r] for r in rows if st.activity[r, k] > 0)
+            out.append(ConsideredBarrier(iri, 0.0, 0.0, w, False, sources))
     out.sort(key=lambda c: (-c.weight, c.iri))
     return out
 
@@ -248,7 +257,16 @@ def candidate_pairs(snapshot: Snapshot, barriers: list[ConsideredBarrier]) -> di
                 pairs = out.setdefault(tactic, [])
                 if any(p.barrier == act.iri for p in pairs if p.depth <= depth):
                     continue
-                pairs.append(_Pair(tactic, act.iri, concept, depth, dict(link), evidence_score(link.get("evidence_level"), link.get("effect"))))
+                pairs.append(
+                    _Pair(
+                        tactic,
+                        act.iri,
+                        concept,
+                        depth,
+                        dict(link),
+                        evidence_score(link.get("evidence_level"), link.get("effect")),
+                    )
+                )
     return out
 
 
@@ -261,9 +279,7 @@ def similar_sites(snapshot: Snapshot, site_id: str, k: int | None = None) -> lis
         return []
     sims = np.round(st.barrier_unit @ st.barrier_unit[i], 9)
     sims[i] = 0.0
-    idx = [j for j in np.flatnonzero(sims > 0)]
-    idx.sort(key=lambda j: (-sims[j], st.sites[j]))
-    return [(st.sites[j], float(sims[j])) for j in idx[:k]]
+    return [(st.sites[j], float(sims[j])) for j in top_positive(sims, k)]
 
 
 def _beta_low(a: float, b: float) -> float:
@@ -274,7 +290,7 @@ def country_rates(snapshot: Snapshot) -> dict[str, dict[str, tuple[int, int]]]:
     """Country -> tactic -> (tries, successes) against any barrier (cached per snapshot)."""
     cached = snapshot.cache.get("recommend.country_rates")
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     eff = effectiveness_index(snapshot)
     out: dict[str, dict[str, list[int]]] = {}
     for site in sorted(eff.by_site_tactic):
@@ -292,7 +308,11 @@ def country_rates(snapshot: Snapshot) -> dict[str, dict[str, tuple[int, int]]]:
 
 
 def _score_pairs(
-    pairs: dict[str, list[_Pair]], weights: Mapping[str, float], eff: EffectivenessIndex, site_id: str, neighbours: list[tuple[str, float]],
+    pairs: dict[str, list[_Pair]],
+    weights: Mapping[str, float],
+    eff: EffectivenessIndex,
+    site_id: str,
+    neighbours: list[tuple[str, float]],
     country: dict[str, tuple[int, int]],
 ) -> None:
     own = eff.by_site.get(site_id, {})
@@ -327,7 +347,12 @@ def _score_pairs(
             p.effectiveness = _beta_low(a, b)
             p.posterior_mean = a / (a + b)
             p.similar_tries, p.similar_successes = raw_n, raw_s
-            p.score = weights[p.barrier] * DEPTH_DISCOUNT**p.depth * (EVIDENCE_WEIGHT * min(1.0, p.evidence) + EFFECTIVENESS_WEIGHT * p.effectiveness)
+            urgency = URGENCY_FLOOR + (1 - URGENCY_FLOOR) * weights[p.barrier]
+            p.score = (
+                urgency
+                * DEPTH_DISCOUNT**p.depth
+                * (EVIDENCE_WEIGHT * min(1.0, p.evidence) + EFFECTIVENESS_WEIGHT * p.effectiveness)
+            )
 
 
 def rank_candidates(snapshot: Snapshot, site_id: str) -> list[_Candidate]:
@@ -393,11 +418,16 @@ def engage_for_site(snapshot: Snapshot, site_id: str) -> EngageWith:
     if not invs:
         return EngageWith(reason="no investigator recorded at this site", channel=channel, channel_reason=channel_reason)
     props = {k: snapshot.node("Investigator", k) or {} for k in invs}
-    ranks = {k: p.get("pagerank") for k, p in props.items() if isinstance(p.get("pagerank"), (int, float)) and not isinstance(p.get("pagerank"), bool)}
+    ranks: dict[str, float] = {}
+    for k, p in props.items():
+        value = p.get("pagerank")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            ranks[k] = float(value)
     if ranks:
-        best = sorted(ranks, key=lambda k: (-round(float(ranks[k]), 12), k))[0]
-        reason = f"highest PageRank ({float(ranks[best]):.4g}) of the {len(invs)} investigator(s) at the site"
+        best = sorted(ranks, key=lambda k: (-round(ranks[k], 12), k))[0]
+        reason = f"highest PageRank ({ranks[best]:.4g}) of the {len(invs)} investigator(s) at the site"
     else:
+
         def degree(k: str) -> tuple[int, int]:
             studies = len({s for (lb, s), _ in snapshot.out("Investigator", k, "INVESTIGATOR_ON") if lb == "Study"})
             sites = len({s for (lb, s), _ in snapshot.out("Investigator", k, "WORKS_AT") if lb == "Site"})
@@ -406,7 +436,8 @@ def engage_for_site(snapshot: Snapshot, site_id: str) -> EngageWith:
         degs = {k: degree(k) for k in invs}
         best = sorted(invs, key=lambda k: (-(degs[k][0] + degs[k][1]), k))[0]
         reason = (
-            f"most connected of the {len(invs)} investigator(s) at the site ({degs[best][0]} stud(ies), {degs[best][1]} site(s)); "
+            f"most connected of the {len(invs)} investigator(s) at the site "
+            f"({degs[best][0]} stud(ies), {degs[best][1]} site(s)); "
             "run `sitegraph analyze` to rank by PageRank"
         )
     eng = engagement_index(snapshot)
@@ -414,7 +445,10 @@ def engage_for_site(snapshot: Snapshot, site_id: str) -> EngageWith:
     if contacts:
         reason += f"; {contacts} logged interaction(s) with them"
     return EngageWith(
-        investigator_id=best, investigator_name=str(props[best].get("name") or best), reason=reason, channel=channel,
+        investigator_id=best,
+        investigator_name=str(props[best].get("name") or best),
+        reason=reason,
+        channel=channel,
         channel_reason=channel_reason,
     )
 
@@ -425,7 +459,14 @@ def _step(snapshot: Snapshot, label: str, key: str) -> PathStep:
     return PathStep(label=label, id=key, name=str(name))
 
 
-def _explanations(snapshot: Snapshot, eng: EngagementIndex, site_id: str, c: _Candidate, neighbours: list[tuple[str, float]]) -> list[ExplanationPath]:
+def _explanations(
+    snapshot: Snapshot,
+    eng: EngagementIndex,
+    site_id: str,
+    c: _Candidate,
+    neighbours: list[tuple[str, float]],
+    inferred_from: Mapping[str, tuple[str, ...]],
+) -> list[ExplanationPath]:
     out: list[ExplanationPath] = []
     site_step = _step(snapshot, "Site", site_id)
     tactic_step = _step(snapshot, "Tactic", c.tactic)
@@ -435,11 +476,18 @@ def _explanations(snapshot: Snapshot, eng: EngagementIndex, site_id: str, c: _Ca
             continue
         seen_barriers.add(p.barrier)
         chain = next((path for concept, _d, path in _ancestors(snapshot, p.barrier) if concept == p.mitigated), [p.barrier])
+        source_site = site_id
         rec = _latest_mention(eng, site_id, p.barrier)
+        if rec is None:
+            for other in inferred_from.get(p.barrier, ()):
+                found = _latest_mention(eng, other, p.barrier)
+                if found is not None and found.mentions[p.barrier].stored:
+                    rec, source_site = found, other
+                    break
         level = _local(p.link.get("evidence_level")) or "unknown evidence"
         b_step = _step(snapshot, "Barrier", p.barrier)
         via = f" (a narrower case of '{_step(snapshot, 'Barrier', p.mitigated).name}')" if p.depth else ""
-        params: dict[str, str | int | float | list[str]] = {"site": site_id, "barrier": p.barrier, "tactic": c.tactic}
+        params: dict[str, str | int | float | list[str]] = {"site": source_site, "barrier": p.barrier, "tactic": c.tactic}
         tail = "<-[:MITIGATES]-(t:Tactic {iri: $tactic})"
         broader = ""
         if p.depth:
@@ -452,26 +500,41 @@ def _explanations(snapshot: Snapshot, eng: EngagementIndex, site_id: str, c: _Ca
                 "MATCH p = (s:Site {id: $site})<-[:WITH_SITE]-(i:Interaction {id: $interaction})-[:CONCERNS]->"
                 f"(b:Barrier {{iri: $barrier}}){broader}{tail} RETURN p"
             )
-            nodes = [site_step, PathStep(label="Interaction", id=rec.id, name=f"{rec.channel or 'interaction'} {rec.occurred_at[:10]}"), b_step]
+            src_step = site_step if source_site == site_id else _step(snapshot, "Site", source_site)
+            nodes = [
+                src_step,
+                PathStep(label="Interaction", id=rec.id, name=f"{rec.channel or 'interaction'} {rec.occurred_at[:10]}"),
+                b_step,
+            ]
             rels = ["WITH_SITE", "CONCERNS"]
             desc = (
-                f"{site_step.name} raised '{b_step.name}' ({m.source}) on {rec.occurred_at[:10]}{via}; "
+                f"{src_step.name} raised '{b_step.name}' ({m.source}) on {rec.occurred_at[:10]}{via}; "
                 f"'{tactic_step.name}' mitigates it ({level})"
             )
-        else:
+            if source_site != site_id:
+                desc = f"Not raised at {site_step.name} yet, but common at related sites: " + desc
+        elif rec is not None:  # mentioned in a note of this site only (no stored CONCERNS)
+            params["interaction"] = rec.id
             cypher = (
-                "MATCH p = (s:Site {id: $site})<-[:WITH_SITE]-(i:Interaction)-[:CONCERNS]->"
-                f"(b:Barrier {{iri: $barrier}}){broader}{tail} RETURN p LIMIT 5"
+                "MATCH p = (s:Site {id: $site})<-[:WITH_SITE]-(i:Interaction {id: $interaction}) "
+                f"MATCH q = (b:Barrier {{iri: $barrier}}){broader}{tail} RETURN p, q"
             )
-            if rec is not None:
-                params["interaction"] = rec.id
-                cypher = (
-                    "MATCH p = (s:Site {id: $site})<-[:WITH_SITE]-(i:Interaction {id: $interaction}) "
-                    f"MATCH q = (b:Barrier {{iri: $barrier}}){broader}{tail} RETURN p, q"
-                )
-            nodes = [site_step] + ([PathStep(label="Interaction", id=rec.id, name=f"{rec.channel or 'interaction'} {rec.occurred_at[:10]}")] if rec else []) + [b_step]
-            rels = ["WITH_SITE", "CONCERNS"] if rec else ["CONCERNS"]
-            desc = f"A note of {site_step.name} mentions '{b_step.name}'{via}; '{tactic_step.name}' mitigates it ({level})"
+            nodes = [
+                site_step,
+                PathStep(label="Interaction", id=rec.id, name=f"{rec.channel or 'interaction'} {rec.occurred_at[:10]}"),
+                b_step,
+            ]
+            rels = ["WITH_SITE", "CONCERNS"]
+            desc = (
+                f"A note of {site_step.name} on {rec.occurred_at[:10]} mentions '{b_step.name}'{via}; "
+                f"'{tactic_step.name}' mitigates it ({level})"
+            )
+        else:  # no interaction to show: the ontology path alone
+            del params["site"]
+            cypher = f"MATCH p = (b:Barrier {{iri: $barrier}}){broader}{tail} RETURN p"
+            nodes = [b_step]
+            rels = []
+            desc = f"'{b_step.name}' is common at related sites{via}; '{tactic_step.name}' mitigates it ({level})"
         for parent in chain[1:]:
             nodes.append(_step(snapshot, "Barrier", parent))
             rels.append("BROADER")
@@ -489,7 +552,11 @@ def _explanations(snapshot: Snapshot, eng: EngagementIndex, site_id: str, c: _Ca
                     f"{best.similar_successes} of {best.similar_tries} times ({rate:.0%}) at this and the {len(neighbours)} "
                     "sites with the most similar barrier profile"
                 ),
-                nodes=[PathStep(label="Site", id="(similar sites)", name="similar sites"), PathStep(label="Interaction", id="(applications)", name="applications"), tactic_step],
+                nodes=[
+                    PathStep(label="Site", id="(similar sites)", name="similar sites"),
+                    PathStep(label="Interaction", id="(applications)", name="applications"),
+                    tactic_step,
+                ],
                 relationships=["WITH_SITE", "APPLIED"],
                 cypher=(
                     "MATCH p = (s:Site)<-[:WITH_SITE]-(i:Interaction)-[:APPLIED]->(t:Tactic {iri: $tactic}) "
@@ -526,6 +593,7 @@ def recommend_tactics(source: Snapshot | GraphStore, site_id: str, limit: int = 
     ranked = rank_candidates(snapshot, site_id)[: max(0, limit)]
     if not ranked:
         return []
+    inferred_from = {b.iri: b.inferred_from for b in considered_barriers(snapshot, site_id) if b.inferred_from}
     engage = engage_for_site(snapshot, site_id)
     eng = engagement_index(snapshot)
     neighbours = similar_sites(snapshot, site_id)
@@ -537,18 +605,32 @@ def recommend_tactics(source: Snapshot | GraphStore, site_id: str, limit: int = 
             rate = round(p.similar_successes / p.similar_tries, 4) if p.similar_tries else None
             evidence.append(
                 Evidence(
-                    barrier_iri=p.barrier, evidence_level=_local(p.link.get("evidence_level")), source=_source(p.link.get("source")),
-                    effect=p.link.get("effect") if isinstance(p.link.get("effect"), str) else None, observed_success_rate=rate,
-                    observed_interval=wilson_interval(p.similar_successes, p.similar_tries), observed_tries=p.similar_tries,
+                    barrier_iri=p.barrier,
+                    evidence_level=_local(p.link.get("evidence_level")),
+                    source=_source(p.link.get("source")),
+                    effect=p.link.get("effect") if isinstance(p.link.get("effect"), str) else None,
+                    observed_success_rate=rate,
+                    observed_interval=wilson_interval(p.similar_successes, p.similar_tries),
+                    observed_tries=p.similar_tries,
                 )
             )
         out.append(
             TacticRecommendation(
-                rank=rank, tactic_iri=c.tactic, tactic_id=str(tprops.get("id") or c.tactic.rsplit("/", 1)[-1]),
-                tactic_label=str(tprops.get("label") or c.tactic), score=round(c.score, 6), score_parts=c.parts,
-                barriers=sorted({p.barrier for p in c.pairs}), role=_local(tprops.get("role")), channel=_local(tprops.get("channel")),
-                effort=_local(tprops.get("effort")), engage=engage, evidence=evidence,
-                explanations=_explanations(snapshot, eng, site_id, c, neighbours), recently_tried=c.recently_tried,
+                rank=rank,
+                tactic_iri=c.tactic,
+                tactic_id=str(tprops.get("id") or c.tactic.rsplit("/", 1)[-1]),
+                tactic_label=str(tprops.get("label") or c.tactic),
+                score=round(c.score, 6),
+                score_parts=c.parts,
+                barriers=sorted({p.barrier for p in c.pairs if p.barrier not in inferred_from}),
+                inferred_barriers=sorted({p.barrier for p in c.pairs if p.barrier in inferred_from}),
+                role=_local(tprops.get("role")),
+                channel=_local(tprops.get("channel")),
+                effort=_local(tprops.get("effort")),
+                engage=engage,
+                evidence=evidence,
+                explanations=_explanations(snapshot, eng, site_id, c, neighbours, inferred_from),
+                recently_tried=c.recently_tried,
             )
         )
     return out
@@ -560,4 +642,3 @@ def _source(value: Any) -> str | None:
     if isinstance(value, (list, tuple)) and value:
         return "; ".join(str(v) for v in value)
     return None
-

@@ -76,7 +76,7 @@ def site_structure(source: Snapshot | GraphStore) -> SiteStructure:
     snapshot = as_snapshot(source)
     cached = snapshot.cache.get("related.structure")
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     sites, barriers, activity = activity_vectors(snapshot, half_life_days=PROFILE_HALF_LIFE_DAYS)
     index = {s: i for i, s in enumerate(sites)}
     investigators = [k for k, _ in snapshot.nodes("Investigator")]
@@ -111,8 +111,17 @@ def site_structure(source: Snapshot | GraphStore) -> SiteStructure:
     norms = np.linalg.norm(activity, axis=1, keepdims=True)
     unit = np.divide(activity, norms, out=np.zeros_like(activity), where=norms > 0)
     built = SiteStructure(
-        sites=sites, index=index, investigators=investigators, studies=studies, conditions=conditions, site_inv=site_inv,
-        site_study=site_study, site_cond=site_cond, barrier_unit=unit, barriers=barriers, activity=activity,
+        sites=sites,
+        index=index,
+        investigators=investigators,
+        studies=studies,
+        conditions=conditions,
+        site_inv=site_inv,
+        site_study=site_study,
+        site_cond=site_cond,
+        barrier_unit=unit,
+        barriers=barriers,
+        activity=activity,
     )
     snapshot.cache["related.structure"] = built
     return built
@@ -144,7 +153,9 @@ def _salton(shared: np.ndarray, n_self: float, n_other: np.ndarray) -> np.ndarra
     return np.divide(shared, denom, out=np.zeros_like(shared, dtype=float), where=denom > 0)
 
 
-def related_scores(source: Snapshot | GraphStore, site_id: str, weights: Mapping[str, float] | None = None) -> tuple[list[str], dict[str, np.ndarray], np.ndarray]:
+def related_scores(
+    source: Snapshot | GraphStore, site_id: str, weights: Mapping[str, float] | None = None
+) -> tuple[list[str], dict[str, np.ndarray], np.ndarray]:
     """(site ids, feature arrays, total score array) of every site against ``site_id`` (itself scored 0)."""
     snapshot = as_snapshot(source)
     if snapshot.node("Site", site_id) is None:
@@ -154,7 +165,7 @@ def related_scores(source: Snapshot | GraphStore, site_id: str, weights: Mapping
     key = (site_id, tuple(sorted(w.items())))
     hit = cache.get(key)
     if hit is not None:
-        return hit  # type: ignore[no-any-return]
+        return hit
     st = site_structure(snapshot)
     i = st.index[site_id]
     inv_shared = np.asarray((st.site_inv @ st.site_inv[i].T).todense()).ravel()
@@ -185,7 +196,18 @@ def related_scores(source: Snapshot | GraphStore, site_id: str, weights: Mapping
     return result
 
 
-def related_sites(source: Snapshot | GraphStore, site_id: str, limit: int = 10, *, weights: Mapping[str, float] | None = None) -> list[RelatedSite]:
+def top_positive(scores: np.ndarray, k: int) -> list[int]:
+    """Indexes of the ``k`` highest positive scores, ties by index (site ids are in index order)."""
+    pos = np.flatnonzero(scores > 0)
+    if not len(pos) or k <= 0:
+        return []
+    order = pos[np.lexsort((pos, -scores[pos]))]
+    return [int(j) for j in order[:k]]
+
+
+def related_sites(
+    source: Snapshot | GraphStore, site_id: str, limit: int = 10, *, weights: Mapping[str, float] | None = None
+) -> list[RelatedSite]:
     """The ``limit`` sites most related to ``site_id``, best first, each with reasons and Cypher.
 
     :class:`NotFoundError` for an unknown site.
@@ -193,7 +215,7 @@ def related_sites(source: Snapshot | GraphStore, site_id: str, limit: int = 10, 
     snapshot = as_snapshot(source)
     sites, features, total = related_scores(snapshot, site_id, weights)
     w = dict(WEIGHTS if weights is None else weights)
-    order = sorted((j for j in np.flatnonzero(total > 0)), key=lambda j: (-total[j], sites[j]))[: max(0, limit)]
+    order = top_positive(total, limit)
     st = site_structure(snapshot)
     out: list[RelatedSite] = []
     for rank, j in enumerate(order, start=1):
@@ -203,8 +225,16 @@ def related_sites(source: Snapshot | GraphStore, site_id: str, limit: int = 10, 
         reasons, cypher, params = _reasons(snapshot, st, site_id, other, parts)
         out.append(
             RelatedSite(
-                rank=rank, site_id=other, name=str(props.get("name") or other), city=props.get("city"), country=props.get("country"),
-                score=round(float(total[j]), 6), score_parts=parts, reasons=reasons, cypher=cypher, params=params,
+                rank=rank,
+                site_id=other,
+                name=str(props.get("name") or other),
+                city=props.get("city"),
+                country=props.get("country"),
+                score=round(float(total[j]), 6),
+                score_parts=parts,
+                reasons=reasons,
+                cypher=cypher,
+                params=params,
             )
         )
     return out
@@ -227,8 +257,16 @@ def _reasons(
     params: dict[str, str | int | float | list[str]] = {"site": site, "other": other}
     if "shared_investigator" in parts:
         inv = sorted(st.investigators[k] for k in set(st.site_inv[i].indices) & set(st.site_inv[j].indices))
-        reasons.append(RelatedReason(kind="shared_investigator", weight=parts["shared_investigator"], items=[
-            PathStep(label="Investigator", id=k, name=_name(snapshot.node("Investigator", k), k, "name")) for k in inv[:MAX_ITEMS]]))
+        reasons.append(
+            RelatedReason(
+                kind="shared_investigator",
+                weight=parts["shared_investigator"],
+                items=[
+                    PathStep(label="Investigator", id=k, name=_name(snapshot.node("Investigator", k), k, "name"))
+                    for k in inv[:MAX_ITEMS]
+                ],
+            )
+        )
         params["investigators"] = inv[:MAX_ITEMS]
         queries.append(
             "MATCH p = (a:Site {id: $site})<-[:WORKS_AT]-(i:Investigator)-[:WORKS_AT]->(b:Site {id: $other}) "
@@ -236,8 +274,15 @@ def _reasons(
         )
     if "shared_study" in parts:
         stds = sorted(st.studies[k] for k in set(st.site_study[i].indices) & set(st.site_study[j].indices))
-        reasons.append(RelatedReason(kind="shared_study", weight=parts["shared_study"], items=[
-            PathStep(label="Study", id=k, name=_name(snapshot.node("Study", k), k, "title")) for k in stds[:MAX_ITEMS]]))
+        reasons.append(
+            RelatedReason(
+                kind="shared_study",
+                weight=parts["shared_study"],
+                items=[
+                    PathStep(label="Study", id=k, name=_name(snapshot.node("Study", k), k, "title")) for k in stds[:MAX_ITEMS]
+                ],
+            )
+        )
         params["studies"] = stds[:MAX_ITEMS]
         queries.append(
             "MATCH p = (a:Site {id: $site})-[:PARTICIPATES_IN]->(s:Study)<-[:PARTICIPATES_IN]-(b:Site {id: $other}) "
@@ -245,12 +290,21 @@ def _reasons(
         )
     if "shared_condition" in parts:
         conds = sorted(st.conditions[k] for k in set(st.site_cond[i].indices) & set(st.site_cond[j].indices))
-        reasons.append(RelatedReason(kind="shared_condition", weight=parts["shared_condition"], items=[
-            PathStep(label="Condition", id=k, name=_name(snapshot.node("Condition", k), k, "name")) for k in conds[:MAX_ITEMS]]))
+        reasons.append(
+            RelatedReason(
+                kind="shared_condition",
+                weight=parts["shared_condition"],
+                items=[
+                    PathStep(label="Condition", id=k, name=_name(snapshot.node("Condition", k), k, "name"))
+                    for k in conds[:MAX_ITEMS]
+                ],
+            )
+        )
         params["conditions"] = conds[:MAX_ITEMS]
         queries.append(
             "CALL { MATCH p = (a:Site {id: $site})-[:PARTICIPATES_IN]->(:Study)-[:STUDIES]->(c:Condition)"
-            "<-[:STUDIES]-(:Study)<-[:PARTICIPATES_IN]-(b:Site {id: $other}) WHERE c.id IN $conditions RETURN p LIMIT 25 } RETURN p"
+            "<-[:STUDIES]-(:Study)<-[:PARTICIPATES_IN]-(b:Site {id: $other}) WHERE c.id IN $conditions "
+            "RETURN p LIMIT 25 } RETURN p"
         )
     if "similar_barriers" in parts:
         shared = [
@@ -259,8 +313,13 @@ def _reasons(
         ]
         shared.sort(key=lambda t: (-t[0], t[1]))
         top = [iri for _, iri in shared[:3]]
-        reasons.append(RelatedReason(kind="similar_barriers", weight=parts["similar_barriers"], items=[
-            PathStep(label="Barrier", id=iri, name=_name(snapshot.node("Barrier", iri), iri, "label")) for iri in top]))
+        reasons.append(
+            RelatedReason(
+                kind="similar_barriers",
+                weight=parts["similar_barriers"],
+                items=[PathStep(label="Barrier", id=iri, name=_name(snapshot.node("Barrier", iri), iri, "label")) for iri in top],
+            )
+        )
         eng = engagement_index(snapshot)
         ids: list[str] = []
         shown: list[str] = []
@@ -281,7 +340,8 @@ def _reasons(
     if "network_proximity" in parts:
         reasons.append(RelatedReason(kind="network_proximity", weight=parts["network_proximity"], items=[]))
         queries.append(
-            "MATCH p = shortestPath((a:Site {id: $site})-[:WORKS_AT|PARTICIPATES_IN|INVESTIGATOR_ON*..8]-(b:Site {id: $other})) RETURN p"
+            "MATCH p = shortestPath((a:Site {id: $site})-[:WORKS_AT|PARTICIPATES_IN|INVESTIGATOR_ON*..8]-(b:Site {id: $other})) "
+            "RETURN p"
         )
     reasons.sort(key=lambda r: (-r.weight, r.kind))
     cypher = "\nUNION\n".join(queries) if queries else "MATCH (a:Site {id: $site}), (b:Site {id: $other}) RETURN a, b"

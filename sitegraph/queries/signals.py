@@ -72,7 +72,21 @@ _CLAUSE_WORDS = frozenset({"but", "however", "although", "though", "whereas", "w
 _NEG_BEFORE = frozenset({"no", "not", "never", "without", "none", "nothing", "neither", "nor"})
 _RESOLUTION = frozenset({"resolved", "fixed", "solved", "cleared", "sorted"})
 _PSEUDO_AFTER_CUE = frozenset(
-    {"change", "progress", "improvement", "response", "reply", "answer", "update", "news", "movement", "decision", "feedback", "yet", "only"}
+    {
+        "change",
+        "progress",
+        "improvement",
+        "response",
+        "reply",
+        "answer",
+        "update",
+        "news",
+        "movement",
+        "decision",
+        "feedback",
+        "yet",
+        "only",
+    }
 )
 _PROBLEM_WORDS = frozenset({"issue", "problem", "concern", "blocker"})
 NEGATION_WINDOW = 4
@@ -167,9 +181,7 @@ class BarrierIndex:
         for i, (tok, start, _end) in enumerate(toks):
             if i > 0:
                 gap = sentence[toks[i - 1][2] : start]
-                if any(c in _CLAUSE_CHARS for c in gap) or ("-" in gap and gap != gap.strip()):
-                    current += 1
-                elif tok in _CLAUSE_WORDS:
+                if any(c in _CLAUSE_CHARS for c in gap) or ("-" in gap and gap != gap.strip()) or tok in _CLAUSE_WORDS:
                     current += 1
             clause.append(current)
         out: list[_Hit] = []
@@ -272,7 +284,7 @@ def barrier_index(snapshot: Snapshot) -> BarrierIndex:
     if cached is None:
         cached = build_barrier_index(props for _, props in snapshot.nodes("Barrier"))
         snapshot.cache["signals.barrier_index"] = cached
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def tag_note(text: str, index: BarrierIndex, *, include_negated: bool = False) -> list[Tag]:
@@ -295,8 +307,16 @@ def tag_note(text: str, index: BarrierIndex, *, include_negated: bool = False) -
             continue
         cid, label = index.info[hit.iri]
         out.append(
-            Tag(iri=hit.iri, id=cid, label=label, phrase=text[hit.start : hit.end], start=hit.start, end=hit.end,
-                confidence=hit.confidence, negated=hit.negated)
+            Tag(
+                iri=hit.iri,
+                id=cid,
+                label=label,
+                phrase=text[hit.start : hit.end],
+                start=hit.start,
+                end=hit.end,
+                confidence=hit.confidence,
+                negated=hit.negated,
+            )
         )
     return out
 
@@ -475,7 +495,7 @@ def engagement_index(source: Snapshot | GraphStore) -> EngagementIndex:
     snapshot = as_snapshot(source)
     cached = snapshot.cache.get("signals.engagement")
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     g = snapshot.graph
     index = barrier_index(snapshot)
     meta = _barrier_meta(snapshot)
@@ -489,7 +509,7 @@ def engagement_index(source: Snapshot | GraphStore) -> EngagementIndex:
         site = investigator = study = tactic = None
         outcome = props.get("outcome") if isinstance(props.get("outcome"), str) else None
         mentions: dict[str, Mention] = {}
-        for _, (label, key), ek, data in sorted(g.out_edges(nid, keys=True, data=True), key=lambda e: (e[1], e[2])):
+        for _, (_label, key), ek, data in sorted(g.out_edges(nid, keys=True, data=True), key=lambda e: (e[1], e[2])):
             rtype = ek[0]
             if rtype == "WITH_SITE":
                 site = key if site is None else min(site, key)
@@ -507,11 +527,13 @@ def engagement_index(source: Snapshot | GraphStore) -> EngagementIndex:
                 src = data.get("source") if data.get("source") in ("observed", "tagged") else "observed"
                 sev = _num(data.get("severity"))
                 if sev is None:
-                    sev = bm.get("severity") if bm.get("severity") is not None else DEFAULT_SEVERITY
+                    sev = _num(bm.get("severity"))
+                if sev is None:
+                    sev = DEFAULT_SEVERITY
                 conf = _num(data.get("confidence"))
                 if conf is None:
                     conf = 1.0 if src == "observed" else TAG_CONFIDENCE_STEMMED
-                m = Mention(src, float(sev), float(conf), True)
+                m = Mention(src, sev, conf, True)
                 prev = mentions.get(key)
                 if prev is None or m.weight > prev.weight:
                     mentions[key] = m
@@ -522,14 +544,22 @@ def engagement_index(source: Snapshot | GraphStore) -> EngagementIndex:
             for iri, conf in note_tags(note, index).items():
                 if iri in mentions:
                     continue
-                bm = meta.get(iri, {})
-                sev = bm.get("severity") if bm.get("severity") is not None else DEFAULT_SEVERITY
-                mentions[iri] = Mention("note", float(sev), conf, False)
+                note_sev = _num(meta.get(iri, {}).get("severity"))
+                mentions[iri] = Mention("note", DEFAULT_SEVERITY if note_sev is None else note_sev, conf, False)
         channel = props.get("channel") if isinstance(props.get("channel"), str) else None
         by_site[site].append(
             InteractionRecord(
-                id=nid[1], site=site, day=day, occurred_at=str(props.get("occurred_at")), channel=channel, outcome=outcome,
-                note=note, stored_sentiment=_num(props.get("sentiment")), tactic=tactic, investigator=investigator, study=study,
+                id=nid[1],
+                site=site,
+                day=day,
+                occurred_at=str(props.get("occurred_at")),
+                channel=channel,
+                outcome=outcome,
+                note=note,
+                stored_sentiment=_num(props.get("sentiment")),
+                tactic=tactic,
+                investigator=investigator,
+                study=study,
                 mentions=mentions,
             )
         )
@@ -593,9 +623,18 @@ def _activity_of(eng: EngagementIndex, site_id: str, half_life_days: float) -> d
             bm = eng.barrier_meta.get(iri, {})
             act = round(activity, 6)
             out[iri] = BarrierActivity(
-                iri=iri, id=bm.get("id", iri.rsplit("/", 1)[-1]), label=bm.get("label", iri), category=bm.get("category"),
-                activity=act, active=act >= ACTIVE_THRESHOLD, mentions=mentions, observations=obs, tags=tags,
-                severity=round(sum(sevs) / len(sevs), 4) if sevs else None, last_seen=last, last_interaction_id=last_id,
+                iri=iri,
+                id=bm.get("id", iri.rsplit("/", 1)[-1]),
+                label=bm.get("label", iri),
+                category=bm.get("category"),
+                activity=act,
+                active=act >= ACTIVE_THRESHOLD,
+                mentions=mentions,
+                observations=obs,
+                tags=tags,
+                severity=round(sum(sevs) / len(sevs), 4) if sevs else None,
+                last_seen=last,
+                last_interaction_id=last_id,
             )
     with eng._lock:
         eng._activity[key] = out
@@ -623,7 +662,9 @@ def active_barriers(source: Snapshot | GraphStore, site_id: str, *, limit: int =
     return site_barrier_activity(source, site_id, active_only=True)[:limit]
 
 
-def activity_vectors(source: Snapshot | GraphStore, *, half_life_days: float = HALF_LIFE_DAYS) -> tuple[list[str], list[str], Any]:
+def activity_vectors(
+    source: Snapshot | GraphStore, *, half_life_days: float = HALF_LIFE_DAYS
+) -> tuple[list[str], list[str], Any]:
     """(site ids, barrier IRIs, sites × barriers activity matrix) over every site (cached per snapshot)."""
     import numpy as np
 
@@ -631,7 +672,7 @@ def activity_vectors(source: Snapshot | GraphStore, *, half_life_days: float = H
     key = f"signals.activity_vectors.{half_life_days}"
     cached = snapshot.cache.get(key)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     eng = engagement_index(snapshot)
     sites = [k for k, _ in snapshot.nodes("Site")]
     barriers = sorted(eng.barrier_meta)
@@ -674,8 +715,14 @@ def site_channel_stats(source: Snapshot | GraphStore, site_id: str) -> list[Chan
         mood = (sent_sum / (n + 2) + 1) / 2  # mean sentiment shrunk towards neutral, mapped to [0, 1]
         score = round(0.6 * success + 0.4 * mood, 6)
         out.append(
-            ChannelStat(channel=channel, interactions=int(n), mean_sentiment=round(sent_sum / n, 4) if n else None,
-                        tactic_tries=int(tries), tactic_successes=int(succ), score=score)
+            ChannelStat(
+                channel=channel,
+                interactions=int(n),
+                mean_sentiment=round(sent_sum / n, 4) if n else None,
+                tactic_tries=int(tries),
+                tactic_successes=int(succ),
+                score=score,
+            )
         )
     out.sort(key=lambda c: (-c.score, c.channel))
     return out
@@ -732,10 +779,20 @@ def site_friction_summary(source: Snapshot | GraphStore, site_id: str, *, top: i
     last = recs[-1] if recs else None
     sent_avg = round(sum(sentiments) / len(sentiments), 4) if sentiments else None
     summary = FrictionSummary(
-        site_id=site_id, reference_date=eng.reference_date, half_life_days=HALF_LIFE_DAYS, top_barriers=active[:top],
-        active_barriers=len(active), trend=trend, recent_weight=round(recent, 4), previous_weight=round(previous, 4),
-        last_contact=last.occurred_at if last else None, last_channel=last.channel if last else None,
-        interactions=len(recs), interactions_90d=n90, sentiment_avg=sent_avg, sentiment_notes=len(sentiments),
+        site_id=site_id,
+        reference_date=eng.reference_date,
+        half_life_days=HALF_LIFE_DAYS,
+        top_barriers=active[:top],
+        active_barriers=len(active),
+        trend=trend,
+        recent_weight=round(recent, 4),
+        previous_weight=round(previous, 4),
+        last_contact=last.occurred_at if last else None,
+        last_channel=last.channel if last else None,
+        interactions=len(recs),
+        interactions_90d=n90,
+        sentiment_avg=sent_avg,
+        sentiment_notes=len(sentiments),
     )
     summary.text = _summary_text(summary)
     return summary
@@ -757,12 +814,15 @@ def _summary_text(s: FrictionSummary) -> str:
         "none": "no barrier mentions in the last 180 days",
     }
     parts.append(
-        f"{trend_words[s.trend]} ({s.recent_weight:.1f} vs {s.previous_weight:.1f} weighted mentions, last 90 days vs the 90 before)"
+        f"{trend_words[s.trend]} ({s.recent_weight:.1f} vs {s.previous_weight:.1f} weighted mentions, "
+        "last 90 days vs the 90 before)"
         if s.trend != "none"
         else trend_words["none"]
     )
     if s.last_contact:
         parts.append(f"last contact {s.last_contact[:10]}" + (f" by {s.last_channel}" if s.last_channel else ""))
     if s.sentiment_avg is not None:
-        parts.append(f"mean note sentiment {s.sentiment_avg:+.2f} over {s.sentiment_notes} note{'s' if s.sentiment_notes != 1 else ''}")
+        parts.append(
+            f"mean note sentiment {s.sentiment_avg:+.2f} over {s.sentiment_notes} note{'s' if s.sentiment_notes != 1 else ''}"
+        )
     return "; ".join(parts) + "."

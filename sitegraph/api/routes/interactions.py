@@ -42,7 +42,7 @@ _EXAMPLES = {
     response_model=InteractionRecord,
     status_code=201,
     summary="Log an interaction",
-    responses=error_responses(400, 401),
+    responses=error_responses(400, 401, 413),
 )
 def create_interaction(
     body: Annotated[InteractionCreate, Body(openapi_examples=_EXAMPLES)],

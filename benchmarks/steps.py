@@ -1,0 +1,294 @@
+"""One benchmark step per process, so that each reports its own peak RSS.
+
+``python -m benchmarks.steps STEP --workdir DIR --scale SCALE`` prints a JSON list of measurements
+(``name``, ``scale``, ``value``, ``unit`` and, where there is one, ``baseline``, ``baseline_value``,
+``ratio``) on its last line. :mod:`benchmarks.run` runs the steps in order and collects them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import resource
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("benchmarks.steps")
+
+Measurement = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Scale:
+    sites: int
+    investigators: int
+    studies: int
+    interactions: int
+    api_seconds: float
+    baseline_rows: int  # rows written one transaction each by the straightforward baseline
+    baseline_sites: int  # sites recommended without the snapshot cache by the baseline
+
+
+SCALES: dict[str, Scale] = {
+    "small": Scale(2_000, 6_000, 400, 40_000, api_seconds=20, baseline_rows=2_000, baseline_sites=5),
+    "medium": Scale(10_000, 30_000, 2_000, 200_000, api_seconds=30, baseline_rows=3_000, baseline_sites=5),
+    "large": Scale(50_000, 150_000, 10_000, 1_000_000, api_seconds=60, baseline_rows=3_000, baseline_sites=3),
+}
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def m(
+    name: str,
+    scale: str,
+    value: float,
+    unit: str,
+    baseline: str | None = None,
+    baseline_value: float | None = None,
+    higher_is_better: bool = True,
+) -> Measurement:
+    out: Measurement = {"name": name, "scale": scale, "value": round(value, 6), "unit": unit}
+    if baseline is not None and baseline_value is not None:
+        out["baseline"] = baseline
+        out["baseline_value"] = round(baseline_value, 6)
+        if higher_is_better:
+            out["ratio"] = round(value / baseline_value, 3) if baseline_value else None
+        else:
+            out["ratio"] = round(baseline_value / value, 3) if value else None
+    return out
+
+
+def _store(kind: str, workdir: Path) -> Any:
+    from sitegraph.graph.memory import MemoryStore
+    from sitegraph.graph.neo4j_store import Neo4jStore
+
+    if kind == "memory":
+        return MemoryStore(workdir / "memory")
+    return Neo4jStore(os.environ["NEO4J_URI"], "neo4j", os.environ["NEO4J_PASSWORD"])
+
+
+# --- steps ---------------------------------------------------------------------------------------
+
+
+def step_generate(workdir: Path, scale: str) -> list[Measurement]:
+    """Synthesise the scale's sites, investigators, studies and interactions as CSV (no store writes)."""
+    from sitegraph.graph.memory import MemoryStore
+    from sitegraph.loaders.generate import GeneratorConfig, generate
+    from sitegraph.ontology import load_ontology, sync
+
+    sc = SCALES[scale]
+    scratch = MemoryStore(workdir / "generator-scratch")
+    sync(scratch, load_ontology())
+    cfg = GeneratorConfig(
+        seed=7,
+        scale="large" if scale == "large" else "medium" if scale == "medium" else "small",
+        interactions=sc.interactions,
+        synthesize_sites=sc.sites,
+        synthesize_investigators=sc.investigators,
+        synthesize_studies=sc.studies,
+        real_sites=False,
+        write_store=False,
+        chunk_size=50_000,
+    )
+    started = time.perf_counter()
+    report = generate(scratch, cfg, out=workdir / "csv", truth=workdir / "truth.json")
+    secs = time.perf_counter() - started
+    rows = _csv_rows(workdir / "csv")
+    return [
+        m("generate.interactions_per_s", scale, report.interactions / secs, "interactions/s"),
+        m("generate.csv_rows", scale, rows, "rows"),
+        m("generate.seconds", scale, secs, "s"),
+    ]
+
+
+def _csv_rows(folder: Path) -> int:
+    from sitegraph.loaders.csvfiles import count_rows
+
+    return count_rows(folder)
+
+
+def _read_batch(workdir: Path) -> Any:
+    from sitegraph.loaders.csvfiles import read_csv_folder
+
+    res = read_csv_folder(workdir / "csv")
+    if res.problems:
+        raise SystemExit(f"generated CSV does not validate: {res.problems[:3]}")
+    return res
+
+
+def _baseline_rows(batch: Any, n: int) -> list[Any]:
+    """The first n nodes and relationships of the batch as one-item batches, endpoints first."""
+    from sitegraph.graph.store import GraphBatch
+
+    items: list[Any] = []
+    for label, rows in batch.nodes.items():
+        for key, props in list(rows.items())[: n // 4]:
+            b = GraphBatch()
+            b.add_node(label, key, props)
+            items.append(b)
+    for rk, props in list(batch.rels.items())[: n // 4]:
+        b = GraphBatch()
+        b.rels[rk] = props
+        items.append(b)
+    return items[:n]
+
+
+def _load(kind: str, workdir: Path, scale: str) -> list[Measurement]:
+    from sitegraph.ontology import load_ontology, sync
+
+    store = _store(kind, workdir)
+    store.ensure_schema()
+    sync(store, load_ontology())
+    started = time.perf_counter()
+    res = _read_batch(workdir)
+    read_secs = time.perf_counter() - started
+    batch = res.batch
+    nodes, rels = batch.node_count(), batch.rel_count()
+    t0 = time.perf_counter()
+    store.write(batch)
+    write_secs = time.perf_counter() - t0
+    total = time.perf_counter() - started
+    rows_per_s = res.rows / total
+    # Baseline: the straightforward way, one transaction per node or relationship, on a sample
+    # written into a separate (already loaded, so MERGE finds the nodes) store.
+    sample = _baseline_rows(batch, SCALES[scale].baseline_rows)
+    t1 = time.perf_counter()
+    for b in sample:
+        store.write(b)
+    base_secs = time.perf_counter() - t1
+    base_rate = len(sample) / base_secs
+    store.close()
+    return [
+        m(f"load.{kind}.rows_per_s", scale, rows_per_s, "rows/s", "one transaction per row", base_rate),
+        m(f"load.{kind}.nodes_per_s", scale, nodes / write_secs, "nodes/s"),
+        m(f"load.{kind}.relationships_per_s", scale, rels / write_secs, "relationships/s"),
+        m(
+            f"load.{kind}.items_per_s_write_only",
+            scale,
+            (nodes + rels) / write_secs,
+            "items/s",
+            "one transaction per row",
+            base_rate,
+        ),
+        m(f"load.{kind}.read_validate_seconds", scale, read_secs, "s"),
+        m(f"load.{kind}.seconds", scale, total, "s"),
+        m(f"load.{kind}.rows", scale, res.rows, "rows"),
+    ]
+
+
+def step_load_memory(workdir: Path, scale: str) -> list[Measurement]:
+    return _load("memory", workdir, scale)
+
+
+def step_load_neo4j(workdir: Path, scale: str) -> list[Measurement]:
+    return _load("neo4j", workdir, scale)
+
+
+def step_analyze(workdir: Path, scale: str) -> list[Measurement]:
+    """Centrality on the loaded embedded store: fast path vs networkx, and the sparse lower bound."""
+    from benchmarks import bench_centrality
+
+    out: list[Measurement] = bench_centrality.run(scale)
+    from sitegraph.graph.analyze import analyze
+
+    store = _store("memory", workdir)
+    started = time.perf_counter()
+    report = analyze(store)
+    secs = time.perf_counter() - started
+    store.close()
+    out.append(m("analyze.store_end_to_end_seconds", scale, secs, "s"))
+    out.append(m("analyze.nodes_written", scale, report.nodes_written, "nodes"))
+    return out
+
+
+def step_recommend(workdir: Path, scale: str) -> list[Measurement]:
+    """Next-best tactics for every site on the loaded embedded store."""
+    from sitegraph.queries.recommend import recommend_tactics
+    from sitegraph.queries.snapshot import build_snapshot, get_snapshot
+
+    store = _store("memory", workdir)
+    sites = [n["id"] for n in store.iter_nodes("Site")]
+    t0 = time.perf_counter()
+    snap = get_snapshot(store)
+    snap_secs = time.perf_counter() - t0
+    recommend_tactics(snap, sites[0])  # first call builds the per-version indexes
+    warm_secs = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    for sid in sites:
+        recommend_tactics(snap, sid)
+    secs = time.perf_counter() - t1
+    rate = len(sites) / secs
+    # Baseline: no cache, every call reads the store into a fresh snapshot (what a naive service does).
+    sample = random.Random(0).sample(sites, min(len(sites), SCALES[scale].baseline_sites))
+    t2 = time.perf_counter()
+    for sid in sample:
+        recommend_tactics(build_snapshot(store), sid)
+    base_rate = len(sample) / (time.perf_counter() - t2)
+    store.close()
+    return [
+        m("recommend.sites_per_s", scale, rate, "sites/s", "fresh snapshot per site (no cache)", base_rate),
+        m("recommend.snapshot_seconds", scale, snap_secs, "s"),
+        m("recommend.first_call_seconds", scale, warm_secs, "s"),
+        m("recommend.sites", scale, len(sites), "sites"),
+    ]
+
+
+def step_api(workdir: Path, scale: str, kind: str) -> list[Measurement]:
+    """API latency and throughput at 32 clients on loopback (the load test against the loaded store)."""
+    from benchmarks import load_test
+
+    out_file = workdir / f"api-{kind}.json"
+    args = ["--store", kind, "--duration", str(SCALES[scale].api_seconds), "--concurrency", "32", "--out", str(out_file)]
+    if kind == "memory":
+        args += ["--home", str(workdir)]
+    load_test.main(args)  # exits non-zero on errors, which are reported below as a measurement
+    result = json.loads(out_file.read_text())
+    out: list[Measurement] = []
+    overall = result["overall"]
+    out.append(m(f"api.{kind}.throughput", scale, overall["throughput_rps"], "requests/s"))
+    out.append(m(f"api.{kind}.errors", scale, overall["errors"], "errors"))
+    for endpoint, summary in result["endpoints"].items():
+        for q in ("p50", "p95", "p99"):
+            if summary.get(f"{q}_ms") is not None:
+                out.append(m(f"api.{kind}.{endpoint}.{q}_ms", scale, summary[f"{q}_ms"], "ms"))
+    return out
+
+
+STEPS: dict[str, Callable[[Path, str], list[Measurement]]] = {
+    "generate": step_generate,
+    "load-memory": step_load_memory,
+    "load-neo4j": step_load_neo4j,
+    "analyze": step_analyze,
+    "recommend": step_recommend,
+    "api-memory": lambda w, s: step_api(w, s, "memory"),
+    "api-neo4j": lambda w, s: step_api(w, s, "neo4j"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("step", choices=sorted(STEPS))
+    p.add_argument("--workdir", type=Path, required=True)
+    p.add_argument("--scale", choices=sorted(SCALES), default="small")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    started = time.perf_counter()
+    out = STEPS[args.step](args.workdir, args.scale)
+    out.append(m(f"{args.step}.peak_rss", args.scale, peak_rss_mib(), "MiB"))
+    out.append(m(f"{args.step}.wall_seconds", args.scale, time.perf_counter() - started, "s"))
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
