@@ -51,7 +51,7 @@ demo: install  ## load the bundled demo data into the embedded store and serve t
 bench: install neo4j-install  ## benchmark suite at SCALE=small|medium|large; results in benchmarks/results/
 	$(BIN)/python -m benchmarks.run --scale $(SCALE)
 
-load-test: install  ## 60 s of 32 concurrent clients against the API on the demo data, each store
+load-test: install neo4j-install  ## 60 s of 32 concurrent clients against the API on the demo data, each store
 	$(BIN)/python -m benchmarks.load_test --store memory --prepare --duration 60
 	$(BIN)/python -m benchmarks.load_test --store neo4j --start-neo4j --prepare --duration 60
 

@@ -312,3 +312,31 @@ def test_cli_json_shapes(reference: MemoryStore, tmp_path: Path, monkeypatch: py
         assert runner.invoke(cli_app(), ["recommend", "site:nope"]).exit_code == 1
     finally:
         get_settings.cache_clear()
+
+
+def test_real_clinicaltrials_gov_sites(store: GraphStore) -> None:
+    """recommend and related on ClinicalTrials.gov sites; on Neo4j their Cypher returns the paths."""
+    from sitegraph.loaders.ctgov import read_ctgov
+    from sitegraph.loaders.generate import GeneratorConfig, generate
+    from tests.test_generate import sync_ontology
+
+    result = read_ctgov([Path(__file__).parent / "data" / "ctgov" / "valid"])
+    assert not result.problems
+    store.write(result.batch)
+    sync_ontology(store)
+    report = generate(store, GeneratorConfig(seed=3, scale="demo", per_site=30))
+    assert report.synthetic_sites == 0 and report.sites == len(result.batch.nodes["Site"])
+    snap = get_snapshot(store)
+    site = busy_sites(snap, 1)[0]
+    assert not site.startswith("site:synth-")
+    recs = recommend_tactics(snap, site, limit=3)
+    rel = related_sites(snap, site, limit=3)
+    assert recs and rel
+    assert all(r.explanations and r.evidence for r in recs)
+    assert all(r.reasons and r.cypher for r in rel)
+    if store.kind == "neo4j":
+        for r in rel:
+            assert store.read(r.cypher, dict(r.params)), r.cypher  # type: ignore[attr-defined]
+        for rec in recs:
+            for e in rec.explanations:
+                assert store.read(e.cypher, dict(e.params)), e.cypher  # type: ignore[attr-defined]

@@ -1,14 +1,16 @@
-"""Next-best tactics for a site: its active barriers → the ontology → the tactics that mitigate them, ranked.
+"""Next-best tactics for a site: its barriers → the ontology → the tactics that mitigate them, ranked.
 
-For each active barrier ``b`` of the site (activity ≥ the active threshold of
-:mod:`sitegraph.queries.signals`; if none is active, the three most active), every tactic ``t`` with
-a ``MITIGATES`` link to ``b`` or to a broader concept of ``b`` (walking ``BROADER`` upwards, depth
-``d``) is a candidate. A (tactic, barrier) pair scores::
+The barriers addressed (:func:`considered_barriers`) are the site's own, weighted
+``0.5 × activity / max activity + 0.5 × recurrence / max recurrence`` (recurrence: activity with a
+365-day half-life), then barriers common at its most related sites (:func:`inferred_barriers`). For
+each, every tactic ``t`` with a ``MITIGATES`` link to the barrier ``b`` or to a broader concept of it
+(walking ``BROADER`` upwards, distance ``d``) is a candidate. A (tactic, barrier) pair scores::
 
-    pair = w_b × 0.8^d × (0.25 × evidence + 0.75 × effectiveness)
+    pair = (0.5 + 0.5 × w_b) × 0.8^d × (0.25 × evidence + 0.75 × effectiveness)
 
 ``w_b``
-    the barrier's activity divided by the site's highest activity.
+    the barrier's weight above (urgency: a barrier raised this month weighs more, but every barrier
+    the site faces counts at least half).
 ``evidence``
     the link's evidence level: published trial evidence 1.0, observed in our data 0.7, expert
     consensus 0.5, anything else 0.3 (a published effect size adds 0.05).
@@ -16,9 +18,10 @@ a ``MITIGATES`` link to ``b`` or to a broader concept of ``b`` (walking ``BROADE
     the 25th percentile of a Beta posterior of the tactic's success rate against ``b`` at *similar
     sites* (the 30 sites with the most similar barrier profile, weighted by cosine similarity, plus
     the site's own history counted twice). Its prior is centred on the tactic's success rate at those
-    sites against any barrier, itself centred on the tactic × barrier rate over all sites, itself
-    centred on ``0.2 + 0.3 × evidence``; prior strengths 4, 3 and 4 pseudo-tries. A tactic tried twice
-    stays close to its prior and its lower percentile stays low: it is not proven.
+    sites against any barrier, centred on its rate in the site's country, centred on the tactic ×
+    barrier rate over all sites, centred on ``0.2 + 0.3 × evidence``; prior strengths 4, 3, 10 and 4
+    pseudo-tries. A tactic tried twice stays close to its prior and its lower percentile stays low:
+    it is not proven.
 
 A tactic's score is its best pair plus 0.3 × the sum of its other pairs (it helps with several
 barriers), minus its cost (effort low 0, medium 0.03, high 0.06) and minus 0.08 per failed
@@ -28,7 +31,7 @@ Ties are broken by IRI after rounding to 9 decimals, so both stores rank identic
 Each recommendation says whom to engage (the site's investigator with the highest ``pagerank``
 property, written by ``sitegraph analyze``, else the most connected one) and the channel the site
 responds best to, and carries explanation paths (Site ← Interaction → Barrier → BROADER* ← Tactic)
-with the Cypher that returns them in Neo4j Browser.
+with the Cypher that returns them in Neo4j Browser. See ``docs/recommendations.md``.
 """
 
 from __future__ import annotations

@@ -10,11 +10,12 @@ The score of another site is a weighted sum of five features, each in [0, 1]
 ``shared_condition`` (0.10)
     Salton overlap of the conditions of their studies (``STUDIES``).
 ``similar_barriers`` (0.40)
-    Cosine similarity of the two sites' barrier-activity vectors (:mod:`sitegraph.queries.signals`).
+    Cosine similarity of the two sites' long-run barrier profiles: barrier activity
+    (:mod:`sitegraph.queries.signals`) with a 365-day half-life.
 ``network_proximity`` (0.20)
-    Personalised PageRank from the site (damping 0.85) on the site–investigator–study graph
-    (``WORKS_AT``, ``PARTICIPATES_IN``, ``INVESTIGATOR_ON``, undirected), divided by the largest value
-    any other site gets.
+    Personalised PageRank from the site (damping 0.85) on the site–investigator–study projection
+    (:func:`sitegraph.graph.centrality.pagerank`, the code ``sitegraph analyze`` uses), divided by the
+    largest value any other site gets.
 
 Ties are broken by site id, and scores are rounded to 9 decimals before ranking, so both stores rank
 identically. Everything is computed on the snapshot.
