@@ -24,6 +24,7 @@ from sitegraph.graph.store import GraphBatch, GraphStore
 from sitegraph.ontology.namespaces import TACTIC
 from sitegraph.queries.models import Tag
 from sitegraph.queries.signals import BarrierIndex, build_barrier_index, sentiment, tag_note
+from sitegraph.queries.snapshot import write_through
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ def log_interaction(store: GraphStore, body: InteractionCreate, *, recorded_by: 
     tags = [(iri, c) for iri, c in tags if iri in known]
     iid = new_interaction_id()
     batch = build_batch(iid, body, tactic_iri, tags, sentiment, recorded_by=recorded_by, recorded_at=datetime.now(UTC))
-    store.write(batch)
+    write_through(store, batch)  # the next read sees it without rebuilding the whole snapshot
     log.info("logged %s at %s (%d tag(s), sentiment %s) with key %s", iid, body.site_id, len(tags), sentiment, recorded_by)
     return read_interaction(store, iid)
 

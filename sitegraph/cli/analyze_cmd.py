@@ -123,10 +123,11 @@ def analyze(
 ) -> None:
     """Compute PageRank, degree, strength, betweenness and harmonic closeness and store them on the nodes.
 
-    Projections: the site-investigator-study graph (properties pagerank, degree, strength,
-    betweenness, harmonic on Site, Investigator and Study) and the investigator collaboration
-    network (collab_pagerank, ... on Investigator). Sort by them in Neo4j Browser, e.g.
-    MATCH (s:Site) RETURN s.name, s.pagerank ORDER BY s.pagerank DESC.
+    Site, Investigator and Study get pagerank, degree, strength, betweenness and harmonic (site-investigator-study graph).
+
+    Investigator also gets collab_pagerank, collab_degree, collab_strength, collab_betweenness and collab_harmonic.
+
+    Sort by them in Neo4j Browser: MATCH (s:Site) RETURN s.name, s.pagerank ORDER BY s.pagerank DESC. See docs/centrality.md.
     """
     if method not in METHODS:
         raise fail(UsageError(f"--method must be one of {', '.join(METHODS)}, not {method!r}"))

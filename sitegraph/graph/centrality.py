@@ -170,8 +170,8 @@ def pagerank_error_bound(n: int, alpha: float = PAGERANK_ALPHA, tol: float = PAG
 
     The update is an L1 contraction by ``alpha``, so ``|x_k - x*| <= alpha / (1 - alpha) |x_k - x_(k-1)|``.
 
-    >>> pagerank_error_bound(1_000)
-    5.666666666666667e-07
+    >>> f"{pagerank_error_bound(1_000):.3g}"
+    '5.67e-07'
     """
     return alpha / (1 - alpha) * n * tol
 

@@ -93,6 +93,7 @@ class MemoryStore(GraphStore):
         self._lock = threading.RLock()
         self._graph: nx.MultiDiGraph | None = None
         self._data_version: int | None = None
+        self._shared = False  # a snapshot holds the current graph object: copy before mutating it
 
     # --- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -120,7 +121,22 @@ class MemoryStore(GraphStore):
             if self._graph is None or dv != self._data_version:
                 self._graph = self._load()
                 self._data_version = dv
+                self._shared = False
             return self._graph
+
+    def shared_graph(self) -> nx.MultiDiGraph:
+        """The current graph, handed out read-only: later writes copy it first instead of changing it."""
+        with self._lock:
+            g = self.graph()
+            self._shared = True
+            return g
+
+    def _writable_graph(self) -> nx.MultiDiGraph | None:
+        g = self._graph
+        if g is not None and self._shared:
+            g = self._graph = g.copy()
+            self._shared = False
+        return g
 
     def _load(self) -> nx.MultiDiGraph:
         g = nx.MultiDiGraph()
@@ -169,10 +185,11 @@ class MemoryStore(GraphStore):
                     raise StoreError(f"embedded store write failed, nothing stored: {e}") from e
                 raise
             # Committed: mirror into the in-memory graph, if it is loaded (else it loads on first read).
-            g = self._graph
-            if g is None or self._data_version != dv_before:
+            if self._graph is None or self._data_version != dv_before:
                 self._graph = None  # stale or never loaded: reload on the next read
                 return
+            g = self._writable_graph()
+            assert g is not None
             for label, rows in batch.nodes.items():
                 key_name = node_spec(label).key
                 for key, props in rows.items():
@@ -211,8 +228,8 @@ class MemoryStore(GraphStore):
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            g = self._writable_graph() or g
             g.remove_nodes_from((label, k) for k in present)
-            self._data_version = self._current_data_version()
             return len(present)
 
     def delete_relationships(self, keys: Iterable[RelKey]) -> int:
@@ -238,9 +255,9 @@ class MemoryStore(GraphStore):
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            g = self._writable_graph() or g
             for rk in present:
                 g.remove_edge((rk.start_label, rk.start), (rk.end_label, rk.end), key=(rk.type, rk.ident_json()))
-            self._data_version = self._current_data_version()
             return len(present)
 
     def clear(self, *, confirm: bool = False) -> None:
@@ -253,6 +270,7 @@ class MemoryStore(GraphStore):
             self._bump_version()
             self._db.execute("COMMIT")
             self._graph = None
+            self._shared = False
 
     # --- reads -------------------------------------------------------------------------------
     def stats(self) -> GraphStats:

@@ -22,7 +22,7 @@ from typing import Any
 import networkx as nx
 
 from sitegraph.graph.schema import NODES, RELATIONSHIPS, node_spec
-from sitegraph.graph.store import GraphStore
+from sitegraph.graph.store import GraphBatch, GraphStore
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def build_snapshot(store: GraphStore) -> Snapshot:
     from sitegraph.graph.memory import MemoryStore
 
     if isinstance(store, MemoryStore):
-        g = store.graph().copy()
+        g = store.shared_graph()  # no copy: the store copies on its next write instead
     else:
         g = nx.MultiDiGraph()
         for label in NODES:
@@ -100,6 +100,32 @@ def build_snapshot(store: GraphStore) -> Snapshot:
     return Snapshot(graph=g, version=version)
 
 
+def apply_batch(graph: nx.MultiDiGraph, batch: GraphBatch) -> None:
+    """Apply a batch to a snapshot graph with the stores' write semantics (merge; None removes)."""
+    for label, rows in batch.nodes.items():
+        key_name = node_spec(label).key
+        for key, props in rows.items():
+            nid = (label, key)
+            if nid not in graph:
+                graph.add_node(nid, _label=label, **{key_name: key})
+            data = graph.nodes[nid]
+            for name, value in props.items():
+                if value is None:
+                    data.pop(name, None)
+                else:
+                    data[name] = value
+    for rk, props in batch.rels.items():
+        u, v, ek = (rk.start_label, rk.start), (rk.end_label, rk.end), (rk.type, rk.ident_json())
+        if not graph.has_edge(u, v, key=ek):
+            graph.add_edge(u, v, key=ek)
+        data = graph.edges[u, v, ek]
+        for name, value in props.items():
+            if value is None:
+                data.pop(name, None)
+            else:
+                data[name] = value
+
+
 class SnapshotCache:
     """Holds the latest snapshot of one store; rebuilds it when the store's version moves."""
 
@@ -120,16 +146,48 @@ class SnapshotCache:
                 self._snapshot = snap
             return snap
 
+    def write_through(self, batch: GraphBatch) -> None:
+        """Write the batch to the store and move the cached snapshot forward without a full rebuild.
+
+        The new snapshot is a copy of the old graph with the batch applied, used only when nothing
+        else wrote in between (the store's version moved by exactly one); otherwise the next read
+        rebuilds as usual.
+        """
+        with self._lock:
+            before = self.store.version()
+            self.store.write(batch)
+            after = self.store.version()
+            snap = self._snapshot
+            if snap is None or snap.version != before or after != before + 1:
+                return
+            from sitegraph.graph.memory import MemoryStore
+
+            if isinstance(self.store, MemoryStore):
+                return  # the embedded store's own graph is already current: the next read shares it
+            graph = snap.graph.copy()
+            apply_batch(graph, batch)
+            self._snapshot = Snapshot(graph=graph, version=after)
+
 
 _caches: dict[int, SnapshotCache] = {}
 _caches_lock = threading.Lock()
 
 
-def get_snapshot(store: GraphStore) -> Snapshot:
-    """The current snapshot of ``store`` (cached per store object, rebuilt when data changes)."""
+def snapshot_cache(store: GraphStore) -> SnapshotCache:
+    """The snapshot cache of ``store`` (one per store object)."""
     with _caches_lock:
         cache = _caches.get(id(store))
         if cache is None or cache.store is not store:
             cache = SnapshotCache(store)
             _caches[id(store)] = cache
-    return cache.get()
+    return cache
+
+
+def get_snapshot(store: GraphStore) -> Snapshot:
+    """The current snapshot of ``store`` (cached per store object, rebuilt when data changes)."""
+    return snapshot_cache(store).get()
+
+
+def write_through(store: GraphStore, batch: GraphBatch) -> None:
+    """Write a batch and keep the store's cached snapshot current (see :meth:`SnapshotCache.write_through`)."""
+    snapshot_cache(store).write_through(batch)
