@@ -286,3 +286,17 @@ def test_generate_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         assert csv_only.exit_code == 2
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.slow
+def test_generate_at_scale_csv_only(tmp_path: Path) -> None:
+    """A quarter of a million interactions streamed to CSV without touching the store (run by make bench)."""
+    st = MemoryStore(tmp_path / "m")
+    sync_ontology(st)
+    before = st.stats()
+    config = GeneratorConfig(seed=8, scale="large", synthesize_sites=5_000, interactions=250_000, write_store=False)
+    report = generate(st, config, out=tmp_path / "csv")
+    assert report.interactions == 250_000
+    assert st.stats() == before
+    with (tmp_path / "csv" / "interactions.csv").open(encoding="utf-8") as f:
+        assert sum(1 for _ in f) == 250_001

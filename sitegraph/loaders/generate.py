@@ -588,18 +588,16 @@ def _synthesize(
         if not site_studies[s] and study_ids:
             pool_s = cluster_studies[clusters[s]]
             site_studies[s].add(pool_s[int(fill[s] * len(pool_s)) % len(pool_s)])
-    # per-site targets are drawn later; enrollment of a synthetic study = sum of targets (unknown here)
-    pairs: list[tuple[str, str]] = []
+    # the principal investigator of each site-study pair: one of the site's investigators, at random
+    pairs = [(site_ids[s], st) for s in range(n_sites) for st in sorted(site_studies[s])]
+    pi_pick = rng.random(len(pairs))
     inv_study_rows = []
-    pi_pick = rng.random(n_sites * 4 + 1)
-    for s in range(n_sites):
-        for j, st in enumerate(sorted(site_studies[s])):
-            pairs.append((site_ids[s], st))
-            if site_invs[s]:
-                pi = site_invs[s][int(pi_pick[(s * 4 + j) % len(pi_pick)] * len(site_invs[s])) % len(site_invs[s])]
-                inv_study_rows.append(
-                    {"investigator_id": pi, "study_id": st, "role": "PRINCIPAL_INVESTIGATOR", "site_id": site_ids[s]}
-                )
+    index_of = {sid: i for i, sid in enumerate(site_ids)}
+    for (sid, st), u in zip(pairs, pi_pick, strict=True):
+        invs = site_invs[index_of[sid]]
+        if invs:
+            pi = invs[int(u * len(invs))]
+            inv_study_rows.append({"investigator_id": pi, "study_id": st, "role": "PRINCIPAL_INVESTIGATOR", "site_id": sid})
     files = {
         "sites.csv": sites_rows,
         "investigators.csv": inv_rows,
