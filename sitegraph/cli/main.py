@@ -214,11 +214,16 @@ def main() -> None:
 
 
 def _register_subcommands() -> None:
-    from sitegraph.cli import analyze_cmd, neo4j_cmd, ontology_cmd, query_cmd, serve_cmd
+    from sitegraph.cli import analyze_cmd, neo4j_cmd, ontology_cmd, query_cmd, recommend_cmd, serve_cmd
 
     app.add_typer(neo4j_cmd.app, name="neo4j")
     app.add_typer(ontology_cmd.app, name="ontology")
+    app.command("generate")(recommend_cmd.generate)
     app.command("analyze")(analyze_cmd.analyze)
+    app.command("related")(recommend_cmd.related)
+    app.command("recommend")(recommend_cmd.recommend)
+    app.command("effectiveness")(recommend_cmd.effectiveness)
+    app.command("evaluate")(recommend_cmd.evaluate)
     app.command("query")(query_cmd.query)
     app.command("browser")(query_cmd.browser)
     app.command("serve")(serve_cmd.serve)
