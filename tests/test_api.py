@@ -795,9 +795,10 @@ def test_openapi_and_docs(client: TestClient) -> None:
 # --- store down and recovery ------------------------------------------------------------------------
 
 
-def test_memory_store_down_gives_503_and_recovers(demo_store: GraphStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    if not isinstance(demo_store, MemoryStore):
-        pytest.skip("the Neo4j outage is tested through a proxy below")
+def test_memory_store_down_gives_503_and_recovers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The embedded store failing (the Neo4j outage is tested through a proxy below)."""
+    demo_store = MemoryStore(tmp_path / "m")
+    demo_store.write(build_demo_batch())
     app = create_app(store=demo_store, settings=api_settings())
     with TestClient(app) as c:
         assert c.get(f"/sites/{MGH}").status_code == 200
