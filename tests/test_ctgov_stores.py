@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sitegraph.cli import app
+from sitegraph.graph.neo4j_store import Neo4jStore
 from sitegraph.graph.store import GraphStore
 from sitegraph.loaders.ctgov import DEMO_CTGOV_DIR, read_ctgov
 from tests.conftest import SHARED_CTGOV
@@ -51,6 +52,9 @@ def test_demo_records_give_the_same_graph_on_both_stores(store: GraphStore) -> N
     sites = {n["id"]: n for n in store.iter_nodes("Site")}
     for key, props in res.batch.nodes["Site"].items():
         assert sites[key] == {"id": key, **props}
+    if isinstance(store, Neo4jStore):  # what a Browser user runs first, over Bolt
+        rows = store.read("MATCH (s:Site)-[r]->(st:Study) RETURN s, r, st LIMIT 25")
+        assert len(rows) == 25
     rels = {(r.type, r.start, r.end, r.props.get("site_id", "")) for r in store.iter_relationships("INVESTIGATOR_ON")}
     assert rels == {
         (k.type, k.start, k.end, dict(k.ident).get("site_id", "")) for k in res.batch.rels if k.type == "INVESTIGATOR_ON"

@@ -12,7 +12,7 @@ import abc
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sitegraph.errors import StoreError
 from sitegraph.graph.schema import NODES, RELATIONSHIPS, check_endpoints, node_spec
@@ -42,9 +42,8 @@ def clean_props(props: Mapping[str, Any]) -> Props:
     return out
 
 
-@dataclass(frozen=True)
-class RelKey:
-    """What identifies one relationship."""
+class RelKey(NamedTuple):
+    """What identifies one relationship (a named tuple: cheap to build and hash in bulk loads)."""
 
     type: str
     start_label: str
@@ -57,6 +56,10 @@ class RelKey:
         if not self.ident:
             return "{}"
         return json.dumps(dict(self.ident), sort_keys=True)
+
+
+# (type, start label, end label) -> identity properties, for pairs already checked against the schema
+_IDENTITY: dict[tuple[str, str, str], tuple[str, ...]] = {}
 
 
 @dataclass
@@ -87,13 +90,25 @@ class GraphBatch:
         end: str,
         props: Mapping[str, Any] | None = None,
     ) -> None:
-        spec = check_endpoints(rel_type, start_label, end_label)
-        cleaned = clean_props(props or {})
-        ident = tuple((name, cleaned.get(name, "")) for name in spec.identity)
-        for name, value in ident:
-            cleaned[name] = value
-        key = RelKey(rel_type, start_label, start, end_label, end, ident)
-        self.rels.setdefault(key, {}).update(cleaned)
+        identity = _IDENTITY.get((rel_type, start_label, end_label))
+        if identity is None:
+            identity = check_endpoints(rel_type, start_label, end_label).identity
+            _IDENTITY[(rel_type, start_label, end_label)] = identity
+        if not (isinstance(start, str) and start and isinstance(end, str) and end):
+            raise StoreError(f"{rel_type} needs non-empty string keys at both ends")
+        cleaned = clean_props(props) if props else {}
+        if identity:
+            ident = tuple((name, cleaned.get(name, "")) for name in identity)
+            for name, value in ident:
+                cleaned[name] = value
+            key = RelKey(rel_type, start_label, start, end_label, end, ident)
+        else:
+            key = RelKey(rel_type, start_label, start, end_label, end)
+        existing = self.rels.get(key)
+        if existing is None:
+            self.rels[key] = cleaned
+        else:
+            existing.update(cleaned)
 
     def extend(self, other: GraphBatch) -> None:
         for label, rows in other.nodes.items():
