@@ -25,8 +25,8 @@ from sitegraph.graph.store import Direction, GraphBatch, GraphStats, GraphStore,
 log = logging.getLogger(__name__)
 
 # Rows per UNWIND statement, and the largest batch written in a single transaction (all or nothing).
-CHUNK = 5_000
-SINGLE_TX_LIMIT = 200_000
+CHUNK = 10_000
+SINGLE_TX_LIMIT = 50_000
 
 _UNAVAILABLE = (ServiceUnavailable, SessionExpired, AuthError, OSError)
 _BUMP = "MERGE (m:SitegraphMeta {id: 'meta'}) SET m.version = coalesce(m.version, 0) + 1"
