@@ -11,23 +11,12 @@ from typing import Any, Literal
 from sitegraph.api.schemas import BarrierDetail, ConceptList, ConceptRef, ConceptSummary, MitigationLinkOut, TacticDetail
 from sitegraph.errors import NotFoundError
 from sitegraph.ontology.namespaces import BARRIER, TACTIC
+from sitegraph.queries.profile import as_str, as_strs
 from sitegraph.queries.snapshot import Snapshot
 
 ConceptLabel = Literal["Barrier", "Tactic"]
 NAMESPACES: dict[str, str] = {"Barrier": str(BARRIER), "Tactic": str(TACTIC)}
 PREFIXES: dict[str, str] = {"Barrier": "sgb:", "Tactic": "sgt:"}
-
-
-def _str(value: Any) -> str | None:
-    return None if value is None else value if isinstance(value, str) else str(value)
-
-
-def _strs(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return [str(v) for v in value]
-    return [str(value)]
 
 
 def _compact_index(snapshot: Snapshot, label: ConceptLabel) -> dict[str, str]:
@@ -36,7 +25,7 @@ def _compact_index(snapshot: Snapshot, label: ConceptLabel) -> dict[str, str]:
     if index is None:
         index = {}
         for iri, props in snapshot.nodes(label):
-            compact = _str(props.get("id"))
+            compact = as_str(props.get("id"))
             if compact:
                 index.setdefault(compact, iri)
                 index.setdefault(compact.casefold(), iri)
@@ -62,17 +51,17 @@ def resolve_concept(snapshot: Snapshot, label: ConceptLabel, ref: str) -> str | 
 
 def concept_ref(snapshot: Snapshot, label: ConceptLabel, iri: str) -> ConceptRef:
     props = snapshot.node(label, iri) or {}
-    compact = _str(props.get("id")) or iri.rstrip("/").rsplit("/", 1)[-1]
-    return ConceptRef(iri=iri, id=compact, label=_str(props.get("label")) or compact)
+    compact = as_str(props.get("id")) or iri.rstrip("/").rsplit("/", 1)[-1]
+    return ConceptRef(iri=iri, id=compact, label=as_str(props.get("label")) or compact)
 
 
 def _summary(snapshot: Snapshot, label: ConceptLabel, iri: str, props: dict[str, Any]) -> dict[str, Any]:
     ref = concept_ref(snapshot, label, iri)
     return {
         **ref.model_dump(),
-        "kind": _str(props.get("kind")),
-        "alt_labels": _strs(props.get("alt_labels")),
-        "definition": _str(props.get("definition")),
+        "kind": as_str(props.get("kind")),
+        "alt_labels": as_strs(props.get("alt_labels")),
+        "definition": as_str(props.get("definition")),
         "broader": sorted({b for (_, b), _r in snapshot.out(label, iri, "BROADER")}),
     }
 
@@ -109,25 +98,25 @@ def _common(snapshot: Snapshot, label: ConceptLabel, iri: str, props: dict[str, 
     return {
         **_summary(snapshot, label, iri, props),
         **_hierarchy(snapshot, label, iri),
-        "category": _str(props.get("category")),
-        "scope_note": _str(props.get("scope_note")),
-        "examples": _strs(props.get("examples")),
+        "category": as_str(props.get("category")),
+        "scope_note": as_str(props.get("scope_note")),
+        "examples": as_strs(props.get("examples")),
         "deprecated": props.get("deprecated") is True,
-        "replaced_by": _str(props.get("replaced_by")),
-        "sources": _strs(props.get("sources")),
-        "citations": _strs(props.get("citations")),
+        "replaced_by": as_str(props.get("replaced_by")),
+        "sources": as_strs(props.get("sources")),
+        "citations": as_strs(props.get("citations")),
     }
 
 
 def _link(snapshot: Snapshot, label: ConceptLabel, iri: str, rel: dict[str, Any]) -> MitigationLinkOut:
     return MitigationLinkOut(
         concept=concept_ref(snapshot, label, iri),
-        evidence_level=_str(rel.get("evidence_level")),
-        source=_str(rel.get("source")),
-        citation=_str(rel.get("citation")),
-        effect=_str(rel.get("effect")),
-        certainty=_str(rel.get("certainty")),
-        note=_str(rel.get("note")),
+        evidence_level=as_str(rel.get("evidence_level")),
+        source=as_str(rel.get("source")),
+        citation=as_str(rel.get("citation")),
+        effect=as_str(rel.get("effect")),
+        certainty=as_str(rel.get("certainty")),
+        note=as_str(rel.get("note")),
     )
 
 
@@ -156,8 +145,8 @@ def tactic_detail(snapshot: Snapshot, ref: str) -> TacticDetail:
     links.sort(key=lambda m: (m.concept.id, m.concept.iri))
     return TacticDetail(
         **_common(snapshot, "Tactic", iri, props),
-        role=_str(props.get("role")),
-        channel=_str(props.get("channel")),
-        effort=_str(props.get("effort")),
+        role=as_str(props.get("role")),
+        channel=as_str(props.get("channel")),
+        effort=as_str(props.get("effort")),
         mitigates=links,
     )

@@ -13,10 +13,9 @@ from contextlib import contextmanager
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sitegraph.cli.common import JsonOption, StoreOption, console, err_console, fail, store_from
+from sitegraph.cli.common import JsonOption, StoreOption, console, err_console, fail, progress_bar, store_from
 from sitegraph.errors import UsageError
 from sitegraph.graph import analyze as analysis
 from sitegraph.graph.centrality import DELTA, METHODS, Method
@@ -44,16 +43,7 @@ SeedOption = Annotated[int, typer.Option("--seed", help="Seed for the sampled pi
 @contextmanager
 def _progress() -> Iterator[analysis.Progress]:
     """A progress display on stderr, as a callback for :func:`analysis.compute`."""
-    bar = Progress(
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=not err_console.is_terminal,
-    )
+    bar = progress_bar(transient=True)
     with bar:
         task = bar.add_task("reading the graph", total=None)
 

@@ -13,11 +13,11 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from sitegraph import __version__
-from sitegraph.cli.common import JsonOption, StoreOption, console, err_console, fail, setup_logging, store_from
+from sitegraph.cli.common import JsonOption, StoreOption, console, err_console, fail, progress_bar, setup_logging, store_from
 from sitegraph.errors import InvalidInputError, Problem, SitegraphError, UsageError
 from sitegraph.graph.store import GraphBatch, GraphStats, GraphStore
 
@@ -46,19 +46,6 @@ def _root(
     ] = False,
 ) -> None:
     setup_logging(verbose)
-
-
-def progress_bar() -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=False,
-        disable=not err_console.is_terminal,
-    )
 
 
 def _advance(bar: Progress, task: TaskID, n: int) -> None:

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sitegraph.cli.common import JsonOption, StoreOption, console, err_console, fail, store_from
+from sitegraph.cli.common import JsonOption, StoreOption, console, fail, progress_bar, store_from
 from sitegraph.errors import UsageError
 
 
@@ -30,15 +29,7 @@ def _echo_json(data: Any) -> None:
 @contextmanager
 def _progress() -> Iterator[Any]:
     """A callback ``(stage, advance, total)`` drawing one rich progress bar per stage on stderr."""
-    bar = Progress(
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        disable=not err_console.is_terminal,
-    )
+    bar = progress_bar()
     tasks: dict[str, Any] = {}
 
     def update(stage: str, advance: int, total: int) -> None:

@@ -217,13 +217,15 @@ def _int(value: Any) -> int | None:
     return round(f) if f is not None else None
 
 
-def _str(value: Any) -> str | None:
+def as_str(value: Any) -> str | None:
+    """A stored property as text (None stays None)."""
     if value is None:
         return None
     return value if isinstance(value, str) else str(value)
 
 
-def _strs(value: Any) -> list[str]:
+def as_strs(value: Any) -> list[str]:
+    """A stored property as a list of texts (a scalar becomes a one-item list)."""
     if value is None:
         return []
     if isinstance(value, (list, tuple)):
@@ -280,8 +282,8 @@ def _mean(values: Iterable[float]) -> float | None:
 
 def _concept_ref(snapshot: Snapshot, label: str, iri: str) -> tuple[str, str]:
     props = snapshot.node(label, iri) or {}
-    compact = _str(props.get("id")) or iri.rstrip("/").rsplit("/", 1)[-1]
-    return compact, _str(props.get("label")) or compact
+    compact = as_str(props.get("id")) or iri.rstrip("/").rsplit("/", 1)[-1]
+    return compact, as_str(props.get("label")) or compact
 
 
 # --- site 360 --------------------------------------------------------------------------------------
@@ -291,8 +293,8 @@ def study_facts(rel: dict[str, Any]) -> SiteStudyFacts:
     enrolled, target = _int(rel.get("enrolled")), _int(rel.get("target"))
     screened, failures = _int(rel.get("screened")), _int(rel.get("screen_failures"))
     return SiteStudyFacts(
-        status=_str(rel.get("status")),
-        activation_date=_str(rel.get("activation_date")),
+        status=as_str(rel.get("status")),
+        activation_date=as_str(rel.get("activation_date")),
         activation_days=_num(rel.get("activation_days")),
         enrolled=enrolled,
         target=target,
@@ -362,18 +364,18 @@ def interaction_brief(snapshot: Snapshot, iid: str, props: dict[str, Any], *, se
     investigators = snapshot.out("Interaction", iid, "WITH_INVESTIGATOR")
     tactics = snapshot.out("Interaction", iid, "APPLIED")
     tags = sorted({b for (_, b), _r in snapshot.out("Interaction", iid, "CONCERNS")})
-    note = _str(props.get("note")) or ""
+    note = as_str(props.get("note")) or ""
     return InteractionBrief(
         id=iid,
-        occurred_at=_str(props.get("occurred_at")),
-        channel=_str(props.get("channel")),
-        direction=_str(props.get("direction")),
+        occurred_at=as_str(props.get("occurred_at")),
+        channel=as_str(props.get("channel")),
+        direction=as_str(props.get("direction")),
         investigator_id=investigators[0][0][1] if investigators else None,
         note=note if len(note) <= NOTE_EXCERPT else note[: NOTE_EXCERPT - 1] + "…",
         sentiment=sentiment if sentiment is not None else _num(props.get("sentiment")),
         tags=tags,
         tactic_iri=tactics[0][0][1] if tactics else None,
-        outcome=_str(props.get("outcome")) or (_str(tactics[0][1].get("outcome")) if tactics else None),
+        outcome=as_str(props.get("outcome")) or (as_str(tactics[0][1].get("outcome")) if tactics else None),
     )
 
 
@@ -384,12 +386,12 @@ def site_360(snapshot: Snapshot, site_id: str) -> Site360:
         raise NotFoundError(f"no site with id {site_id!r}")
     identity = SiteIdentity(
         id=site_id,
-        name=_str(props.get("name")) or site_id,
-        aliases=_strs(props.get("aliases")),
-        city=_str(props.get("city")),
-        state=_str(props.get("state")),
-        zip=_str(props.get("zip")),
-        country=_str(props.get("country")),
+        name=as_str(props.get("name")) or site_id,
+        aliases=as_strs(props.get("aliases")),
+        city=as_str(props.get("city")),
+        state=as_str(props.get("state")),
+        zip=as_str(props.get("zip")),
+        country=as_str(props.get("country")),
         lat=_num(props.get("lat")),
         lon=_num(props.get("lon")),
     )
@@ -406,17 +408,17 @@ def site_360(snapshot: Snapshot, site_id: str) -> Site360:
         for (_, cid), _r in snapshot.out("Study", study_id, "STUDIES"):
             cprops = snapshot.node("Condition", cid) or {}
             conditions.append(
-                ConditionRef(id=cid, name=_str(cprops.get("name")), therapeutic_area=_str(cprops.get("therapeutic_area")))
+                ConditionRef(id=cid, name=as_str(cprops.get("name")), therapeutic_area=as_str(cprops.get("therapeutic_area")))
             )
         sponsors_rows = snapshot.out("Study", study_id, "SPONSORED_BY")
         sponsors_rows.sort(key=lambda r: (0 if r[1].get("role", "lead") == "lead" else 1, r[0][1]))
-        sponsors = [_str((snapshot.node("Sponsor", sid) or {}).get("name")) or sid for (_, sid), _r in sponsors_rows]
+        sponsors = [as_str((snapshot.node("Sponsor", sid) or {}).get("name")) or sid for (_, sid), _r in sponsors_rows]
         studies.append(
             SiteStudy(
                 id=study_id,
-                title=_str(sprops.get("title")),
-                phase=_str(sprops.get("phase")),
-                overall_status=_str(sprops.get("overall_status")),
+                title=as_str(sprops.get("title")),
+                phase=as_str(sprops.get("phase")),
+                overall_status=as_str(sprops.get("overall_status")),
                 conditions=conditions,
                 sponsors=sponsors,
                 facts=study_facts(rel),
@@ -437,7 +439,7 @@ def site_360(snapshot: Snapshot, site_id: str) -> Site360:
         iprops = snapshot.node("Investigator", inv_id) or {}
         roles = sorted(
             {
-                (study_id, _str(r.get("role")) or "INVESTIGATOR")
+                (study_id, as_str(r.get("role")) or "INVESTIGATOR")
                 for (_, study_id), r in snapshot.out("Investigator", inv_id, "INVESTIGATOR_ON")
                 if study_id in site_study_ids and (r.get("site_id") or "") in ("", site_id)
             }
@@ -445,7 +447,7 @@ def site_360(snapshot: Snapshot, site_id: str) -> Site360:
         investigators.append(
             SiteInvestigator(
                 id=inv_id,
-                name=_str(iprops.get("name")) or inv_id,
+                name=as_str(iprops.get("name")) or inv_id,
                 roles=[StudyRole(study_id=s, role=role) for s, role in roles],
                 centrality=centrality_of(iprops),
                 interactions=per_investigator.get(inv_id, 0),
@@ -473,9 +475,9 @@ def site_360(snapshot: Snapshot, site_id: str) -> Site360:
     times = [p.get("occurred_at") for _, p in interactions if parse_time(p.get("occurred_at"))]
     summary = InteractionSummary(
         total=len(interactions),
-        by_channel=dict(sorted(Counter(_str(p.get("channel")) or "unknown" for _, p in interactions).items())),
-        first_at=_str(min(times, key=_time_key)) if times else None,
-        last_at=_str(max(times, key=_time_key)) if times else None,
+        by_channel=dict(sorted(Counter(as_str(p.get("channel")) or "unknown" for _, p in interactions).items())),
+        first_at=as_str(min(times, key=_time_key)) if times else None,
+        last_at=as_str(max(times, key=_time_key)) if times else None,
         mean_sentiment=_mean(sentiments),
         recent_mean_sentiment=_mean(recent_sent),
         recent=[interaction_brief(snapshot, iid, p, sentiment=scores[iid]) for iid, p in recent],
@@ -510,9 +512,9 @@ def investigator_profile(snapshot: Snapshot, investigator_id: str) -> Investigat
             sites.append(
                 SiteRef(
                     id=site_id,
-                    name=_str(sprops.get("name")) or site_id,
-                    city=_str(sprops.get("city")),
-                    country=_str(sprops.get("country")),
+                    name=as_str(sprops.get("name")) or site_id,
+                    city=as_str(sprops.get("city")),
+                    country=as_str(sprops.get("country")),
                 )
             )
     studies: list[InvestigatorStudy] = []
@@ -521,11 +523,11 @@ def investigator_profile(snapshot: Snapshot, investigator_id: str) -> Investigat
         studies.append(
             InvestigatorStudy(
                 study_id=study_id,
-                title=_str(sprops.get("title")),
-                phase=_str(sprops.get("phase")),
-                overall_status=_str(sprops.get("overall_status")),
-                role=_str(rel.get("role")) or "INVESTIGATOR",
-                site_id=_str(rel.get("site_id")) or None,
+                title=as_str(sprops.get("title")),
+                phase=as_str(sprops.get("phase")),
+                overall_status=as_str(sprops.get("overall_status")),
+                role=as_str(rel.get("role")) or "INVESTIGATOR",
+                site_id=as_str(rel.get("site_id")) or None,
             )
         )
     studies.sort(key=lambda s: (s.study_id, s.site_id or "", s.role))
@@ -534,13 +536,13 @@ def investigator_profile(snapshot: Snapshot, investigator_id: str) -> Investigat
     valid_times = [t for t in times if parse_time(t)]
     return InvestigatorProfile(
         id=investigator_id,
-        name=_str(props.get("name")) or investigator_id,
-        degrees=_strs(props.get("degrees")),
-        affiliations=_strs(props.get("affiliations")),
+        name=as_str(props.get("name")) or investigator_id,
+        degrees=as_strs(props.get("degrees")),
+        affiliations=as_strs(props.get("affiliations")),
         sites=sorted(sites, key=lambda s: s.id),
         studies=studies,
         centrality=centrality_of(props),
         interactions=len(set(interactions)),
-        last_interaction_at=_str(max(valid_times, key=_time_key)) if valid_times else None,
+        last_interaction_at=as_str(max(valid_times, key=_time_key)) if valid_times else None,
         data_version=snapshot.version,
     )
