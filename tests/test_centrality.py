@@ -155,8 +155,7 @@ def test_exact_betweenness_and_harmonic_match_networkx(graph: tuple[Projection, 
 @pytest.mark.parametrize("k", [2, 5, 17])
 def test_sampled_betweenness_uses_networkx_pivots(graph: tuple[Projection, nx.Graph], k: int) -> None:
     p, g = graph
-    if k >= len(p):
-        pytest.skip("k covers the whole graph")
+    k = min(k, len(p) - 1)  # fewer pivots than nodes, so the sampled path runs on the small graphs too
     btw, harm = c.betweenness_and_harmonic(p, k=k, seed=11)
     assert max_abs(btw, nx.betweenness_centrality(g, k=k, seed=11)) <= 1e-12
     pivots = c.sample_pivots(p, k, 11)
