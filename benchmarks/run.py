@@ -68,7 +68,25 @@ def neo4j_for(scale: str, base: Path) -> Iterator[dict[str, str]]:
 
     heap, pagecache = {"small": ("1g", "512m"), "medium": ("2g", "1g"), "large": ("3g", "2g")}[scale]
     with temporary_instance(base, heap=heap, pagecache=pagecache) as server:
-        yield {"NEO4J_URI": server.uri, "NEO4J_PASSWORD": server.password, "SITEGRAPH_HOME": str(base)}
+        yield {
+            "NEO4J_URI": server.uri,
+            "NEO4J_PASSWORD": server.password,
+            "SITEGRAPH_HOME": str(base),
+            "SITEGRAPH_BENCH_NEO4J_PID": str(server.pid() or ""),
+        }
+
+
+def process_peak_rss_mib(pid: str | int | None) -> float | None:
+    """Peak resident set size (VmHWM) of a live process, from /proc; None if it cannot be read."""
+    if not pid:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def run_step(step: str, workdir: Path, scale: str, env: dict[str, str]) -> list[dict[str, Any]]:
@@ -124,6 +142,13 @@ def main(argv: list[str] | None = None) -> int:
             env = stack.enter_context(neo4j_for(args.scale, workdir / "neo4j-server"))
         for step in steps:
             measurements += run_step(step, workdir, args.scale, env)
+            if "neo4j" in step:
+                # The server is a separate JVM: its memory is part of what the Neo4j steps cost.
+                rss = process_peak_rss_mib(env.get("SITEGRAPH_BENCH_NEO4J_PID"))
+                if rss is not None:
+                    measurements.append(
+                        {"name": f"{step}.neo4j_server_peak_rss", "scale": args.scale, "value": round(rss, 1), "unit": "MiB"}
+                    )
     result = {"scale": args.scale, "started": started, "machine": facts, "measurements": measurements}
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"{started.replace(':', '')}-{args.scale}"
