@@ -9,6 +9,7 @@ import pytest
 from sitegraph.errors import SchemaError, StoreError
 from sitegraph.graph.memory import MemoryStore
 from sitegraph.graph.store import GraphBatch, GraphStore, RelKey
+from sitegraph.loaders import csvfiles
 
 
 def small_batch() -> GraphBatch:
@@ -205,3 +206,151 @@ def test_memory_store_failed_write_keeps_previous_state(tmp_path: Path, monkeypa
     assert reopened.get_node("Site", "site:n0") is None
     store.close()
     reopened.close()
+
+
+# --- the CSV reader's fast path agrees with the pydantic models -------------------------------------
+
+_TRICKY = [
+    "",
+    " ",
+    "a",
+    " a",
+    "a ",
+    "a\nb",
+    "a\rb",
+    "a\tb",
+    "\x1cx",
+    "x\x1c",
+    "\u00a0x",
+    "x\u00a0",
+    "ñ",
+    "日本",
+    "x" * 1000,
+    "x" * 1001,
+    "0",
+    "007",
+    "12",
+    "-1",
+    "+1",
+    "1.0",
+    "12.5",
+    "1e3",
+    "1_000",
+    "-0",
+    "-0.0",
+    "0.5",
+    "1",
+    "-1.0",
+    "90",
+    "90.0000000000001",
+    "-90",
+    "180",
+    "inf",
+    "nan",
+    "99999999999999999999",
+    "2024-02-29",
+    "2023-02-29",
+    "2024-13-01",
+    "2024-01-31",
+    "2024-01-31T01:50:41",
+    "2024-01-31T01:50:41Z",
+    "2024-01-31T01:50:41+00:00",
+    "2024-01-31T01:50:41-05:30",
+    "2024-01-31T01:50:41+14:59",
+    "2024-01-31T01:50:41+24:00",
+    "2024-01-31T01:50:41.123456+02:00",
+    "2024-01-31T01:50:41.000000",
+    "2024-01-31T23:59:60",
+    "2024-01-31 01:50:41",
+    "1700000000",
+    "call",
+    "Call",
+    " call",
+    "email",
+    "inbound",
+    "lead",
+    "collaborator",
+    "tagged",
+    "observed",
+    "resolved",
+    "no_change",
+    "PRINCIPAL_INVESTIGATOR",
+    "a|b",
+    "|a| |b|",
+    " | ",
+    "MD|PhD",
+    "NCT0001",
+    "NCT 1",
+    "nct-1.2:3_x",
+    "-NCT",
+    "site:a",
+    "inv:b",
+]
+
+
+@pytest.mark.parametrize("name", [spec.name for spec in csvfiles.FILES])
+def test_csv_fast_path_agrees_with_the_models(name: str) -> None:
+    """Whatever the fast cell checks accept, the pydantic model accepts with the same values."""
+    import math
+    import random
+
+    from pydantic import ValidationError
+
+    spec = csvfiles.FILES_BY_NAME[name]
+    fields = list(spec.model.model_fields)
+    assert set(spec.cells) == set(fields)
+    rng = random.Random(name)
+    # Mostly cells the fast check takes (so that whole rows reach it), now and then any cell.
+    taken = {f: [v for v in _TRICKY if spec.cells[f](v) is not csvfiles._SLOW] or _TRICKY for f in fields}
+    accepted = 0
+    for _ in range(4000):
+        raw = {f: rng.choice(taken[f] if rng.random() < 0.9 else _TRICKY) for f in fields}
+        fast: dict[str, object] = {}
+        for f in fields:
+            x = spec.cells[f](raw[f])
+            if x is csvfiles._SLOW:
+                break
+            if x is not None:
+                fast[f] = x
+        else:
+            try:
+                slow = csvfiles._values(spec.model.model_validate(raw))
+            except ValidationError as e:
+                pytest.fail(f"fast path accepted {raw!r}, the model refused it: {e}")
+            assert fast.keys() == slow.keys(), raw
+            for f, value in fast.items():
+                assert type(value) is type(slow[f]), (f, raw)
+                if isinstance(value, float):
+                    assert math.copysign(1, value) == math.copysign(1, slow[f]) and value == slow[f], (f, raw)
+                else:
+                    assert value == slow[f], (f, raw)
+            accepted += 1
+    assert accepted > 0  # the pool reaches the fast path for every file
+
+
+def test_csv_reader_reports_like_the_model(tmp_path: Path) -> None:
+    """Rows the fast path cannot take go through the model: the same values, the same problems."""
+    from sitegraph.loaders.csvfiles import read_csv_folder
+
+    (tmp_path / "sites.csv").write_text(
+        "id,name,city,lat,aliases\n"
+        "site:a,Alpha, Boston ,45.0, A | B |\n"  # spaces: taken by the model, stripped
+        "site:b,Beta,,1e1,\n"  # an exponent: taken by the model
+        "site:c,,Lyon,,\n"  # a missing name
+        "site:d,Delta,Paris,95,\n"  # latitude out of range
+        "site:e,Echo\n"  # a short row: lat and the rest missing
+        "site:f,Foxtrot,Rome,1,x,extra\n"  # one value too many
+        "\n"
+        "site:g,Golf,Oslo,-0.5,G\n",
+        encoding="utf-8",
+    )
+    res = read_csv_folder(tmp_path)
+    sites = res.batch.nodes["Site"]
+    assert sites["site:a"] == {"name": "Alpha", "city": "Boston", "lat": 45.0, "aliases": ["A", "B"]}
+    assert sites["site:b"] == {"name": "Beta", "lat": 10.0}
+    assert sites["site:e"] == {"name": "Echo"}
+    assert sites["site:g"] == {"name": "Golf", "city": "Oslo", "lat": -0.5, "aliases": ["G"]}
+    assert set(sites) == {"site:a", "site:b", "site:e", "site:g"}
+    found = {(p.line, p.field) for p in res.problems}
+    assert found == {(4, "name"), (5, "lat"), (7, None)}, res.problems
+    assert res.rows == 6 and res.skipped == 2

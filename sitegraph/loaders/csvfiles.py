@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from sitegraph.errors import Problem
-from sitegraph.graph.store import GraphBatch
+from sitegraph.graph.store import GraphBatch, gc_paused
 
 log = logging.getLogger(__name__)
 
@@ -155,24 +156,139 @@ class InteractionBarrierRow(Row):
     confidence: Annotated[Annotated[float, Field(ge=0, le=1)] | None, Opt] = None
 
 
+# --- the fast path -----------------------------------------------------------------------------
+# Every cell is first checked by a plain converter that accepts only canonical forms for which the
+# pydantic model accepts the cell and gives the same value (a key without surrounding spaces, an
+# integer without sign or leading zeros, an ISO date-time with an offset within ±14:59, ...). A
+# converter returns ``None`` for a blank optional cell and ``_SLOW`` when it is not sure; then the
+# whole row goes through the pydantic model, which either accepts it (with its own conversion) or
+# reports the problems. So the fast path changes the speed, never the result or the messages
+# (tests/test_store.py compares both paths on fuzzed rows).
+
+_SLOW: Any = object()
+Cell = Callable[[str], Any]
+
+_INT = re.compile(r"0|[1-9][0-9]{0,17}")
+_FLOAT = re.compile(r"-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,15})?")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATETIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{6})?(?:Z|[+-](?:0[0-9]|1[0-4]):[0-5][0-9])?"
+)
+_STUDY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
+
+
+def _key(s: str) -> Any:
+    if s and len(s) <= 1000 and not s[0].isspace() and not s[-1].isspace() and "\n" not in s:
+        return s
+    return _SLOW
+
+
+def _name(s: str) -> Any:
+    return s if s and not s[0].isspace() and not s[-1].isspace() else _SLOW
+
+
+def _text(s: str) -> Any:
+    return s if not s or (not s[0].isspace() and not s[-1].isspace()) else _SLOW
+
+
+def _opt_text(s: str) -> Any:
+    if not s:
+        return None
+    return s if not s[0].isspace() and not s[-1].isspace() else _SLOW
+
+
+def _opt_int(s: str) -> Any:
+    if not s:
+        return None
+    return int(s) if _INT.fullmatch(s) else _SLOW
+
+
+def _opt_float(lo: float, hi: float) -> Cell:
+    def check(s: str) -> Any:
+        if not s:
+            return None
+        if _FLOAT.fullmatch(s):
+            f = float(s)
+            if lo <= f <= hi:
+                return f
+        return _SLOW
+
+    return check
+
+
+def _opt_date(s: str) -> Any:
+    if not s:
+        return None
+    if _DATE.fullmatch(s):
+        try:
+            date.fromisoformat(s)
+        except ValueError:
+            return _SLOW
+        return s
+    return _SLOW
+
+
+def _datetime(s: str) -> Any:
+    if _DATETIME.fullmatch(s):
+        try:
+            return datetime.fromisoformat(s).isoformat()
+        except ValueError:
+            return _SLOW
+    return _SLOW
+
+
+def _choice(values: tuple[str, ...], *, optional: bool = False) -> Cell:
+    allowed = frozenset(values)
+
+    def check(s: str) -> Any:
+        if s in allowed:
+            return s
+        return None if optional and not s else _SLOW
+
+    return check
+
+
+def _study_id(s: str) -> Any:
+    return s if _STUDY_ID.fullmatch(s) else _SLOW
+
+
+def _str_list(s: str) -> Any:
+    if "|" not in s:
+        s = s.strip()
+        return [s] if s else None
+    parts = [p for p in (p.strip() for p in s.split("|")) if p]
+    return parts or None
+
+
+def _values(row: Row) -> dict[str, Any]:
+    """A validated row as the fast path gives it: blank cells and empty lists left out, dates as text."""
+    out: dict[str, Any] = {}
+    for name, value in row.model_dump().items():
+        if value is None or value == []:
+            continue
+        if isinstance(value, date):  # datetimes too
+            value = value.isoformat()
+        out[name] = value
+    return out
+
+
 @dataclass(frozen=True)
 class FileSpec:
-    """One CSV file of the format: its name, its row model, and how a row becomes graph."""
+    """One CSV file of the format: its name, its row model, and how a row becomes graph.
+
+    ``cells`` holds the fast converter of each column; ``sink`` adds a row's values (blank cells
+    left out) to a batch and may keep the dict it is given.
+    """
 
     name: str
     model: type[Row]
     description: str
-    add: Callable[[GraphBatch, Any], None]
+    sink: Callable[[GraphBatch, dict[str, Any]], None]
+    cells: Mapping[str, Cell]
 
-
-def _props(row: Row, *exclude: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in row.model_dump(exclude=set(exclude)).items():
-        if isinstance(value, date):  # datetimes too
-            value = value.isoformat()
-        out[name] = value
-    # A blank cell means "not known here": it sets nothing (and removes nothing already stored).
-    return {k: v for k, v in out.items() if v is not None and v != []}
+    def add(self, batch: GraphBatch, row: Row) -> None:
+        """Add one validated row to the batch."""
+        self.sink(batch, _values(row))
 
 
 BARRIER_NS = "https://w3id.org/sitegraph/barrier/"
@@ -184,71 +300,166 @@ def concept_iri(value: str, namespace: str) -> str:
     return value if "://" in value else namespace + value
 
 
-def _add_interaction(b: GraphBatch, r: InteractionRow) -> None:
-    b.add_node("Interaction", r.id, _props(r, "id", "site_id", "investigator_id", "study_id", "tactic_id"))
-    b.add_rel("WITH_SITE", "Interaction", r.id, "Site", r.site_id)
-    if r.investigator_id:
-        b.add_rel("WITH_INVESTIGATOR", "Interaction", r.id, "Investigator", r.investigator_id)
-    if r.study_id:
-        b.add_rel("ABOUT_STUDY", "Interaction", r.id, "Study", r.study_id)
-    if r.tactic_id:
-        b.add_rel("APPLIED", "Interaction", r.id, "Tactic", concept_iri(r.tactic_id, TACTIC_NS), {"outcome": r.outcome})
+def _node(label: str) -> Callable[[GraphBatch, dict[str, Any]], None]:
+    def sink(b: GraphBatch, v: dict[str, Any]) -> None:
+        b.merge_node(label, v.pop("id"), v)
 
+    return sink
+
+
+def _add_interaction(b: GraphBatch, v: dict[str, Any]) -> None:
+    iid = v.pop("id")
+    site = v.pop("site_id")
+    investigator = v.pop("investigator_id", None)
+    study = v.pop("study_id", None)
+    tactic = v.pop("tactic_id", None)
+    b.merge_node("Interaction", iid, dict(v))  # a compact copy: popping keys does not shrink a dict
+    b.merge_rel("WITH_SITE", "Interaction", iid, "Site", site, {})
+    if investigator:
+        b.merge_rel("WITH_INVESTIGATOR", "Interaction", iid, "Investigator", investigator, {})
+    if study:
+        b.merge_rel("ABOUT_STUDY", "Interaction", iid, "Study", study, {})
+    if tactic:
+        b.merge_rel("APPLIED", "Interaction", iid, "Tactic", concept_iri(tactic, TACTIC_NS), {"outcome": v.get("outcome")})
+
+
+_OPT_TEXT = ("city", "state", "zip", "country")
+_COUNTS = (
+    "activation_days",
+    "enrolled",
+    "target",
+    "screened",
+    "screen_failures",
+    "contract_revisions",
+    "ethics_approval_days",
+    "open_queries",
+    "surveys_received",
+)
+_ROLES = ("PRINCIPAL_INVESTIGATOR", "SUB_INVESTIGATOR", "STUDY_CHAIR", "STUDY_DIRECTOR", "STUDY_PRINCIPAL_INVESTIGATOR")
 
 # Order matters: nodes before the relationships that join them.
 FILES: tuple[FileSpec, ...] = (
-    FileSpec("sites.csv", SiteRow, "Sites", lambda b, r: b.add_node("Site", r.id, _props(r, "id"))),
     FileSpec(
-        "investigators.csv", InvestigatorRow, "Investigators", lambda b, r: b.add_node("Investigator", r.id, _props(r, "id"))
+        "sites.csv",
+        SiteRow,
+        "Sites",
+        _node("Site"),
+        {
+            "id": _key,
+            "name": _name,
+            **dict.fromkeys(_OPT_TEXT, _opt_text),
+            "lat": _opt_float(-90, 90),
+            "lon": _opt_float(-180, 180),
+            "aliases": _str_list,
+        },
     ),
-    FileSpec("studies.csv", StudyRow, "Studies", lambda b, r: b.add_node("Study", r.id, _props(r, "id"))),
-    FileSpec("sponsors.csv", SponsorRow, "Sponsors", lambda b, r: b.add_node("Sponsor", r.id, _props(r, "id"))),
-    FileSpec("conditions.csv", ConditionRow, "Conditions", lambda b, r: b.add_node("Condition", r.id, _props(r, "id"))),
+    FileSpec(
+        "investigators.csv",
+        InvestigatorRow,
+        "Investigators",
+        _node("Investigator"),
+        {"id": _key, "name": _name, "degrees": _str_list, "affiliations": _str_list},
+    ),
+    FileSpec(
+        "studies.csv",
+        StudyRow,
+        "Studies",
+        _node("Study"),
+        {
+            "id": _study_id,
+            **dict.fromkeys(("title", "phase", "overall_status", "study_type", "start_date", "completion_date"), _opt_text),
+            "enrollment": _opt_int,
+        },
+    ),
+    FileSpec("sponsors.csv", SponsorRow, "Sponsors", _node("Sponsor"), {"id": _key, "name": _name, "agency_class": _opt_text}),
+    FileSpec(
+        "conditions.csv",
+        ConditionRow,
+        "Conditions",
+        _node("Condition"),
+        {"id": _key, "name": _name, "therapeutic_area": _opt_text},
+    ),
     FileSpec(
         "site_studies.csv",
         SiteStudyRow,
         "Site takes part in study, with per-site facts (PARTICIPATES_IN)",
-        lambda b, r: b.add_rel("PARTICIPATES_IN", "Site", r.site_id, "Study", r.study_id, _props(r, "site_id", "study_id")),
+        lambda b, v: b.merge_rel("PARTICIPATES_IN", "Site", v.pop("site_id"), "Study", v.pop("study_id"), v),
+        {
+            "site_id": _key,
+            "study_id": _key,
+            "status": _opt_text,
+            "activation_date": _opt_date,
+            **dict.fromkeys(_COUNTS, _opt_int),
+        },
     ),
     FileSpec(
         "investigator_sites.csv",
         InvestigatorSiteRow,
         "Investigator works at site (WORKS_AT)",
-        lambda b, r: b.add_rel("WORKS_AT", "Investigator", r.investigator_id, "Site", r.site_id),
+        lambda b, v: b.merge_rel("WORKS_AT", "Investigator", v["investigator_id"], "Site", v["site_id"], {}),
+        {"investigator_id": _key, "site_id": _key},
     ),
     FileSpec(
         "investigator_studies.csv",
         InvestigatorStudyRow,
         "Investigator's role on a study at a site (INVESTIGATOR_ON)",
-        lambda b, r: b.add_rel(
-            "INVESTIGATOR_ON", "Investigator", r.investigator_id, "Study", r.study_id, {"role": r.role, "site_id": r.site_id}
+        lambda b, v: b.merge_rel(
+            "INVESTIGATOR_ON",
+            "Investigator",
+            v["investigator_id"],
+            "Study",
+            v["study_id"],
+            {"role": v["role"], "site_id": v.get("site_id", "")},
         ),
+        {"investigator_id": _key, "study_id": _key, "role": _choice(_ROLES), "site_id": _text},
     ),
     FileSpec(
         "study_sponsors.csv",
         StudySponsorRow,
         "Study sponsored by (SPONSORED_BY)",
-        lambda b, r: b.add_rel("SPONSORED_BY", "Study", r.study_id, "Sponsor", r.sponsor_id, {"role": r.role}),
+        lambda b, v: b.merge_rel("SPONSORED_BY", "Study", v["study_id"], "Sponsor", v["sponsor_id"], {"role": v["role"]}),
+        {"study_id": _key, "sponsor_id": _key, "role": _choice(("lead", "collaborator"))},
     ),
     FileSpec(
         "study_conditions.csv",
         StudyConditionRow,
         "Study is about condition (STUDIES)",
-        lambda b, r: b.add_rel("STUDIES", "Study", r.study_id, "Condition", r.condition_id),
+        lambda b, v: b.merge_rel("STUDIES", "Study", v["study_id"], "Condition", v["condition_id"], {}),
+        {"study_id": _key, "condition_id": _key},
     ),
-    FileSpec("interactions.csv", InteractionRow, "Interactions with sites", _add_interaction),
+    FileSpec(
+        "interactions.csv",
+        InteractionRow,
+        "Interactions with sites",
+        _add_interaction,
+        {
+            "id": _key,
+            "site_id": _key,
+            "investigator_id": _opt_text,
+            "study_id": _opt_text,
+            "channel": _choice(("call", "email", "visit", "fax", "portal")),
+            "direction": _choice(("inbound", "outbound"), optional=True),
+            "occurred_at": _datetime,
+            "note": _text,
+            "tactic_id": _opt_text,
+            "outcome": _choice(("resolved", "improved", "no_change", "worse", "pending"), optional=True),
+            "sentiment": _opt_float(-1, 1),
+        },
+    ),
     FileSpec(
         "interaction_barriers.csv",
         InteractionBarrierRow,
         "Barriers an interaction raised (CONCERNS)",
-        lambda b, r: b.add_rel(
-            "CONCERNS",
-            "Interaction",
-            r.interaction_id,
-            "Barrier",
-            concept_iri(r.barrier_id, BARRIER_NS),
-            _props(r, "interaction_id", "barrier_id"),
+        lambda b, v: b.merge_rel(
+            "CONCERNS", "Interaction", v.pop("interaction_id"), "Barrier", concept_iri(v.pop("barrier_id"), BARRIER_NS), v
         ),
+        {
+            "interaction_id": _key,
+            "barrier_id": _key,
+            "source": _choice(("observed", "tagged")),
+            "severity": _opt_float(0, 1),
+            "confidence": _opt_float(0, 1),
+        },
     ),
 )
 FILES_BY_NAME = {spec.name: spec for spec in FILES}
@@ -272,30 +483,102 @@ def _format_error(err: dict[str, Any]) -> tuple[str, str]:
     return loc, msg
 
 
-def _rows(path: Path, problems: list[Problem]) -> Iterator[tuple[int, dict[str, str | None]]]:
+_BLOCK = 1 << 22  # characters of text split into lines at a time
+
+
+def _lines(text: str) -> Iterator[str]:
+    """``text.splitlines(keepends=True)``, a block at a time (cut after a newline) to bound memory."""
+    start, n = 0, len(text)
+    while start < n:
+        end = text.find("\n", min(start + _BLOCK, n) - 1) + 1 or n
+        yield from text[start:end].splitlines(keepends=True)
+        start = end
+
+
+def _read_text(path: Path, problems: list[Problem]) -> str | None:
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        return path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as e:
         problems.append(Problem(str(path), f"not UTF-8 text (byte {e.start}: {e.reason})"))
-        return
     except OSError as e:
         problems.append(Problem(str(path), f"cannot read: {e.strerror}"))
+    return None
+
+
+_PROGRESS_EVERY = 10_000
+
+
+def _read_file(path: Path, spec: FileSpec, result: CsvResult, progress: Callable[[int], None] | None) -> None:
+    problems = result.problems
+    text = _read_text(path, problems)
+    if text is None:
         return
-    reader = csv.DictReader(text.splitlines(keepends=True), strict=True)
+    reader = csv.reader(_lines(text), strict=True)
+    batch, sink, model = result.batch, spec.sink, spec.model
+    done = 0
     try:
-        header = reader.fieldnames
+        header = next(reader, None)
         if not header:
             problems.append(Problem(str(path), "empty file (no header row)", line=1))
             return
+        fields = model.model_fields
+        index = {name: i for i, name in enumerate(header)}  # a repeated column: the last one wins, as in DictReader
+        width = len(header)
+        unknown = sorted(name for name in index if name not in fields)
+        unknown_msg = f"unknown column(s): {', '.join(unknown)}" if unknown else ""
+        cells = [(name, index[name], spec.cells[name]) for name in fields if name in index]
+        defaults = {
+            name: f.default
+            for name, f in fields.items()
+            if name not in index and not f.is_required() and f.default is not None and f.default != []
+        }
+        fast = all(name in index or not f.is_required() for name, f in fields.items())
         for row in reader:
+            n = len(row)
+            if not n:
+                continue  # a blank line, as DictReader skips it
             line = reader.line_num
-            extra = row.pop(None, None)
-            if extra:
-                problems.append(Problem(str(path), f"{len(extra)} more value(s) than header columns", line=line))
+            if n > width:
+                problems.append(Problem(str(path), f"{n - width} more value(s) than header columns", line=line))
                 continue
-            yield line, row
+            result.rows += 1
+            if unknown_msg:
+                problems.append(Problem(str(path), unknown_msg, line=line))
+                result.skipped += 1
+                continue
+            if fast and n == width:
+                values = dict(defaults)
+                for name, i, check in cells:
+                    x = check(row[i])
+                    if x is None:
+                        continue
+                    if x is _SLOW:
+                        break
+                    values[name] = x
+                else:
+                    sink(batch, values)
+                    done += 1
+                    if progress and done % _PROGRESS_EVERY == 0:
+                        progress(_PROGRESS_EVERY)
+                    continue
+            # Not sure, or not valid: the model decides, and names every problem.
+            try:
+                valid = model.model_validate({name: row[i] if i < n else None for name, i in index.items()})
+            except ValidationError as e:
+                result.skipped += 1
+                for err in e.errors():
+                    loc, msg = _format_error(dict(err))
+                    problems.append(Problem(str(path), msg, line=line, field=loc))
+                continue
+            sink(batch, _values(valid))
+            done += 1
+            if progress and done % _PROGRESS_EVERY == 0:
+                progress(_PROGRESS_EVERY)
     except csv.Error as e:
         problems.append(Problem(str(path), f"malformed CSV: {e}", line=reader.line_num))
+    finally:
+        if progress and done % _PROGRESS_EVERY:
+            progress(done % _PROGRESS_EVERY)
 
 
 def read_csv_folder(folder: Path, *, progress: Callable[[int], None] | None = None) -> CsvResult:
@@ -307,30 +590,13 @@ def read_csv_folder(folder: Path, *, progress: Callable[[int], None] | None = No
     unknown = sorted(p.name for p in folder.glob("*.csv") if p.name not in FILES_BY_NAME)
     for name in unknown:
         result.problems.append(Problem(str(folder / name), f"unknown CSV file; expected one of: {', '.join(FILES_BY_NAME)}"))
-    for spec in FILES:
-        path = folder / spec.name
-        if not path.exists():
-            continue
-        result.files += 1
-        expected = set(spec.model.model_fields)
-        for line, raw in _rows(path, result.problems):
-            result.rows += 1
-            unknown_cols = sorted(k for k in raw if k not in expected)
-            if unknown_cols:
-                result.problems.append(Problem(str(path), f"unknown column(s): {', '.join(unknown_cols)}", line=line))
-                result.skipped += 1
+    with gc_paused():
+        for spec in FILES:
+            path = folder / spec.name
+            if not path.exists():
                 continue
-            try:
-                row = spec.model.model_validate({k: v for k, v in raw.items()})
-            except ValidationError as e:
-                result.skipped += 1
-                for err in e.errors():
-                    loc, msg = _format_error(dict(err))
-                    result.problems.append(Problem(str(path), msg, line=line, field=loc))
-                continue
-            spec.add(result.batch, row)
-            if progress:
-                progress(1)
+            result.files += 1
+            _read_file(path, spec, result, progress)
     if len(result.problems) > MAX_PROBLEMS:
         extra = len(result.problems) - MAX_PROBLEMS
         result.problems = [*result.problems[:MAX_PROBLEMS], Problem(str(folder), f"... and {extra} more problem(s)")]
