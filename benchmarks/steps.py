@@ -194,20 +194,54 @@ def step_load_neo4j(workdir: Path, scale: str) -> list[Measurement]:
     return _load("neo4j", workdir, scale)
 
 
-def step_analyze(workdir: Path, scale: str) -> list[Measurement]:
-    """Centrality on the loaded embedded store: fast path vs networkx, and the sparse lower bound."""
-    from benchmarks import bench_centrality
-
-    out: list[Measurement] = bench_centrality.run(scale)
+def _analyze(kind: str, workdir: Path, scale: str) -> list[Measurement]:
+    """``sitegraph analyze`` on the loaded store, alone in its process: seconds per phase (its RSS
+    is the product's; the networkx and scipy baselines run in ``analyze-baseline``)."""
     from sitegraph.graph.analyze import analyze
 
-    store = _store("memory", workdir)
+    step = "analyze" if kind == "memory" else f"analyze.{kind}"
+    store = _store(kind, workdir)
     started = time.perf_counter()
     report = analyze(store)
     secs = time.perf_counter() - started
     store.close()
-    out.append(m("analyze.store_end_to_end_seconds", scale, secs, "s"))
-    out.append(m("analyze.nodes_written", scale, report.nodes_written, "nodes"))
+    out = [
+        m(f"{step}.store_end_to_end_seconds", scale, secs, "s"),
+        m(f"{step}.read_seconds", scale, report.snapshot_seconds, "s"),
+    ]
+    for run in report.measures:
+        out.append(m(f"{step}.{run.projection}.{run.measure}_seconds", scale, run.seconds, "s"))
+    out += [
+        m(f"{step}.measures_seconds", scale, sum(r.seconds for r in report.measures if r.measure != "projection"), "s"),
+        m(f"{step}.batch_seconds", scale, report.batch_seconds, "s"),
+        m(f"{step}.write_seconds", scale, report.write_seconds, "s"),
+        m(f"{step}.nodes_written", scale, report.nodes_written, "nodes"),
+        m(f"{step}.properties_written", scale, report.properties_written, "properties"),
+    ]
+    return out
+
+
+def step_analyze(workdir: Path, scale: str) -> list[Measurement]:
+    """``sitegraph analyze`` end to end on the loaded embedded store (read, measures, write-back)."""
+    return _analyze("memory", workdir, scale)
+
+
+def step_analyze_neo4j(workdir: Path, scale: str) -> list[Measurement]:
+    """``sitegraph analyze`` end to end on the loaded Neo4j."""
+    return _analyze("neo4j", workdir, scale)
+
+
+def step_analyze_baseline(workdir: Path, scale: str) -> list[Measurement]:
+    """The baselines of ``analyze``, in their own process: on the embedded store's own projections,
+    the fast path against networkx and against a plain scipy power iteration (the lower bound);
+    then the same on the synthetic network of ``benchmarks.bench_centrality`` (names without
+    ``store_``)."""
+    from benchmarks import bench_centrality
+
+    store = _store("memory", workdir)
+    out: list[Measurement] = bench_centrality.run_on_store(store, scale)
+    store.close()
+    out += bench_centrality.run(scale)
     return out
 
 
@@ -269,6 +303,8 @@ STEPS: dict[str, Callable[[Path, str], list[Measurement]]] = {
     "load-memory": step_load_memory,
     "load-neo4j": step_load_neo4j,
     "analyze": step_analyze,
+    "analyze-baseline": step_analyze_baseline,
+    "analyze-neo4j": step_analyze_neo4j,
     "recommend": step_recommend,
     "api-memory": lambda w, s: step_api(w, s, "memory"),
     "api-neo4j": lambda w, s: step_api(w, s, "neo4j"),

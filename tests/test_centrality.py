@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from sitegraph.errors import SchemaError
 from sitegraph.graph import centrality as c
 from sitegraph.graph.analyze import (
     PAGERANK_L1_TOLERANCE,
@@ -33,11 +35,14 @@ from sitegraph.graph.memory import MemoryStore
 from sitegraph.graph.projections import (
     COLLABORATION,
     SIS,
+    SIS_ENDPOINTS,
+    SIS_LABELS,
     NodeId,
     Projection,
     collaboration_from_incidence,
     from_edges,
     investigator_collaboration,
+    read_edges,
     site_investigator_study,
 )
 from sitegraph.graph.store import GraphBatch, GraphStore
@@ -332,6 +337,78 @@ def test_projections_from_the_store(loaded: GraphStore) -> None:
     _same_graph(collab.to_networkx(), expected_collaboration())
     assert collab.to_networkx().edges[("Investigator", "I1"), ("Investigator", "I2")]["weight"] == 2.0
     assert collab.adjacency.getrow(collab.index[("Investigator", "I5")]).nnz == 0
+
+
+def _same_matrix(a: object, b: object) -> None:
+    for name in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+def test_projections_read_straight_from_the_store_equal_the_snapshot_ones(loaded: GraphStore) -> None:
+    snap = get_snapshot(loaded)
+    version, edges = read_edges(loaded)
+    assert version == snap.version == loaded.version()
+    for build in (site_investigator_study, investigator_collaboration):
+        direct, via_snapshot = build(edges), build(snap)
+        assert direct.nodes == via_snapshot.nodes
+        _same_matrix(direct.adjacency, via_snapshot.adjacency)
+        if via_snapshot.factor is not None:
+            _same_matrix(direct.factor, via_snapshot.factor)
+    _same_graph(site_investigator_study(edges).to_networkx(), expected_sis())
+    _same_graph(investigator_collaboration(edges).to_networkx(), expected_collaboration())
+    # No cache: a later write is read at once.
+    loaded.write(_one_rel("WORKS_AT", "Investigator", "I5", "Site", "S4"))
+    version2, edges2 = read_edges(loaded)
+    assert version2 == loaded.version() > version
+    assert site_investigator_study(edges2).n_edges == site_investigator_study(edges).n_edges + 1
+
+
+def _one_rel(rel_type: str, sl: str, s: str, el: str, e: str) -> GraphBatch:
+    b = GraphBatch()
+    b.add_rel(rel_type, sl, s, el, e)
+    return b
+
+
+def test_key_reads_match_the_generic_reads(loaded: GraphStore) -> None:
+    assert loaded.node_keys("Site") == SITES
+    assert loaded.node_keys("Sponsor") == ["SP1"]
+    starts, ends = loaded.relationship_endpoints("INVESTIGATOR_ON", "Investigator", "Study")
+    assert Counter(zip(starts, ends, strict=True)) == Counter((i, t) for i, t, _ in INVESTIGATOR_ON)  # I2-T2 twice
+    assert loaded.relationship_endpoints("BROADER", "Tactic", "Tactic") == ([], [])
+    # The store's own reads give what the default implementation (built on iter_nodes and
+    # iter_relationships) gives.
+    version, keys, rels = loaded.graph_keys(SIS_LABELS, SIS_ENDPOINTS)
+    g_version, g_keys, g_rels = GraphStore.graph_keys(loaded, SIS_LABELS, SIS_ENDPOINTS)
+    assert version == g_version == loaded.version()
+    assert keys == g_keys == {"Site": SITES, "Investigator": INVESTIGATORS, "Study": STUDIES}
+    assert rels.keys() == g_rels.keys() == set(SIS_ENDPOINTS)
+    for pair, (s, e) in rels.items():
+        assert Counter(zip(s, e, strict=True)) == Counter(zip(*g_rels[pair], strict=True)), pair
+    with pytest.raises(SchemaError):
+        loaded.node_keys("Nope")
+    with pytest.raises(SchemaError):
+        loaded.relationship_endpoints("WORKS_AT", "Site", "Investigator")
+    with pytest.raises(SchemaError):
+        loaded.graph_keys(["Site"], [("NOPE", "Site", "Study")])
+
+
+def test_analyze_leaves_the_embedded_graph_unloaded(tmp_path: Path) -> None:
+    """analyze reads keys from SQLite and writes properties to SQLite: no networkx graph is built."""
+    home = tmp_path / "memory"
+    with MemoryStore(home) as writer:
+        writer.write(real_shaped_batch())
+    store = MemoryStore(home)
+    try:
+        report = analyze(store)
+        assert store._graph is None
+        assert report.nodes_written == len(SITES) + len(INVESTIGATORS) + len(STUDIES)
+    finally:
+        store.close()
+    with MemoryStore(home) as reader:
+        stored = reader.get_node("Investigator", "I2") or {}
+        computed, _ = compute(get_snapshot(reader))
+        assert {k: stored[k] for k in computed[("Investigator", "I2")]} == computed[("Investigator", "I2")]
+        assert stored[VERSION_PROPERTY] == report.data_version == reader.version() - 1
 
 
 def _reference_scores(g: nx.Graph, prefix: str) -> dict[NodeId, dict[str, float]]:

@@ -1,8 +1,10 @@
 """``sitegraph analyze``: every centrality measure on every projection, written back as node properties.
 
-:func:`compute` is pure (a snapshot in, scores and timings out); :func:`analyze` adds the store:
-it reads the current snapshot, computes, and writes all scores in one :class:`GraphBatch`, so
-Neo4j Browser users can sort by them::
+:func:`compute` is pure (a snapshot, or the edges read from a store, in; scores and timings out);
+:func:`analyze` adds the store: it reads only what the projections need straight from the store
+(:func:`~sitegraph.graph.projections.read_edges`: node keys and relationship endpoint keys, no
+snapshot of the whole graph), computes, and writes all scores in one :class:`GraphBatch`, so Neo4j
+Browser users can sort by them::
 
     MATCH (s:Site) RETURN s.name, s.pagerank ORDER BY s.pagerank DESC LIMIT 20
 
@@ -33,11 +35,13 @@ from sitegraph.graph.projections import (
     SIS,
     NodeId,
     Projection,
+    ProjectionEdges,
     investigator_collaboration,
+    read_edges,
     site_investigator_study,
 )
 from sitegraph.graph.store import GraphBatch, GraphStore
-from sitegraph.queries.snapshot import Snapshot, get_snapshot
+from sitegraph.queries.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +49,10 @@ Progress = Callable[[str, int, int], None]
 """Called before each step with (what, steps done, steps in all)."""
 
 PREFIX = {SIS: "", COLLABORATION: "collab_"}
-BUILDERS: dict[str, Callable[[Snapshot], Projection]] = {SIS: site_investigator_study, COLLABORATION: investigator_collaboration}
+BUILDERS: dict[str, Callable[[Snapshot | ProjectionEdges], Projection]] = {
+    SIS: site_investigator_study,
+    COLLABORATION: investigator_collaboration,
+}
 MEASURES = ("pagerank", "degree", "strength", "betweenness", "harmonic")
 VERSION_PROPERTY = "centrality_version"
 TIME_PROPERTY = "centrality_at"
@@ -92,8 +99,9 @@ class AnalysisReport:
     nodes_written: int = 0
     properties_written: int = 0
     seconds: float = 0.0
-    snapshot_seconds: float = 0.0
-    write_seconds: float = 0.0
+    snapshot_seconds: float = 0.0  # reading the store (keys only, no snapshot since the direct read)
+    write_seconds: float = 0.0  # the store's write of the batch
+    batch_seconds: float = 0.0  # building the batch of properties
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -191,16 +199,17 @@ def _compute_projection(
 
 
 def compute(
-    snapshot: Snapshot,
+    source: Snapshot | ProjectionEdges,
     *,
     method: c.Method = "fast",
     betweenness_samples: int | None = None,
     seed: int = 0,
     progress: Progress | None = None,
 ) -> tuple[dict[NodeId, dict[str, float]], list[MeasureRun]]:
-    """Every measure on every projection of the snapshot: ``{node: {property: value}}`` and timings.
+    """Every measure on every projection: ``{node: {property: value}}`` and timings.
 
-    Pure: reads nothing but the snapshot, writes nothing. ``betweenness_samples`` is ``k`` for
+    ``source`` is a snapshot or the edges :func:`~sitegraph.graph.projections.read_edges` read from
+    a store; both give the same projections. Pure: reads nothing else, writes nothing. ``betweenness_samples`` is ``k`` for
     :func:`~sitegraph.graph.centrality.pivots_for` (None chooses by graph size).
     """
     c.check_method(method)
@@ -217,7 +226,7 @@ def compute(
     runs: list[MeasureRun] = []
     for name, build in BUILDERS.items():
         step(f"{name}: projection")
-        proj, secs = _timed(partial(build, snapshot))
+        proj, secs = _timed(partial(build, source))
         runs.append(MeasureRun(name, "projection", (), proj.n_nodes, proj.n_edges, secs, "fast", exact=True))
         scores, proj_runs = _compute_projection(proj, method=method, samples=betweenness_samples, seed=seed, step=step)
         runs += proj_runs
@@ -239,38 +248,46 @@ def analyze(
     seed: int = 0,
     progress: Progress | None = None,
 ) -> AnalysisReport:
-    """Compute every measure on the store's current data and write the scores as node properties."""
+    """Compute every measure on the store's current data and write the scores as node properties.
+
+    Reads only the keys the projections need (:func:`~sitegraph.graph.projections.read_edges`), so
+    neither the embedded store's networkx graph nor a snapshot is built; the write-back is one
+    batch of node properties.
+    """
     started = time.perf_counter()
-    snapshot = get_snapshot(store)
-    snapshot_secs = time.perf_counter() - started
+    version, edges = read_edges(store)
+    read_secs = time.perf_counter() - started
     computed_at = datetime.now(UTC).isoformat(timespec="seconds")
-    props, runs = compute(snapshot, method=method, betweenness_samples=betweenness_samples, seed=seed, progress=progress)
+    props, runs = compute(edges, method=method, betweenness_samples=betweenness_samples, seed=seed, progress=progress)
+    del edges
+    batch_started = time.perf_counter()
     batch = GraphBatch()
     written = 0
     for (label, key), values in props.items():
-        row: dict[str, Any] = dict(values)
-        row[VERSION_PROPERTY] = snapshot.version
-        row[TIME_PROPERTY] = computed_at
+        row: dict[str, Any] = {**values, VERSION_PROPERTY: version, TIME_PROPERTY: computed_at}
         written += len(row)
         batch.add_node(label, key, row)
+    del props
+    batch_secs = time.perf_counter() - batch_started
     _, write_secs = _timed(lambda: store.write(batch) if len(batch) else None)
     report = AnalysisReport(
         store=store.kind,
-        data_version=snapshot.version,
+        data_version=version,
         computed_at=computed_at,
         method=method,
         measures=runs,
         nodes_written=batch.node_count(),
         properties_written=written,
         seconds=time.perf_counter() - started,
-        snapshot_seconds=snapshot_secs,
+        snapshot_seconds=read_secs,
         write_seconds=write_secs,
+        batch_seconds=batch_secs,
     )
     log.info(
         "analyze (%s) on the %s store at version %d: %d node(s), %d propert(ies) in %.2fs",
         method,
         store.kind,
-        snapshot.version,
+        version,
         report.nodes_written,
         written,
         report.seconds,
@@ -315,16 +332,16 @@ def _sweep_measures(proj: Projection, pivots: int | None, seed: int, method: c.M
 
 
 def compare(
-    snapshot: Snapshot, *, betweenness_samples: int | None = None, seed: int = 0, progress: Progress | None = None
+    source: Snapshot | ProjectionEdges, *, betweenness_samples: int | None = None, seed: int = 0, progress: Progress | None = None
 ) -> list[Difference]:
-    """Run the fast path and the networkx reference on each projection; writes nothing."""
+    """Run the fast path and the networkx reference on each projection of ``source``; writes nothing."""
     total = len(BUILDERS) * _STEPS_PER_PROJECTION
     done = 0
     out: list[Difference] = []
     for name, build in BUILDERS.items():
         if progress is not None:
             progress(f"{name}: projection", done, total)
-        proj = build(snapshot)
+        proj = build(source)
         done += 1
         pivots = c.pivots_for(proj, betweenness_samples)
         steps: list[tuple[str, tuple[str, ...], Callable[[c.Method], tuple[c.Scores, ...]]]] = [

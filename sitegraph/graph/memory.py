@@ -343,3 +343,45 @@ class MemoryStore(GraphStore):
             out.append((other[0], props, dict(d)))
         out.sort(key=lambda t: (t[0], str(t[1].get(node_spec(t[0]).key)), json.dumps(t[2], sort_keys=True, default=str)))
         return out
+
+    # --- bulk key reads for analytics: straight from SQLite (no networkx graph, no JSON) -----------
+    def _select_node_keys(self, label: str) -> list[str]:
+        rows = self._db.execute("SELECT key FROM nodes WHERE label = ?", (label,)).fetchall()
+        return sorted([r[0] for r in rows])  # already in key order (the primary key): sorting is one pass
+
+    def _select_endpoints(self, rel_type: str, start_label: str, end_label: str) -> tuple[list[str], list[str]]:
+        rows = self._db.execute(
+            "SELECT start_key, end_key FROM rels WHERE type = ? AND start_label = ? AND end_label = ?",
+            (rel_type, start_label, end_label),
+        ).fetchall()
+        return [r[0] for r in rows], [r[1] for r in rows]
+
+    def node_keys(self, label: str) -> list[str]:
+        node_spec(label)
+        with self._lock:
+            return self._select_node_keys(label)
+
+    def relationship_endpoints(self, rel_type: str, start_label: str, end_label: str) -> tuple[list[str], list[str]]:
+        from sitegraph.graph.schema import check_endpoints
+
+        check_endpoints(rel_type, start_label, end_label)
+        with self._lock:
+            return self._select_endpoints(rel_type, start_label, end_label)
+
+    def graph_keys(
+        self, labels: Iterable[str], relationships: Iterable[tuple[str, str, str]]
+    ) -> tuple[int, dict[str, list[str]], dict[tuple[str, str, str], tuple[list[str], list[str]]]]:
+        """One SQLite read transaction (a consistent view in WAL mode); never loads the networkx graph."""
+        from sitegraph.graph.schema import check_endpoints
+
+        wanted = [node_spec(label).label for label in labels]
+        pairs = [(check_endpoints(t, sl, el).type, sl, el) for t, sl, el in relationships]
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                row = self._db.execute("SELECT value FROM meta WHERE name = 'version'").fetchone()
+                keys = {label: self._select_node_keys(label) for label in wanted}
+                rels = {pair: self._select_endpoints(*pair) for pair in pairs}
+            finally:
+                self._db.execute("COMMIT")
+        return (int(row[0]) if row else 0), keys, rels

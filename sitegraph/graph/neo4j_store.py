@@ -287,3 +287,67 @@ class Neo4jStore(GraphStore):
             out.append((other, dict(r["p"]), dict(r["rp"])))
         out.sort(key=lambda t: (t[0], str(t[1].get(node_spec(t[0]).key)), json.dumps(t[2], sort_keys=True, default=str)))
         return out
+
+    # --- bulk key reads for analytics: keys only, streamed ----------------------------------------
+    # Records fetched per round trip when streaming keys (the driver's default is 1,000).
+    KEY_FETCH_SIZE = 50_000
+
+    def _read_keys(self, work: Callable[[ManagedTransaction], Any]) -> Any:
+        """Run ``work`` in one managed read transaction that streams with a large fetch size."""
+        try:
+            with self.driver.session(database=self.database, fetch_size=self.KEY_FETCH_SIZE) as session:
+                return session.execute_read(work)
+        except _UNAVAILABLE as e:
+            raise StoreUnavailableError(f"Neo4j at {self.uri} is not available: {e}") from e
+        except Neo4jError as e:
+            raise StoreError(f"Neo4j read failed: {e.message}") from e
+
+    @staticmethod
+    def _tx_node_keys(tx: ManagedTransaction, label: str) -> list[str]:
+        spec = node_spec(label)
+        result = tx.run(_q(f"MATCH (n:{spec.label}) RETURN n.{spec.key} AS k"))
+        return sorted([r[0] for r in result])
+
+    @staticmethod
+    def _tx_endpoints(tx: ManagedTransaction, rel_type: str, start_label: str, end_label: str) -> tuple[list[str], list[str]]:
+        spec = check_endpoints(rel_type, start_label, end_label)
+        start, end = node_spec(start_label), node_spec(end_label)
+        result = tx.run(
+            _q(f"MATCH (a:{start.label})-[:{spec.type}]->(b:{end.label}) RETURN a.{start.key} AS s, b.{end.key} AS e")
+        )
+        starts: list[str] = []
+        ends: list[str] = []
+        for record in result:
+            starts.append(record[0])
+            ends.append(record[1])
+        return starts, ends
+
+    def node_keys(self, label: str) -> list[str]:
+        node_spec(label)
+        return list(self._read_keys(partial(self._tx_node_keys, label=label)))
+
+    def relationship_endpoints(self, rel_type: str, start_label: str, end_label: str) -> tuple[list[str], list[str]]:
+        check_endpoints(rel_type, start_label, end_label)
+        starts, ends = self._read_keys(
+            partial(self._tx_endpoints, rel_type=rel_type, start_label=start_label, end_label=end_label)
+        )
+        return starts, ends
+
+    def graph_keys(
+        self, labels: Iterable[str], relationships: Iterable[tuple[str, str, str]]
+    ) -> tuple[int, dict[str, list[str]], dict[tuple[str, str, str], tuple[list[str], list[str]]]]:
+        """Every read in one managed read transaction (Neo4j's read-committed isolation: the version
+        is read first, so it is never newer than the keys)."""
+        wanted = [node_spec(label).label for label in labels]
+        pairs = [(check_endpoints(t, sl, el).type, sl, el) for t, sl, el in relationships]
+
+        def work(
+            tx: ManagedTransaction,
+        ) -> tuple[int, dict[str, list[str]], dict[tuple[str, str, str], tuple[list[str], list[str]]]]:
+            rec = tx.run(_q("MATCH (m:SitegraphMeta {id: 'meta'}) RETURN m.version AS v")).single()
+            version = int(rec["v"]) if rec is not None and rec["v"] is not None else 0
+            keys = {label: self._tx_node_keys(tx, label) for label in wanted}
+            rels = {pair: self._tx_endpoints(tx, *pair) for pair in pairs}
+            return version, keys, rels
+
+        return self._read_keys(work)

@@ -7,7 +7,10 @@ bytes per directed edge instead of the several hundred a networkx edge costs. No
 sampled pivots) from either store. :meth:`Projection.to_networkx` gives the same graph as networkx
 for the reference implementation.
 
-Two builders read a :class:`~sitegraph.queries.snapshot.Snapshot`:
+Two builders read either a :class:`~sitegraph.queries.snapshot.Snapshot` or the
+:class:`ProjectionEdges` that :func:`read_edges` reads straight from a store (only the keys of
+Sites, Investigators and Studies and the endpoint keys of the three relationship types below: no
+properties, no snapshot of the whole graph; what ``sitegraph analyze`` uses):
 
 * :func:`site_investigator_study` - Sites, Investigators and Studies joined by ``WORKS_AT``,
   ``PARTICIPATES_IN`` and ``INVESTIGATOR_ON``. An edge's weight is the number of relationships
@@ -33,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from sitegraph.graph.store import GraphStore
 from sitegraph.queries.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,12 @@ COLLABORATION = "investigator_collaboration"
 
 SIS_LABELS = ("Site", "Investigator", "Study")
 SIS_RELATIONSHIPS = frozenset({"WORKS_AT", "PARTICIPATES_IN", "INVESTIGATOR_ON"})
+# The same relationships with their (only) endpoint labels in the schema, for reading from a store.
+SIS_ENDPOINTS: tuple[tuple[str, str, str], ...] = (
+    ("WORKS_AT", "Investigator", "Site"),
+    ("PARTICIPATES_IN", "Site", "Study"),
+    ("INVESTIGATOR_ON", "Investigator", "Study"),
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,8 +150,8 @@ def _sorted_nodes(snapshot: Snapshot, labels: Iterable[str]) -> list[NodeId]:
 
 
 @dataclass(frozen=True)
-class _Edges:
-    """Every projection-relevant relationship of a snapshot, as row numbers into ``nodes``."""
+class ProjectionEdges:
+    """Every projection-relevant relationship, as row numbers into ``nodes``."""
 
     nodes: list[NodeId]  # Site, Investigator and Study ids, sorted
     src: npt.NDArray[np.int64]  # one entry per WORKS_AT, PARTICIPATES_IN, INVESTIGATOR_ON
@@ -153,14 +163,14 @@ class _Edges:
 _EDGES_CACHE_KEY = "sitegraph.graph.projections.edges"
 
 
-def _edges(snapshot: Snapshot) -> _Edges:
+def _edges(snapshot: Snapshot) -> ProjectionEdges:
     """One pass over the out-edges of Investigators and Sites (cached on the snapshot).
 
     Relationships into those nodes (interactions, which outnumber everything else) are never
     touched. Reads networkx's adjacency dicts directly: the public views cost more than the loop.
     """
     cached = snapshot.cache.get(_EDGES_CACHE_KEY)
-    if isinstance(cached, _Edges):
+    if isinstance(cached, ProjectionEdges):
         return cached
     nodes = _sorted_nodes(snapshot, SIS_LABELS)
     index = {v: i for i, v in enumerate(nodes)}
@@ -182,28 +192,74 @@ def _edges(snapshot: Snapshot) -> _Edges:
                         on_inv.append(i)
                         on_study.append(j)
     arrays = [np.frombuffer(a, dtype=np.int64) if len(a) else np.zeros(0, dtype=np.int64) for a in (src, dst, on_inv, on_study)]
-    edges = _Edges(nodes, *arrays)
+    edges = ProjectionEdges(nodes, *arrays)
     snapshot.cache[_EDGES_CACHE_KEY] = edges
     return edges
 
 
-def site_investigator_study(snapshot: Snapshot) -> Projection:
+def _key_rows(rows: dict[str, int], keys: list[str]) -> npt.NDArray[np.int64]:
+    get = rows.get
+    return np.fromiter((get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
+
+
+def read_edges(store: GraphStore) -> tuple[int, ProjectionEdges]:
+    """The store's data version and its projection-relevant relationships, read straight from the store.
+
+    Reads only keys (:meth:`~sitegraph.graph.store.GraphStore.graph_keys`): every Site,
+    Investigator and Study key, and the (start key, end key) of every ``WORKS_AT``,
+    ``PARTICIPATES_IN`` and ``INVESTIGATOR_ON`` relationship; interactions, properties and the rest
+    of the graph are never read. Gives the same :class:`ProjectionEdges` (up to edge order, which
+    the projections do not depend on) as a snapshot of the same data.
+    """
+    version, keys, rels = store.graph_keys(SIS_LABELS, SIS_ENDPOINTS)
+    nodes: list[NodeId] = []
+    rows: dict[str, dict[str, int]] = {}
+    for label in sorted(SIS_LABELS):
+        label_keys = sorted(keys.pop(label))
+        offset = len(nodes)
+        rows[label] = {k: offset + i for i, k in enumerate(label_keys)}
+        nodes.extend([(label, k) for k in label_keys])
+    src: list[npt.NDArray[np.int64]] = []
+    dst: list[npt.NDArray[np.int64]] = []
+    on_inv = on_study = np.zeros(0, dtype=np.int64)
+    for rel_type, start_label, end_label in SIS_ENDPOINTS:
+        starts, ends = rels.pop((rel_type, start_label, end_label))
+        s, d = _key_rows(rows[start_label], starts), _key_rows(rows[end_label], ends)
+        del starts, ends
+        keep = (s >= 0) & (d >= 0)
+        if not keep.all():  # the stores keep endpoints; a snapshot would skip these too
+            log.warning("%s: %d relationship(s) with a missing endpoint ignored", rel_type, int((~keep).sum()))
+            s, d = s[keep], d[keep]
+        src.append(s)
+        dst.append(d)
+        if rel_type == "INVESTIGATOR_ON":
+            on_inv, on_study = s, d
+    edges = ProjectionEdges(nodes, np.concatenate(src), np.concatenate(dst), on_inv, on_study)
+    log.debug("read %d nodes and %d relationships for the projections at version %d", len(nodes), edges.src.size, version)
+    return version, edges
+
+
+def _as_edges(source: Snapshot | ProjectionEdges) -> ProjectionEdges:
+    return source if isinstance(source, ProjectionEdges) else _edges(source)
+
+
+def site_investigator_study(source: Snapshot | ProjectionEdges) -> Projection:
     """Sites, Investigators and Studies, joined by WORKS_AT, PARTICIPATES_IN and INVESTIGATOR_ON.
 
     Edge weight = number of relationships between the pair (see the module docstring).
     """
-    e = _edges(snapshot)
+    e = _as_edges(source)
     proj = from_edges(e.nodes, e.src, e.dst, None, name=SIS)
     log.debug("projection %s: %d nodes, %d edges", SIS, proj.n_nodes, proj.n_edges)
     return proj
 
 
-def investigator_collaboration(snapshot: Snapshot) -> Projection:
+def investigator_collaboration(source: Snapshot | ProjectionEdges) -> Projection:
     """Investigators, linked when they are on a common study; weight = number of shared studies.
 
     Every Investigator is a node, those on no study (or alone on theirs) as isolated nodes.
     """
-    e = _edges(snapshot)
+    e = _as_edges(source)
     labels = np.array([label for label, _ in e.nodes], dtype=object)
     inv_rows = np.flatnonzero(labels == "Investigator")
     study_rows = np.flatnonzero(labels == "Study")
