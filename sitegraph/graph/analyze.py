@@ -231,10 +231,16 @@ def compute(
         scores, proj_runs = _compute_projection(proj, method=method, samples=betweenness_samples, seed=seed, step=step)
         runs += proj_runs
         names = property_names(name)
-        for measure, values in scores.items():
-            prop = names[measure]
-            for node, value in values.items():
-                props.setdefault(node, {})[prop] = value
+        columns = list(scores)
+        prop_names = [names[measure] for measure in columns]
+        values = [[scores[measure][v] for v in proj.nodes] for measure in columns]
+        del scores
+        for node, *row in zip(proj.nodes, *values, strict=True):  # one pass per node, not per (node, measure)
+            existing = props.get(node)
+            if existing is None:
+                props[node] = dict(zip(prop_names, row, strict=True))
+            else:
+                existing.update(zip(prop_names, row, strict=True))
     if progress is not None:
         progress("done", total, total)
     return props, runs
@@ -264,9 +270,11 @@ def analyze(
     batch = GraphBatch()
     written = 0
     for (label, key), values in props.items():
-        row: dict[str, Any] = {**values, VERSION_PROPERTY: version, TIME_PROPERTY: computed_at}
+        row: dict[str, Any] = values
+        row[VERSION_PROPERTY] = version
+        row[TIME_PROPERTY] = computed_at
         written += len(row)
-        batch.add_node(label, key, row)
+        batch.merge_node(label, key, row)  # numbers and strings: nothing to check, and the batch keeps the dict
     del props
     batch_secs = time.perf_counter() - batch_started
     _, write_secs = _timed(lambda: store.write(batch) if len(batch) else None)

@@ -435,9 +435,10 @@ def _spread(adj: _Adjacency, b: int, cells: IntArray, values: FloatArray) -> tup
     if touched * _DENSE_RATIO > b * adj.dense_cost:
         dense = np.zeros((n, b), dtype=np.float64)
         dense[node, slot] = values
-        summed = adj.pattern_dot(dense)
-        slots, nodes = np.nonzero(summed.T)
-        return slots.astype(np.int64) * n + nodes, summed[nodes, slots]
+        # Back to the cells' (slot, node) layout, contiguous: its flat non-zero positions are the cells.
+        summed = np.ascontiguousarray(adj.pattern_dot(dense).T).ravel()
+        reached = np.flatnonzero(summed)
+        return reached, summed[reached]
     indptr = np.zeros(b + 1, dtype=np.int64)
     np.cumsum(np.bincount(slot, minlength=b), out=indptr[1:])
     frontier = sp.csr_matrix((values, node, indptr), shape=(b, n))
