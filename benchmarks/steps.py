@@ -245,34 +245,75 @@ def step_analyze_baseline(workdir: Path, scale: str) -> list[Measurement]:
     return out
 
 
+RECOMMEND_SAMPLE = {"small": 2_000, "medium": 300, "large": 60}
+"""Sites recommended for the sites/s figure (a seeded sample when the scale has more)."""
+LATENCY_SAMPLE = {"small": 100, "medium": 100, "large": 40}
+"""Sites timed one call each for the per-call latencies of recommend_tactics and related_sites."""
+
+
+def _quantiles(seconds: list[float]) -> tuple[float, float]:
+    ms = sorted(x * 1000 for x in seconds)
+    return ms[len(ms) // 2], ms[max(0, -(-99 * len(ms) // 100) - 1)]
+
+
 def step_recommend(workdir: Path, scale: str) -> list[Measurement]:
-    """Next-best tactics for every site on the loaded embedded store."""
-    from sitegraph.queries.recommend import recommend_tactics
+    """Next-best tactics and related sites on the loaded embedded store.
+
+    The per-snapshot indexes are built once (``warm_up``: timed); then per-call latencies of
+    ``recommend_tactics`` and ``related_sites`` on sites not asked before (disjoint seeded samples), and
+    the throughput of ``recommend_all`` over a seeded sample of sites (all of them at small scale).
+    Baseline: a fresh snapshot per site (no cache), on a few sites.
+    """
+    from sitegraph.queries.recommend import recommend_all, recommend_tactics, warm_up
+    from sitegraph.queries.related import related_sites
     from sitegraph.queries.snapshot import build_snapshot, get_snapshot
 
     store = _store("memory", workdir)
-    sites = [n["id"] for n in store.iter_nodes("Site")]
     t0 = time.perf_counter()
     snap = get_snapshot(store)
     snap_secs = time.perf_counter() - t0
-    recommend_tactics(snap, sites[0])  # first call builds the per-version indexes
-    warm_secs = time.perf_counter() - t0
+    sites = [k for k, _ in snap.nodes("Site")]
     t1 = time.perf_counter()
-    for sid in sites:
-        recommend_tactics(snap, sid)
-    secs = time.perf_counter() - t1
-    rate = len(sites) / secs
+    warm_up(snap)
+    index_secs = time.perf_counter() - t1
+    index_rss = peak_rss_mib()
+    rng = random.Random(0)
+    shuffled = rng.sample(sites, len(sites))
+    n_lat = min(LATENCY_SAMPLE[scale], len(sites) // 3)
+    rel_sample, rec_sample = shuffled[:n_lat], shuffled[n_lat : 2 * n_lat]
+    rel_times, rec_times = [], []
+    for sid in rel_sample:
+        t = time.perf_counter()
+        related_sites(snap, sid, 10)
+        rel_times.append(time.perf_counter() - t)
+    for sid in rec_sample:
+        t = time.perf_counter()
+        recommend_tactics(snap, sid, 5)
+        rec_times.append(time.perf_counter() - t)
+    batch = shuffled[2 * n_lat :][: RECOMMEND_SAMPLE[scale]] if len(sites) > RECOMMEND_SAMPLE[scale] else sites
+    t2 = time.perf_counter()
+    recommend_all(snap, batch, 5)
+    secs = time.perf_counter() - t2
+    rate = len(batch) / secs
     # Baseline: no cache, every call reads the store into a fresh snapshot (what a naive service does).
     sample = random.Random(0).sample(sites, min(len(sites), SCALES[scale].baseline_sites))
-    t2 = time.perf_counter()
+    t3 = time.perf_counter()
     for sid in sample:
         recommend_tactics(build_snapshot(store), sid)
-    base_rate = len(sample) / (time.perf_counter() - t2)
+    base_rate = len(sample) / (time.perf_counter() - t3)
     store.close()
+    rec_p50, rec_p99 = _quantiles(rec_times)
+    rel_p50, rel_p99 = _quantiles(rel_times)
     return [
         m("recommend.sites_per_s", scale, rate, "sites/s", "fresh snapshot per site (no cache)", base_rate),
+        m("recommend.sites_timed", scale, len(batch), "sites"),
         m("recommend.snapshot_seconds", scale, snap_secs, "s"),
-        m("recommend.first_call_seconds", scale, warm_secs, "s"),
+        m("recommend.index_build_seconds", scale, index_secs, "s"),
+        m("recommend.peak_rss_after_index", scale, index_rss, "MiB"),
+        m("recommend.recommend_tactics_p50_ms", scale, rec_p50, "ms"),
+        m("recommend.recommend_tactics_p99_ms", scale, rec_p99, "ms"),
+        m("recommend.related_sites_p50_ms", scale, rel_p50, "ms"),
+        m("recommend.related_sites_p99_ms", scale, rel_p99, "ms"),
         m("recommend.sites", scale, len(sites), "sites"),
     ]
 

@@ -36,7 +36,7 @@ with the Cypher that returns them in Neo4j Browser. See ``docs/recommendations.m
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,15 +47,17 @@ from sitegraph.errors import NotFoundError
 from sitegraph.graph.store import GraphStore
 from sitegraph.queries.effectiveness import EffectivenessIndex, effectiveness_index, wilson_interval
 from sitegraph.queries.models import EngageWith, Evidence, ExplanationPath, PathStep, TacticRecommendation
-from sitegraph.queries.related import site_structure, top_positive
+from sitegraph.queries.related import _neighbour_keys, site_structure, top_positive
 from sitegraph.queries.signals import (
+    ACTIVE_THRESHOLD,
     FAILURE_OUTCOMES,
+    HALF_LIFE_DAYS,
     SUCCESS_OUTCOMES,
     EngagementIndex,
+    activity_table,
     as_snapshot,
     best_channel,
     engagement_index,
-    site_barrier_activity,
 )
 from sitegraph.queries.snapshot import Snapshot
 
@@ -83,6 +85,7 @@ RECENT_FAILURE_PENALTY = 0.08
 MAX_RECENT_PENALTY = 0.2
 EFFORT_COST = {"low": 0.0, "medium": 0.03, "high": 0.06}
 MAX_EXPLANATIONS = 3
+SIMILAR_CACHE_SIZE = 4096
 
 
 def evidence_score(level: Any, effect: Any = None) -> float:
@@ -138,6 +141,8 @@ class OntologyIndex:
 
     parents: dict[str, list[str]]
     mitigators: dict[str, list[tuple[str, dict[str, Any]]]]  # barrier -> [(tactic, link props)], live tactics only
+    ancestors: dict[str, list[tuple[str, int, list[str]]]] = field(default_factory=dict)  # filled on demand
+    tactics: dict[str, dict[str, Any]] = field(default_factory=dict)  # tactic IRI -> its properties
 
 
 def ontology_index(snapshot: Snapshot) -> OntologyIndex:
@@ -147,25 +152,37 @@ def ontology_index(snapshot: Snapshot) -> OntologyIndex:
     g = snapshot.graph
     parents: dict[str, list[str]] = {}
     mitigators: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for u, v, key, data in g.edges(keys=True, data=True):
-        if key[0] == "BROADER" and u[0] == "Barrier" and v[0] == "Barrier":
-            parents.setdefault(u[1], []).append(v[1])
-        elif key[0] == "MITIGATES" and u[0] == "Tactic" and v[0] == "Barrier":
-            if g.nodes[u].get("deprecated") is True:
+    tactics: dict[str, dict[str, Any]] = {}
+    succ = g._succ  # {u: {v: {(type, identity): props}}}: only the out-edges of Barriers and Tactics are read
+    for u in [n for n in g.nodes if n[0] in ("Barrier", "Tactic")]:
+        if u[0] == "Tactic":
+            tactics[u[1]] = {k: v for k, v in g.nodes[u].items() if k != "_label"}
+        for v, edges in succ[u].items():
+            if v[0] != "Barrier":
                 continue
-            mitigators.setdefault(v[1], []).append((u[1], dict(data)))
+            for key, data in edges.items():
+                if key[0] == "BROADER" and u[0] == "Barrier":
+                    parents.setdefault(u[1], []).append(v[1])
+                elif key[0] == "MITIGATES" and u[0] == "Tactic":
+                    if g.nodes[u].get("deprecated") is True:
+                        continue
+                    mitigators.setdefault(v[1], []).append((u[1], dict(data)))
     for ps in parents.values():
         ps.sort()
     for ms in mitigators.values():
         ms.sort(key=lambda m: m[0])
-    built = OntologyIndex(parents, mitigators)
+    built = OntologyIndex(parents, mitigators, tactics=tactics)
     snapshot.cache["recommend.ontology"] = built
     return built
 
 
 def _ancestors(snapshot: Snapshot, iri: str) -> list[tuple[str, int, list[str]]]:
     """(concept, depth, path from ``iri``) for the barrier and every broader concept, nearest first."""
-    parents = ontology_index(snapshot).parents
+    onto = ontology_index(snapshot)
+    cached = onto.ancestors.get(iri)
+    if cached is not None:
+        return cached
+    parents = onto.parents
     out = [(iri, 0, [iri])]
     seen = {iri}
     frontier = [(iri, [iri])]
@@ -180,6 +197,7 @@ def _ancestors(snapshot: Snapshot, iri: str) -> list[tuple[str, int, list[str]]]
                     out.append((parent, depth, [*path, parent]))
                     nxt.append((parent, [*path, parent]))
         frontier = nxt
+    onto.ancestors[iri] = out
     return out
 
 
@@ -203,21 +221,37 @@ def considered_barriers(snapshot: Snapshot, site_id: str) -> list[ConsideredBarr
     coming back over a year is structural even when quiet this month). Barriers of weight ≥ 0.1,
     at most 8, heaviest first (ties by IRI).
     """
-    recent = {a.iri: a for a in site_barrier_activity(snapshot, site_id)}
-    longrun = {a.iri: a.activity for a in site_barrier_activity(snapshot, site_id, half_life_days=RECURRENCE_HALF_LIFE_DAYS)}
-    top_r = max((a.activity for a in recent.values()), default=0.0)
+    recent, longrun = _own_activity(snapshot, site_id)
+    top_r = max(recent.values(), default=0.0)
     top_l = max(longrun.values(), default=0.0)
     out = []
-    for iri, a in recent.items():
-        w = 0.5 * (a.activity / top_r if top_r > 0 else 0.0) + 0.5 * (longrun.get(iri, 0.0) / top_l if top_l > 0 else 0.0)
+    for iri, act in recent.items():
+        w = 0.5 * (act / top_r if top_r > 0 else 0.0) + 0.5 * (longrun.get(iri, 0.0) / top_l if top_l > 0 else 0.0)
         w = round(w, 9)
         if w >= MIN_BARRIER_WEIGHT:
-            out.append(ConsideredBarrier(iri, a.activity, round(longrun.get(iri, 0.0), 6), w, a.active))
+            out.append(ConsideredBarrier(iri, act, round(longrun.get(iri, 0.0), 6), w, act >= ACTIVE_THRESHOLD))
     out.sort(key=lambda c: (-c.weight, c.iri))
     out = out[:MAX_BARRIERS]
     if INFER and len(out) < MAX_BARRIERS:
         out += inferred_barriers(snapshot, site_id, {c.iri for c in out})[: MAX_BARRIERS - len(out)]
     return out
+
+
+def _own_activity(snapshot: Snapshot, site_id: str) -> tuple[dict[str, float], dict[str, float]]:
+    """({barrier: activity}, {barrier: recurrence}) of the barriers mentioned at the site (from the activity tables).
+
+    The values are :func:`site_barrier_activity`'s (rounded to 6 decimals) at the 90- and 365-day half-lives.
+    """
+    if snapshot.node("Site", site_id) is None:
+        raise NotFoundError(f"no site with id {site_id!r}")
+    out = []
+    for half_life in (HALF_LIFE_DAYS, RECURRENCE_HALF_LIFE_DAYS):
+        table = activity_table(snapshot, half_life_days=half_life)
+        st = site_structure(snapshot)
+        i = st.index[site_id]
+        lo, hi = int(table.indptr[i]), int(table.indptr[i + 1])
+        out.append({table.barriers[c]: v for c, v in zip(table.cols[lo:hi].tolist(), table.values[lo:hi].tolist(), strict=True)})
+    return out[0], out[1]
 
 
 def inferred_barriers(snapshot: Snapshot, site_id: str, known: set[str]) -> list[ConsideredBarrier]:
@@ -276,13 +310,21 @@ def candidate_pairs(snapshot: Snapshot, barriers: list[ConsideredBarrier]) -> di
 def similar_sites(snapshot: Snapshot, site_id: str, k: int | None = None) -> list[tuple[str, float]]:
     """The ``k`` (default 30) sites with the most similar barrier profile (cosine > 0), most similar first, ties by id."""
     k = NEIGHBOURS if k is None else k
+    cache: dict[tuple[str, int], list[tuple[str, float]]] = snapshot.cache.setdefault("recommend.similar_sites", {})
+    hit = cache.get((site_id, k))
+    if hit is not None:
+        return hit
     st = site_structure(snapshot)
     i = st.index.get(site_id)
     if i is None:
         return []
     sims = np.round(st.barrier_unit @ st.barrier_unit[i], 9)
     sims[i] = 0.0
-    return [(st.sites[j], float(sims[j])) for j in top_positive(sims, k)]
+    out = [(st.sites[j], float(sims[j])) for j in top_positive(sims, k)]
+    if len(cache) >= SIMILAR_CACHE_SIZE:
+        cache.clear()
+    cache[(site_id, k)] = out
+    return out
 
 
 def _beta_low(a: float, b: float) -> float:
@@ -377,7 +419,7 @@ def rank_candidates(snapshot: Snapshot, site_id: str) -> list[_Candidate]:
         plist.sort(key=lambda p: (-round(p.score, 9), p.barrier))
         best = plist[0]
         others = sum(p.score for p in plist[1:] if p.barrier != best.barrier)
-        tprops = snapshot.node("Tactic", tactic) or {}
+        tprops = ontology_index(snapshot).tactics.get(tactic, {})
         cost = effort_cost(tprops.get("effort"))
         failures, tried = history.get(tactic, (0, False))
         penalty = min(MAX_RECENT_PENALTY, RECENT_FAILURE_PENALTY * failures)
@@ -416,7 +458,10 @@ def _recent_history(eng: EngagementIndex, site_id: str) -> dict[str, tuple[int, 
 
 def engage_for_site(snapshot: Snapshot, site_id: str) -> EngageWith:
     """Whom to engage (the most central investigator at the site) and through which channel."""
-    invs = sorted({k for (lb, k), _ in snapshot.into("Site", site_id, "WORKS_AT") if lb == "Investigator"})
+    st = site_structure(snapshot)
+    i = st.index[site_id]
+    invs = [st.investigators[k] for k in st.site_inv.indices[st.site_inv.indptr[i] : st.site_inv.indptr[i + 1]].tolist()]
+    invs = sorted(set(invs))
     channel, channel_reason = best_channel(snapshot, site_id)
     if not invs:
         return EngageWith(reason="no investigator recorded at this site", channel=channel, channel_reason=channel_reason)
@@ -432,8 +477,8 @@ def engage_for_site(snapshot: Snapshot, site_id: str) -> EngageWith:
     else:
 
         def degree(k: str) -> tuple[int, int]:
-            studies = len({s for (lb, s), _ in snapshot.out("Investigator", k, "INVESTIGATOR_ON") if lb == "Study"})
-            sites = len({s for (lb, s), _ in snapshot.out("Investigator", k, "WORKS_AT") if lb == "Site"})
+            studies = len(set(_neighbour_keys(snapshot, "Investigator", k, "INVESTIGATOR_ON", "Study", incoming=False)))
+            sites = len(set(_neighbour_keys(snapshot, "Investigator", k, "WORKS_AT", "Site", incoming=False)))
             return studies, sites
 
         degs = {k: degree(k) for k in invs}
@@ -645,3 +690,44 @@ def _source(value: Any) -> str | None:
     if isinstance(value, (list, tuple)) and value:
         return "; ".join(str(v) for v in value)
     return None
+
+
+def warm_up(source: Snapshot | GraphStore) -> Snapshot:
+    """Build every per-snapshot index the per-site queries read, so that no request pays for it.
+
+    The engagement and effectiveness indexes, the activity tables at both half-lives, the site
+    structure (incidence matrices, barrier profiles), the ontology index, the country rates and the
+    projection for network proximity. Each is built once per data version (``snapshot.cache``).
+    """
+    from sitegraph.queries.related import _proximity
+
+    snapshot = as_snapshot(source)
+    engagement_index(snapshot)
+    effectiveness_index(snapshot)
+    for half_life in (HALF_LIFE_DAYS, RECURRENCE_HALF_LIFE_DAYS):
+        activity_table(snapshot, half_life_days=half_life)
+    site_structure(snapshot)
+    ontology_index(snapshot)
+    country_rates(snapshot)
+    _proximity(snapshot)
+    return snapshot
+
+
+def recommend_all(
+    source: Snapshot | GraphStore,
+    site_ids: list[str] | None = None,
+    limit: int = 5,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, list[TacticRecommendation]]:
+    """:func:`recommend_tactics` for many sites (default: every site) on one snapshot, sharing its indexes.
+
+    The result of each site is exactly :func:`recommend_tactics`'s. ``progress`` is called with 1 per site.
+    """
+    snapshot = warm_up(source)
+    ids = [k for k, _ in snapshot.nodes("Site")] if site_ids is None else site_ids
+    out: dict[str, list[TacticRecommendation]] = {}
+    for site in ids:
+        out[site] = recommend_tactics(snapshot, site, limit)
+        if progress is not None:
+            progress(1)
+    return out

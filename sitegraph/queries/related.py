@@ -23,6 +23,7 @@ identically. Everything is computed on the snapshot.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,7 @@ WEIGHTS: dict[str, float] = {
 PAGERANK_ALPHA = 0.85
 MAX_ITEMS = 5
 SCORE_CACHE_SIZE = 64
+_SCORES_LOCK = threading.Lock()
 PROFILE_HALF_LIFE_DAYS = 365.0
 """Half-life of the barrier profiles compared by ``similar_barriers``: the long-run profile of a site."""
 
@@ -65,12 +67,27 @@ class SiteStructure:
     barrier_unit: np.ndarray  # sites x barriers, rows scaled to unit length
     barriers: list[str]
     activity: np.ndarray
+    inv_site: sparse.csr_matrix  # the transposes, for one site's shared counts by row lookups
+    study_site: sparse.csr_matrix
+    cond_site: sparse.csr_matrix
+    n_std: np.ndarray  # studies per site
+    n_cond: np.ndarray  # conditions per site
 
 
 def _binary(rows: list[int], cols: list[int], shape: tuple[int, int]) -> sparse.csr_matrix:
     m = sparse.csr_matrix((np.ones(len(rows)), (np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64))), shape=shape)
     m.data[:] = 1.0  # duplicates summed: back to 0/1
     return m
+
+
+def _neighbour_keys(snapshot: Snapshot, label: str, key: str, rel_type: str, other: str, *, incoming: bool) -> list[str]:
+    """Keys of the ``other``-labelled nodes linked to (label, key) by ``rel_type`` (as :meth:`Snapshot.out`/``into``)."""
+    g = snapshot.graph
+    nid = (label, key)
+    if nid not in g:
+        return []
+    adj = g._pred[nid] if incoming else g._succ[nid]  # {neighbour: {(type, identity): props}}
+    return [v[1] for v, edges in adj.items() if v[0] == other and any(ek[0] == rel_type for ek in edges)]
 
 
 def site_structure(source: Snapshot | GraphStore) -> SiteStructure:
@@ -88,27 +105,29 @@ def site_structure(source: Snapshot | GraphStore) -> SiteStructure:
     cond_i = {k: i for i, k in enumerate(conditions)}
     r, c = [], []
     for s in sites:
-        for (lb, k), _ in snapshot.into("Site", s, "WORKS_AT"):
-            if lb == "Investigator" and k in inv_i:
+        for k in _neighbour_keys(snapshot, "Site", s, "WORKS_AT", "Investigator", incoming=True):
+            if k in inv_i:
                 r.append(index[s])
                 c.append(inv_i[k])
     site_inv = _binary(r, c, (len(sites), len(investigators)))
     r, c = [], []
     for s in sites:
-        for (lb, k), _ in snapshot.out("Site", s, "PARTICIPATES_IN"):
-            if lb == "Study" and k in std_i:
+        for k in _neighbour_keys(snapshot, "Site", s, "PARTICIPATES_IN", "Study", incoming=False):
+            if k in std_i:
                 r.append(index[s])
                 c.append(std_i[k])
     site_study = _binary(r, c, (len(sites), len(studies)))
     r, c = [], []
     for st in studies:
-        for (lb, k), _ in snapshot.out("Study", st, "STUDIES"):
-            if lb == "Condition" and k in cond_i:
+        for k in _neighbour_keys(snapshot, "Study", st, "STUDIES", "Condition", incoming=False):
+            if k in cond_i:
                 r.append(std_i[st])
                 c.append(cond_i[k])
     study_cond = _binary(r, c, (len(studies), len(conditions)))
     site_cond = (site_study @ study_cond).tocsr()
     site_cond.data[:] = 1.0
+    for m in (site_inv, site_study, site_cond):
+        m.sort_indices()
     norms = np.linalg.norm(activity, axis=1, keepdims=True)
     unit = np.divide(activity, norms, out=np.zeros_like(activity), where=norms > 0)
     built = SiteStructure(
@@ -123,9 +142,71 @@ def site_structure(source: Snapshot | GraphStore) -> SiteStructure:
         barrier_unit=unit,
         barriers=barriers,
         activity=activity,
+        inv_site=sparse.csr_matrix(site_inv.T),
+        study_site=sparse.csr_matrix(site_study.T),
+        cond_site=sparse.csr_matrix(site_cond.T),
+        n_std=np.asarray(site_study.sum(axis=1)).ravel(),
+        n_cond=np.asarray(site_cond.sum(axis=1)).ravel(),
     )
     snapshot.cache["related.structure"] = built
     return built
+
+
+@dataclass
+class _Proximity:
+    """The site–investigator–study projection ready for personalised PageRank from any site."""
+
+    adjacency: Any  # sitegraph.graph.centrality._Adjacency
+    site_rows: np.ndarray  # row of each site of :class:`SiteStructure` in the projection (-1: absent)
+    n: int
+
+
+def _proximity(snapshot: Snapshot) -> _Proximity:
+    cached = snapshot.cache.get("related.proximity")
+    if cached is not None:
+        return cached
+    from sitegraph.graph.centrality import _Adjacency
+    from sitegraph.graph.projections import site_investigator_study
+
+    proj = snapshot.cache.get("related.sis_projection")
+    if proj is None:
+        proj = site_investigator_study(snapshot)
+        snapshot.cache["related.sis_projection"] = proj
+    st = site_structure(snapshot)
+    rows = np.array([proj.index.get(("Site", s), -1) for s in st.sites], dtype=np.int64)
+    built = _Proximity(_Adjacency(proj), rows, proj.n_nodes)
+    snapshot.cache["related.proximity"] = built
+    return built
+
+
+def proximity_vector(snapshot: Snapshot, site_id: str) -> np.ndarray:
+    """Personalised PageRank from ``site_id`` of every site of :class:`SiteStructure`, in its order (0 if absent).
+
+    The same computation as :func:`network_proximity` (:func:`sitegraph.graph.centrality.pagerank`'s power
+    iteration with a restart at the site), without building a dictionary of every node.
+    """
+    from sitegraph.graph.centrality import PAGERANK_TOL, _pagerank_vector
+
+    prox = _proximity(snapshot)
+    row = int(prox.site_rows[site_structure(snapshot).index[site_id]])
+    out = np.zeros(len(prox.site_rows))
+    if row < 0 or prox.n == 0:
+        return out
+    pvec = np.zeros(prox.n, dtype=np.float64)
+    pvec[row] = 1.0
+    x = _pagerank_vector(
+        prox.adjacency,
+        alpha=PAGERANK_ALPHA,
+        tol=PAGERANK_TOL,
+        max_iter=1000,
+        pvec=pvec,
+        weighted=True,
+        name="site_investigator_study",
+    )
+    present = prox.site_rows >= 0
+    out[present] = x[prox.site_rows[present]]
+    out[out < 0] = 0.0
+    return out
 
 
 def network_proximity(source: Snapshot | GraphStore, site_id: str) -> dict[str, float]:
@@ -138,20 +219,24 @@ def network_proximity(source: Snapshot | GraphStore, site_id: str) -> dict[str, 
     snapshot = as_snapshot(source)
     if snapshot.node("Site", site_id) is None:
         raise NotFoundError(f"no site with id {site_id!r}")
-    from sitegraph.graph.centrality import pagerank
-    from sitegraph.graph.projections import site_investigator_study
-
-    proj = snapshot.cache.get("related.sis_projection")
-    if proj is None:
-        proj = site_investigator_study(snapshot)
-        snapshot.cache["related.sis_projection"] = proj
-    scores = pagerank(proj, alpha=PAGERANK_ALPHA, personalization={("Site", site_id): 1.0})
-    return {key: float(v) for (label, key), v in scores.items() if label == "Site" and v > 0}
+    st = site_structure(snapshot)
+    vec = proximity_vector(snapshot, site_id)
+    return {st.sites[j]: float(vec[j]) for j in np.flatnonzero(vec > 0)}
 
 
 def _salton(shared: np.ndarray, n_self: float, n_other: np.ndarray) -> np.ndarray:
     denom = np.sqrt(n_self * n_other)
     return np.divide(shared, denom, out=np.zeros_like(shared, dtype=float), where=denom > 0)
+
+
+def _shared_counts(site_x: sparse.csr_matrix, x_site: sparse.csr_matrix, i: int, n_sites: int) -> np.ndarray:
+    """For every site, how many columns of ``site_x`` it shares with site ``i`` (``site_x @ site_x[i].T``, 0/1 matrices)."""
+    cols = site_x.indices[site_x.indptr[i] : site_x.indptr[i + 1]]
+    if not len(cols):
+        return np.zeros(n_sites)
+    starts, ends = x_site.indptr[cols], x_site.indptr[cols + 1]
+    members = np.concatenate([x_site.indices[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)])
+    return np.bincount(members, minlength=n_sites).astype(np.float64)
 
 
 def related_scores(
@@ -169,31 +254,27 @@ def related_scores(
         return hit
     st = site_structure(snapshot)
     i = st.index[site_id]
-    inv_shared = np.asarray((st.site_inv @ st.site_inv[i].T).todense()).ravel()
-    std_shared = np.asarray((st.site_study @ st.site_study[i].T).todense()).ravel()
-    cond_shared = np.asarray((st.site_cond @ st.site_cond[i].T).todense()).ravel()
-    n_std = np.asarray(st.site_study.sum(axis=1)).ravel()
-    n_cond = np.asarray(st.site_cond.sum(axis=1)).ravel()
+    n = len(st.sites)
     features = {
-        "shared_investigator": 1 - np.exp(-inv_shared),
-        "shared_study": _salton(std_shared, n_std[i], n_std),
-        "shared_condition": _salton(cond_shared, n_cond[i], n_cond),
+        "shared_investigator": 1 - np.exp(-_shared_counts(st.site_inv, st.inv_site, i, n)),
+        "shared_study": _salton(_shared_counts(st.site_study, st.study_site, i, n), st.n_std[i], st.n_std),
+        "shared_condition": _salton(_shared_counts(st.site_cond, st.cond_site, i, n), st.n_cond[i], st.n_cond),
         "similar_barriers": np.clip(st.barrier_unit @ st.barrier_unit[i], 0.0, 1.0),
     }
-    prox = network_proximity(snapshot, site_id)
-    ppr = np.array([prox.get(s, 0.0) for s in st.sites])
+    ppr = proximity_vector(snapshot, site_id)
     ppr[i] = 0.0
     top = ppr.max() if len(ppr) else 0.0
     features["network_proximity"] = ppr / top if top > 0 else np.zeros_like(ppr)
     for f in features.values():
         f[i] = 0.0
-    total = np.zeros(len(st.sites))
+    total = np.zeros(n)
     for name, f in features.items():
         total += w.get(name, 0.0) * f
     result = (st.sites, features, np.round(total, 9))
-    if len(cache) >= SCORE_CACHE_SIZE:
-        cache.clear()
-    cache[key] = result
+    with _SCORES_LOCK:
+        if len(cache) >= SCORE_CACHE_SIZE:
+            cache.clear()
+        cache[key] = result
     return result
 
 
@@ -202,6 +283,10 @@ def top_positive(scores: np.ndarray, k: int) -> list[int]:
     pos = np.flatnonzero(scores > 0)
     if not len(pos) or k <= 0:
         return []
+    if len(pos) > 2 * k:  # keep only the scores >= the k-th highest (all of its ties), then sort those
+        vals = scores[pos]
+        kth = np.partition(vals, len(vals) - k)[len(vals) - k]
+        pos = pos[vals >= kth]
     order = pos[np.lexsort((pos, -scores[pos]))]
     return [int(j) for j in order[:k]]
 
@@ -257,7 +342,7 @@ def _reasons(
     queries: list[str] = []
     params: dict[str, str | int | float | list[str]] = {"site": site, "other": other}
     if "shared_investigator" in parts:
-        inv = sorted(st.investigators[k] for k in set(st.site_inv[i].indices) & set(st.site_inv[j].indices))
+        inv = sorted(st.investigators[k] for k in _row(st.site_inv, i) & _row(st.site_inv, j))
         reasons.append(
             RelatedReason(
                 kind="shared_investigator",
@@ -274,7 +359,7 @@ def _reasons(
             "WHERE i.id IN $investigators RETURN p"
         )
     if "shared_study" in parts:
-        stds = sorted(st.studies[k] for k in set(st.site_study[i].indices) & set(st.site_study[j].indices))
+        stds = sorted(st.studies[k] for k in _row(st.site_study, i) & _row(st.site_study, j))
         reasons.append(
             RelatedReason(
                 kind="shared_study",
@@ -290,7 +375,7 @@ def _reasons(
             "WHERE s.id IN $studies RETURN p"
         )
     if "shared_condition" in parts:
-        conds = sorted(st.conditions[k] for k in set(st.site_cond[i].indices) & set(st.site_cond[j].indices))
+        conds = sorted(st.conditions[k] for k in _row(st.site_cond, i) & _row(st.site_cond, j))
         reasons.append(
             RelatedReason(
                 kind="shared_condition",
@@ -347,6 +432,11 @@ def _reasons(
     reasons.sort(key=lambda r: (-r.weight, r.kind))
     cypher = "\nUNION\n".join(queries) if queries else "MATCH (a:Site {id: $site}), (b:Site {id: $other}) RETURN a, b"
     return reasons, cypher, params
+
+
+def _row(m: sparse.csr_matrix, i: int) -> set[int]:
+    """The column indexes of row ``i`` of a CSR matrix."""
+    return set(m.indices[m.indptr[i] : m.indptr[i + 1]].tolist())
 
 
 def _latest_stored(records: list[Any], iri: str) -> str | None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+import numpy as np
 from pydantic import BaseModel, Field
 
+from sitegraph.queries.related import _neighbour_keys
 from sitegraph.queries.snapshot import Snapshot
 
 MAX_LIMIT = 100
@@ -72,15 +74,15 @@ def _build_index(snapshot: Snapshot) -> list[_Entry]:
     condition_of_study: dict[str, list[tuple[str, str]]] = {}
     entries: list[_Entry] = []
     for site_id, props in snapshot.nodes("Site"):
-        studies = snapshot.out("Site", site_id, "PARTICIPATES_IN")
-        investigators = snapshot.into("Site", site_id, "WORKS_AT")
+        studies = _neighbour_keys(snapshot, "Site", site_id, "PARTICIPATES_IN", "Study", incoming=False)
+        investigators = _neighbour_keys(snapshot, "Site", site_id, "WORKS_AT", "Investigator", incoming=True)
         cond_ids: set[str] = set()
         cond_text: set[str] = set()
-        for (_, study_id), _rel in studies:
+        for study_id in studies:
             conds = condition_of_study.get(study_id)
             if conds is None:
                 conds = []
-                for (_, cond_id), _r in snapshot.out("Study", study_id, "STUDIES"):
+                for cond_id in _neighbour_keys(snapshot, "Study", study_id, "STUDIES", "Condition", incoming=False):
                     cprops = snapshot.node("Condition", cond_id) or {}
                     text = " | ".join(t for t in (_as_text(cprops.get("name")), _as_text(cprops.get("therapeutic_area"))) if t)
                     conds.append((cond_id, normalize(text)))
@@ -95,8 +97,8 @@ def _build_index(snapshot: Snapshot) -> list[_Entry]:
             city=props.get("city"),
             state=props.get("state"),
             country=props.get("country"),
-            studies=len({s for s, _ in studies}),
-            investigators=len({i for i, _ in investigators}),
+            studies=len(set(studies)),
+            investigators=len(set(investigators)),
         )
         entries.append(
             _Entry(
@@ -115,12 +117,47 @@ def _build_index(snapshot: Snapshot) -> list[_Entry]:
     return entries
 
 
-def _index(snapshot: Snapshot) -> list[_Entry]:
+@dataclass(frozen=True)
+class _Index:
+    """The entries, and their haystacks joined into one text so that a word is found in all of them at once."""
+
+    entries: list[_Entry]
+    text: str  # haystacks joined by _SEP
+    starts: np.ndarray  # offset of each entry's haystack in ``text``
+    by_country: dict[str, list[int]]
+
+
+_SEP = "\x00"
+
+
+def _index(snapshot: Snapshot) -> _Index:
     index = snapshot.cache.get(_INDEX_KEY)
     if index is None:
-        index = _build_index(snapshot)
+        entries = _build_index(snapshot)
+        starts = np.zeros(len(entries), dtype=np.int64)
+        pos = 0
+        for i, e in enumerate(entries):
+            starts[i] = pos
+            pos += len(e.haystack) + len(_SEP)
+        by_country: dict[str, list[int]] = {}
+        for i, e in enumerate(entries):
+            by_country.setdefault(e.country, []).append(i)
+        index = _Index(entries, _SEP.join(e.haystack for e in entries), starts, by_country)
         snapshot.cache[_INDEX_KEY] = index
-    return list(index)
+    return index
+
+
+def _containing(index: _Index, token: str) -> set[int]:
+    """Positions of the entries whose haystack contains ``token`` (``token in entry.haystack``, for a token without _SEP)."""
+    found: list[int] = []
+    find = index.text.find
+    at = find(token)
+    while at >= 0:
+        found.append(at)
+        at = find(token, at + 1)
+    if not found:
+        return set()
+    return set((np.searchsorted(index.starts, np.array(found, dtype=np.int64), side="right") - 1).tolist())
 
 
 def _rank(entry: _Entry, q: str, tokens: list[str]) -> int | None:
@@ -164,7 +201,22 @@ def search_sites(
     country_n = normalize(country) if country else ""
     condition_n = normalize(condition) if condition else ""
     hits: list[tuple[int, str, str, _Entry]] = []
-    for entry in _index(snapshot):
+    index = _index(snapshot)
+    positions: list[int] | None = None  # candidates in index order (None: every entry)
+    if country_n:
+        positions = index.by_country.get(country_n, [])
+    if tokens and not any(_SEP in t for t in tokens):
+        # each token must occur in the haystack: intersect the entries that contain each one
+        common: set[int] | None = None
+        for t in sorted(set(tokens), key=len, reverse=True):
+            found = _containing(index, t)
+            common = found if common is None else common & found
+            if not common:
+                break
+        common = common or set()
+        positions = sorted(common) if positions is None else [i for i in positions if i in common]
+    candidates = index.entries if positions is None else [index.entries[i] for i in positions]
+    for entry in candidates:
         if country_n and entry.country != country_n:
             continue
         if condition_n and not _matches_condition(entry, condition_n):

@@ -497,6 +497,7 @@ def engagement_index(source: Snapshot | GraphStore) -> EngagementIndex:
     if cached is not None:
         return cached
     g = snapshot.graph
+    succ = g._succ  # {u: {v: {(type, identity): props}}}: networkx's adjacency, read directly (the views cost more)
     index = barrier_index(snapshot)
     meta = _barrier_meta(snapshot)
     by_site: dict[str, list[InteractionRecord]] = defaultdict(list)
@@ -509,7 +510,9 @@ def engagement_index(source: Snapshot | GraphStore) -> EngagementIndex:
         site = investigator = study = tactic = None
         outcome = props.get("outcome") if isinstance(props.get("outcome"), str) else None
         mentions: dict[str, Mention] = {}
-        for _, (_label, key), ek, data in sorted(g.out_edges(nid, keys=True, data=True), key=lambda e: (e[1], e[2])):
+        edges = [(v, ek, data) for v, keyed in succ[nid].items() for ek, data in keyed.items()]
+        edges.sort(key=lambda e: (e[0], e[1]))  # the order of sorted(g.out_edges(nid, keys=True, data=True))
+        for (_label, key), ek, data in edges:
             rtype = ek[0]
             if rtype == "WITH_SITE":
                 site = key if site is None else min(site, key)
@@ -662,14 +665,61 @@ def active_barriers(source: Snapshot | GraphStore, site_id: str, *, limit: int =
     return site_barrier_activity(source, site_id, active_only=True)[:limit]
 
 
-def activity_vectors(
-    source: Snapshot | GraphStore, *, half_life_days: float = HALF_LIFE_DAYS
-) -> tuple[list[str], list[str], Any]:
-    """(site ids, barrier IRIs, sites × barriers activity matrix) over every site (cached per snapshot)."""
+def _activity_sums(eng: EngagementIndex, site_id: str, half_life_days: float) -> dict[str, float]:
+    """{barrier IRI: activity rounded to 6 decimals} of one site: :func:`_activity_of`'s sum, same order, no models."""
+    recs = eng.records(site_id)
+    ref = eng.reference_day
+    if not recs or ref is None:
+        return {}
+    last_resolution: dict[str, float] = {}
+    for r in recs:
+        if r.outcome == "resolved":
+            for iri in r.mentions:
+                last_resolution[iri] = max(last_resolution.get(iri, r.day), r.day)
+    acc: dict[str, float] = {}
+    for r in recs:
+        decay = 0.5 ** (max(0.0, ref - r.day) / half_life_days)
+        for iri in sorted(r.mentions):
+            total = acc.get(iri, 0.0)
+            if r.outcome != "resolved":
+                w = r.mentions[iri].weight * decay
+                if last_resolution.get(iri, -math.inf) > r.day:
+                    w *= RESOLVED_DISCOUNT
+                total += w
+            acc[iri] = total
+    return {iri: round(v, 6) for iri, v in acc.items()}
+
+
+@dataclass(frozen=True)
+class ActivityTable:
+    """Barrier activity of every site at one half-life, as a compressed sparse row table (sites in key order).
+
+    Row ``i`` holds the barriers mentioned at site ``sites[i]`` (``cols[indptr[i]:indptr[i + 1]]``, indexes
+    into ``barriers``, ascending) with their activity rounded to 6 decimals, exactly as
+    :func:`site_barrier_activity` reports it; a barrier whose mentions were all resolved is present with 0.
+    """
+
+    sites: list[str]
+    barriers: list[str]
+    indptr: Any  # int64 (n_sites + 1)
+    cols: Any  # int64
+    values: Any  # float64
+
+    def dense(self) -> Any:
+        import numpy as np
+
+        matrix = np.zeros((len(self.sites), len(self.barriers)), dtype=np.float64)
+        rows = np.repeat(np.arange(len(self.sites)), np.diff(self.indptr))
+        matrix[rows, self.cols] = self.values
+        return matrix
+
+
+def activity_table(source: Snapshot | GraphStore, *, half_life_days: float = HALF_LIFE_DAYS) -> ActivityTable:
+    """The :class:`ActivityTable` of every site (cached per snapshot)."""
     import numpy as np
 
     snapshot = as_snapshot(source)
-    key = f"signals.activity_vectors.{half_life_days}"
+    key = f"signals.activity_table.{half_life_days}"
     cached = snapshot.cache.get(key)
     if cached is not None:
         return cached
@@ -677,15 +727,36 @@ def activity_vectors(
     sites = [k for k, _ in snapshot.nodes("Site")]
     barriers = sorted(eng.barrier_meta)
     col = {iri: j for j, iri in enumerate(barriers)}
-    matrix = np.zeros((len(sites), len(barriers)), dtype=np.float64)
-    for i, site in enumerate(sites):
-        if site not in eng.by_site:
-            continue
-        for iri, act in _activity_of(eng, site, half_life_days).items():
-            j = col.get(iri)
-            if j is not None:
-                matrix[i, j] = act.activity
-    result = (sites, barriers, matrix)
+    indptr = [0]
+    cols: list[int] = []
+    values: list[float] = []
+    for site in sites:
+        row = sorted((col[iri], v) for iri, v in _activity_sums(eng, site, half_life_days).items() if iri in col)
+        cols += [c for c, _ in row]
+        values += [v for _, v in row]
+        indptr.append(len(cols))
+    built = ActivityTable(
+        sites=sites,
+        barriers=barriers,
+        indptr=np.array(indptr, dtype=np.int64),
+        cols=np.array(cols, dtype=np.int64),
+        values=np.array(values, dtype=np.float64),
+    )
+    snapshot.cache[key] = built
+    return built
+
+
+def activity_vectors(
+    source: Snapshot | GraphStore, *, half_life_days: float = HALF_LIFE_DAYS
+) -> tuple[list[str], list[str], Any]:
+    """(site ids, barrier IRIs, sites × barriers activity matrix) over every site (cached per snapshot)."""
+    snapshot = as_snapshot(source)
+    key = f"signals.activity_vectors.{half_life_days}"
+    cached = snapshot.cache.get(key)
+    if cached is not None:
+        return cached
+    table = activity_table(snapshot, half_life_days=half_life_days)
+    result = (table.sites, table.barriers, table.dense())
     snapshot.cache[key] = result
     return result
 

@@ -1,0 +1,126 @@
+"""The per-snapshot fast paths of the per-site queries against straightforward references.
+
+``tests/test_query_golden.py`` pins whole outputs; these check the pieces: top-k selection, the batch
+recommender, the search index, the activity tables, and that every cache follows a write.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sitegraph.graph.memory import MemoryStore
+from sitegraph.graph.store import GraphBatch
+from sitegraph.queries.recommend import recommend_all, recommend_tactics, warm_up
+from sitegraph.queries.related import related_sites, top_positive
+from sitegraph.queries.search import _index, _rank, normalize, search_sites
+from sitegraph.queries.signals import activity_table, engagement_index, site_barrier_activity
+from sitegraph.queries.snapshot import get_snapshot
+from tests.test_generate import build_graph
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> MemoryStore:
+    st = MemoryStore(tmp_path_factory.mktemp("fast"))
+    build_graph(st, seed=7)
+    return st
+
+
+def _top_positive_reference(scores: np.ndarray, k: int) -> list[int]:
+    pos = np.flatnonzero(scores > 0)
+    if not len(pos) or k <= 0:
+        return []
+    return [int(j) for j in pos[np.lexsort((pos, -scores[pos]))][:k]]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_top_positive_matches_a_full_sort(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    scores = np.round(rng.choice([0.0, -0.1, 0.25, 0.5, 0.75, 1.0], size=n) * rng.random(n).round(1), 9)  # many ties
+    for k in (0, 1, 5, 20, 30, n, n + 5):
+        assert top_positive(scores, k) == _top_positive_reference(scores, k)
+
+
+def test_recommend_all_is_recommend_tactics(generated: MemoryStore) -> None:
+    snap = warm_up(generated)
+    sites = [k for k, _ in snap.nodes("Site")][::7]
+    batch = recommend_all(snap, sites, 3)
+    assert list(batch) == sites and any(batch.values())
+    for site in sites:
+        assert [r.model_dump() for r in batch[site]] == [r.model_dump() for r in recommend_tactics(snap, site, 3)]
+
+
+def test_activity_table_is_site_barrier_activity(generated: MemoryStore) -> None:
+    snap = get_snapshot(generated)
+    eng = engagement_index(snap)
+    for half_life in (90.0, 365.0):
+        table = activity_table(snap, half_life_days=half_life)
+        for i, site in enumerate(table.sites):
+            lo, hi = table.indptr[i], table.indptr[i + 1]
+            got = {table.barriers[c]: v for c, v in zip(table.cols[lo:hi], table.values[lo:hi], strict=True)}
+            want = {a.iri: a.activity for a in site_barrier_activity(snap, site, half_life_days=half_life)}
+            assert got == want, site
+            assert bool(got) == bool(eng.records(site)) or not any(r.mentions for r in eng.records(site))
+
+
+def _search_reference(snap: object, q: str, country: str | None) -> list[str]:
+    """The original scan: every entry, each test in turn."""
+    qn = normalize(q) if q else ""
+    tokens = qn.split()
+    country_n = normalize(country) if country else ""
+    hits = []
+    for e in _index(snap).entries:  # type: ignore[arg-type]
+        if country_n and e.country != country_n:
+            continue
+        if tokens and not all(t in e.haystack for t in tokens):
+            continue
+        rank = _rank(e, qn, tokens) if tokens else 0
+        if rank is not None:
+            hits.append((rank, e.name, e.summary.id))
+    return [h[2] for h in sorted(hits)]
+
+
+def test_search_index_finds_what_a_scan_finds(generated: MemoryStore) -> None:
+    snap = get_snapshot(generated)
+    names = [str(p.get("name") or k) for k, p in snap.nodes("Site")]
+    countries = sorted({str(p.get("country")) for _, p in snap.nodes("Site") if p.get("country")})
+    queries = ["", "a", "e", "Hospital", "hosp", "ital cent", "zzz", "\x00", "a\x00b", "  ", *(n[:5] for n in names[:10])]
+    queries += [" ".join(n.split()[:2]) for n in names[10:20]] + [n.split()[-1].upper() for n in names[20:25]]
+    for q in queries:
+        for country in (None, *countries[:3]):
+            res = search_sites(snap, q, country=country, limit=100)
+            want = _search_reference(snap, q, country)
+            assert res.total == len(want), (q, country)
+            assert [s.id for s in res.items] == want[:100], (q, country)
+
+
+def test_caches_follow_a_write(tmp_path: Path) -> None:
+    """A write moves the data version: every per-snapshot index is rebuilt, none answers from the old data."""
+    st = MemoryStore(tmp_path / "m")
+    build_graph(st, seed=7, sites=30, per_site=10)
+    snap = warm_up(st)
+    site = next(k for k, _ in snap.nodes("Site"))
+    before_rel = [r.model_dump() for r in related_sites(snap, site, 5)]
+    before_rec = recommend_tactics(snap, site, 5)
+    barriers = sorted(engagement_index(snap).barrier_meta)
+    b = GraphBatch()
+    for n in range(6):
+        iid = f"ix-new-{n}"
+        b.add_node("Interaction", iid, {"occurred_at": f"2030-01-0{n + 1}T10:00:00+00:00", "channel": "call", "note": ""})
+        b.add_rel("WITH_SITE", "Interaction", iid, "Site", site)
+        b.add_rel("CONCERNS", "Interaction", iid, "Barrier", barriers[n % len(barriers)], {"source": "observed", "severity": 0.9})
+    st.write(b)
+    snap2 = get_snapshot(st)
+    assert snap2.version != snap.version and snap2 is not snap
+    acts = {a.iri for a in site_barrier_activity(snap2, site) if a.active}
+    assert acts == set(barriers[:6])  # the reference date moved to 2030: only the new mentions are recent
+    table = activity_table(snap2)
+    i = table.sites.index(site)
+    assert {table.barriers[c] for c in table.cols[table.indptr[i] : table.indptr[i + 1]]} >= set(barriers[:6])
+    after_rec = recommend_tactics(snap2, site, 5)
+    assert [r.model_dump() for r in after_rec] != [r.model_dump() for r in before_rec]
+    assert [r.model_dump() for r in related_sites(snap2, site, 5)] != before_rel
+    st.close()
