@@ -208,6 +208,64 @@ def test_memory_store_failed_write_keeps_previous_state(tmp_path: Path, monkeypa
     reopened.close()
 
 
+def _graph_content(store: MemoryStore) -> tuple[dict[object, dict[str, object]], dict[object, dict[str, object]]]:
+    g = store.graph()
+    return {n: dict(d) for n, d in g.nodes(data=True)}, {(u, v, k): dict(d) for u, v, k, d in g.edges(keys=True, data=True)}
+
+
+@pytest.mark.parametrize("rebuild_indexes", [False, True])
+def test_memory_store_in_memory_graph_matches_a_reload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rebuild_indexes: bool
+) -> None:
+    """Writes update the loaded graph in place; it must equal what a fresh process reads from SQLite."""
+    import sitegraph.graph.memory as memory
+
+    if rebuild_indexes:  # the bulk path: secondary indexes dropped and rebuilt inside the transaction
+        monkeypatch.setattr(memory, "_REINDEX_MIN_ROWS", 1)
+    store = MemoryStore(tmp_path)
+    store.write(small_batch())
+    store.graph()  # loaded: later writes are mirrored into it
+    b = GraphBatch()
+    b.add_node("Site", "site:a", {"city": None, "country": "US"})  # update: one removed, one added
+    b.add_node("Site", "site:n", {"name": "New", "lat": None})  # new, with a null that stores nothing
+    b.add_rel("PARTICIPATES_IN", "Site", "site:a", "Study", "NCT00000001", {"enrolled": None, "target": 9})
+    b.add_rel("PARTICIPATES_IN", "Site", "site:n", "Study", "NCT00000001", {"status": "X", "enrolled": None})
+    b.add_rel("WORKS_AT", "Investigator", "inv:jane-doe", "Site", "site:n")
+    store.write(b)
+    mirrored = _graph_content(store)
+    assert mirrored == _graph_content(MemoryStore(tmp_path))
+    assert store.get_node("Site", "site:n") == {"id": "site:n", "name": "New"}
+    rels = {(r.start, r.end): r.props for r in store.iter_relationships("PARTICIPATES_IN")}
+    assert rels[("site:a", "NCT00000001")] == {"status": "RECRUITING", "target": 9}
+    assert rels[("site:n", "NCT00000001")] == {"status": "X"}
+    indexes = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rels'")}
+    assert {"rels_by_end", "rels_by_start"} <= indexes
+    store.close()
+
+
+def test_memory_store_failed_bulk_write_keeps_indexes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sitegraph.graph.memory as memory
+
+    monkeypatch.setattr(memory, "_REINDEX_MIN_ROWS", 1)
+    store = MemoryStore(tmp_path)
+    store.write(small_batch())
+    before = store.stats()
+
+    def boom() -> None:
+        raise RuntimeError("simulated crash after the rows were written")
+
+    monkeypatch.setattr(store, "_bump_version", boom)
+    b = GraphBatch()
+    b.add_node("Site", "site:n", {"name": "New"})
+    b.add_rel("WORKS_AT", "Investigator", "inv:jane-doe", "Site", "site:n")
+    with pytest.raises(RuntimeError):
+        store.write(b)
+    assert store.stats() == before
+    indexes = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rels'")}
+    assert {"rels_by_end", "rels_by_start"} <= indexes
+    store.close()
+
+
 # --- the CSV reader's fast path agrees with the pydantic models -------------------------------------
 
 _TRICKY = [

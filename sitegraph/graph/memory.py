@@ -12,6 +12,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,18 @@ import networkx as nx
 import orjson
 
 from sitegraph.errors import StoreError, StoreUnavailableError
-from sitegraph.graph.schema import node_spec, rel_spec
-from sitegraph.graph.store import Direction, GraphBatch, GraphStats, GraphStore, Props, Rel, RelKey, empty_stats
+from sitegraph.graph.schema import NODES, node_spec, rel_spec
+from sitegraph.graph.store import (
+    Direction,
+    GraphBatch,
+    GraphStats,
+    GraphStore,
+    Props,
+    Rel,
+    RelKey,
+    empty_stats,
+    gc_paused,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,21 +60,38 @@ CREATE INDEX IF NOT EXISTS rels_by_start ON rels (start_label, start_key, type);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
+# A new row stores its properties without nulls; an existing one is patched (a null removes a property).
 _UPSERT_NODE = (
     "INSERT INTO nodes (label, key, props) VALUES (?, ?, ?) "
-    "ON CONFLICT (label, key) DO UPDATE SET props = json_patch(nodes.props, excluded.props)"
+    "ON CONFLICT (label, key) DO UPDATE SET props = json_patch(nodes.props, ?)"
 )
 _UPSERT_REL = (
     "INSERT INTO rels (type, start_label, start_key, end_label, end_key, ident, props) VALUES (?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (type, start_label, start_key, end_label, end_key, ident) "
-    "DO UPDATE SET props = json_patch(rels.props, excluded.props)"
+    "DO UPDATE SET props = json_patch(rels.props, ?)"
 )
+# The secondary indexes of rels, dropped and rebuilt around a write that adds many rows.
+_REL_INDEXES = {
+    "rels_by_end": "CREATE INDEX IF NOT EXISTS rels_by_end ON rels (end_label, end_key, type)",
+    "rels_by_start": "CREATE INDEX IF NOT EXISTS rels_by_start ON rels (start_label, start_key, type)",
+}
+_REINDEX_MIN_ROWS = 100_000
 
 _CHUNK = 20_000
+# SQLite page cache (KiB) while a large batch is written: B-tree inserts with random keys need it.
+_BULK_CACHE_KIB = 64 * 1024
 
 
 def _dumps(props: Props) -> str:
     return orjson.dumps(props).decode()
+
+
+def _json_pair(props: Props) -> tuple[str, str]:
+    """(JSON of a new row: no nulls, JSON patch for an existing row)."""
+    patch = _dumps(props)
+    if None in props.values():
+        return _dumps({k: v for k, v in props.items() if v is not None}), patch
+    return patch, patch
 
 
 def _merge(target: dict[str, Any], props: Props) -> None:
@@ -72,6 +100,53 @@ def _merge(target: dict[str, Any], props: Props) -> None:
             target.pop(name, None)
         else:
             target[name] = value
+
+
+def _without_nulls(props: Props, *, adopt: bool = False) -> dict[str, Any]:
+    """The properties a new edge gets; ``adopt`` hands over a dict nobody else holds (no copy)."""
+    if not props:
+        return props if adopt else {}
+    if None in props.values():
+        return {k: v for k, v in props.items() if v is not None}
+    return props if adopt else dict(props)
+
+
+def _clear_nx_cache(g: nx.MultiDiGraph) -> None:
+    clear = getattr(nx, "_clear_cache", None)
+    if clear is not None:
+        clear(g)
+
+
+def _put_nodes(g: nx.MultiDiGraph, items: Iterable[tuple[NodeId, dict[str, Any]]]) -> None:
+    """Add nodes that are not in ``g`` with their attribute dicts (adopted, not copied).
+
+    The same dict layout as ``add_node`` builds, without its per-call overhead (a bulk load adds
+    millions).
+    """
+    node, succ, pred = g._node, g._succ, g._pred
+    for nid, attrs in items:
+        node[nid] = attrs
+        succ[nid] = {}
+        pred[nid] = {}
+    _clear_nx_cache(g)
+
+
+def _put_edge(g: nx.MultiDiGraph, u: NodeId, v: NodeId, ek: tuple[str, str], props: Props, *, adopt: bool = False) -> None:
+    """Upsert one edge (a None value removes the attribute), as ``add_edge`` + merge would."""
+    succ = g._succ
+    if u not in succ or v not in succ:
+        g.add_edge(u, v, key=ek)
+        _merge(g.edges[u, v, ek], props)
+        return
+    keydict = succ[u].get(v)
+    if keydict is None:
+        succ[u][v] = g._pred[v][u] = {ek: _without_nulls(props, adopt=adopt)}
+        return
+    data = keydict.get(ek)
+    if data is None:
+        keydict[ek] = _without_nulls(props, adopt=adopt)
+    else:
+        _merge(data, props)
 
 
 class MemoryStore(GraphStore):
@@ -140,69 +215,118 @@ class MemoryStore(GraphStore):
 
     def _load(self) -> nx.MultiDiGraph:
         g = nx.MultiDiGraph()
-        for label, key, props in self._db.execute("SELECT label, key, props FROM nodes"):
-            data = orjson.loads(props)
-            data[node_spec(label).key] = key
-            g.add_node((label, key), _label=label, **data)
-        for rtype, sl, sk, el, ek, ident, props in self._db.execute(
-            "SELECT type, start_label, start_key, end_label, end_key, ident, props FROM rels"
-        ):
-            g.add_edge((sl, sk), (el, ek), key=(rtype, ident), **orjson.loads(props))
+        with gc_paused():
+            keys = {label: spec.key for label, spec in NODES.items()}
+            _put_nodes(
+                g,
+                (
+                    ((label, key), {"_label": label, **orjson.loads(props), keys[label]: key})
+                    for label, key, props in self._db.execute("SELECT label, key, props FROM nodes")
+                ),
+            )
+            for rtype, sl, sk, el, ek, ident, props in self._db.execute(
+                "SELECT type, start_label, start_key, end_label, end_key, ident, props FROM rels"
+            ):
+                _put_edge(g, (sl, sk), (el, ek), (rtype, ident), orjson.loads(props), adopt=True)
+            _clear_nx_cache(g)
         log.debug("loaded embedded graph: %d nodes, %d relationships", g.number_of_nodes(), g.number_of_edges())
         return g
 
     # --- writes ------------------------------------------------------------------------------
     def write(self, batch: GraphBatch, *, progress: Callable[[int], None] | None = None) -> None:
-        with self._lock:
+        with self._lock, gc_paused():
             self.check_endpoints_exist(batch)
             dv_before = self._current_data_version()
+            started = time.perf_counter()
+            rels = list(batch.rels.items())
+            bulk = len(batch) >= _REINDEX_MIN_ROWS
             try:
                 self._db.execute("BEGIN IMMEDIATE")
+                if bulk:
+                    self._db.execute(f"PRAGMA cache_size = -{_BULK_CACHE_KIB}")
+                # Many new relationships: build the secondary indexes once at the end (a sort)
+                # instead of inserting into them row by row. Same transaction, so all or nothing.
+                reindex = len(rels) >= _REINDEX_MIN_ROWS and len(rels) >= self._rel_count_estimate()
+                if reindex:
+                    for name in _REL_INDEXES:
+                        self._db.execute(f"DROP INDEX IF EXISTS {name}")
                 for label, rows in batch.nodes.items():
                     items = list(rows.items())
                     for i in range(0, len(items), _CHUNK):
                         chunk = items[i : i + _CHUNK]
-                        self._db.executemany(_UPSERT_NODE, [(label, k, _dumps(p)) for k, p in chunk])
+                        self._db.executemany(_UPSERT_NODE, [(label, k, *_json_pair(p)) for k, p in chunk])
                         if progress:
                             progress(len(chunk))
-                rels = list(batch.rels.items())
                 for i in range(0, len(rels), _CHUNK):
                     chunk_r = rels[i : i + _CHUNK]
                     self._db.executemany(
                         _UPSERT_REL,
                         [
-                            (rk.type, rk.start_label, rk.start, rk.end_label, rk.end, rk.ident_json(), _dumps(p))
+                            (rk.type, rk.start_label, rk.start, rk.end_label, rk.end, rk.ident_json(), *_json_pair(p))
                             for rk, p in chunk_r
                         ],
                     )
                     if progress:
                         progress(len(chunk_r))
+                t_rows = time.perf_counter()
+                if reindex:
+                    for ddl in _REL_INDEXES.values():
+                        self._db.execute(ddl)
+                t_index = time.perf_counter()
                 self._bump_version()
                 self._db.execute("COMMIT")
+                log.debug(
+                    "embedded write: %d items, rows %.1fs, indexes %.1fs (rebuilt: %s), commit %.1fs",
+                    len(batch),
+                    t_rows - started,
+                    t_index - t_rows,
+                    reindex,
+                    time.perf_counter() - t_index,
+                )
             except BaseException as e:
                 self._db.execute("ROLLBACK")
                 if isinstance(e, sqlite3.Error):
                     raise StoreError(f"embedded store write failed, nothing stored: {e}") from e
                 raise
+            finally:
+                if bulk:
+                    self._db.execute("PRAGMA cache_size = -2000")  # SQLite's default: give the memory back
             # Committed: mirror into the in-memory graph, if it is loaded (else it loads on first read).
             if self._graph is None or self._data_version != dv_before:
                 self._graph = None  # stale or never loaded: reload on the next read
                 return
             g = self._writable_graph()
             assert g is not None
-            for label, rows in batch.nodes.items():
-                key_name = node_spec(label).key
-                for key, props in rows.items():
-                    nid = (label, key)
-                    if nid not in g:
-                        g.add_node(nid, _label=label, **{key_name: key})
-                    _merge(g.nodes[nid], props)
-            for rk, props in batch.rels.items():
-                u, v, ek = (rk.start_label, rk.start), (rk.end_label, rk.end), (rk.type, rk.ident_json())
-                if not g.has_edge(u, v, key=ek):
-                    g.add_edge(u, v, key=ek)
-                _merge(g.edges[u, v, ek], props)
+            t_mirror = time.perf_counter()
+            self._mirror(g, batch, rels)
+            log.debug("embedded write: in-memory graph updated in %.1fs", time.perf_counter() - t_mirror)
             self._data_version = dv_before  # our own commit does not move data_version
+
+    def _rel_count_estimate(self) -> int:
+        """Rows in rels (a count over the smallest index: about a second for millions of rows)."""
+        row = self._db.execute("SELECT count(*) FROM rels").fetchone()
+        return int(row[0])
+
+    @staticmethod
+    def _mirror(g: nx.MultiDiGraph, batch: GraphBatch, rels: list[tuple[RelKey, Props]]) -> None:
+        """Apply a committed batch to the loaded graph: what the SQLite upserts did, in memory."""
+        new: list[tuple[NodeId, dict[str, Any]]] = []
+        node = g._node
+        for label, rows in batch.nodes.items():
+            key_name = node_spec(label).key
+            for key, props in rows.items():
+                nid = (label, key)
+                attrs = node.get(nid)
+                if attrs is None:
+                    attrs = {"_label": label, key_name: key}
+                    _merge(attrs, props)
+                    new.append((nid, attrs))
+                else:
+                    _merge(attrs, props)
+        _put_nodes(g, new)
+        for rk, props in rels:
+            _put_edge(g, (rk.start_label, rk.start), (rk.end_label, rk.end), (rk.type, rk.ident_json()), props)
+        _clear_nx_cache(g)
 
     def _bump_version(self) -> None:
         self._db.execute(

@@ -179,11 +179,13 @@ class GraphBatch:
 
     def endpoint_keys(self) -> dict[str, set[str]]:
         """Keys of relationship endpoints per label that the batch does not itself create."""
+        ends = {(rk.start_label, rk.start) for rk in self.rels}
+        ends.update((rk.end_label, rk.end) for rk in self.rels)
         missing: dict[str, set[str]] = {}
-        for rk in self.rels:
-            for label, key in ((rk.start_label, rk.start), (rk.end_label, rk.end)):
-                if key not in self.nodes.get(label, {}):
-                    missing.setdefault(label, set()).add(key)
+        empty: dict[str, Props] = {}
+        for label, key in ends:
+            if key not in self.nodes.get(label, empty):
+                missing.setdefault(label, set()).add(key)
         return missing
 
 
