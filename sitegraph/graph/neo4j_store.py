@@ -16,11 +16,19 @@ from typing import Any, LiteralString
 
 import neo4j
 from neo4j import GraphDatabase, ManagedTransaction, RoutingControl
-from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
+from neo4j.exceptions import (
+    AuthError,
+    ClientError,
+    ConstraintError,
+    DriverError,
+    Neo4jError,
+    ServiceUnavailable,
+    SessionExpired,
+)
 
 from sitegraph.errors import StoreError, StoreUnavailableError
 from sitegraph.graph.schema import NODES, RELATIONSHIPS, check_endpoints, node_spec, rel_spec
-from sitegraph.graph.store import Direction, GraphBatch, GraphStats, GraphStore, Props, Rel, RelKey, empty_stats
+from sitegraph.graph.store import Direction, GraphBatch, GraphStats, GraphStore, Props, Rel, RelKey, empty_stats, gc_paused
 
 log = logging.getLogger(__name__)
 
@@ -123,36 +131,68 @@ class Neo4jStore(GraphStore):
             raise StoreError(f"Neo4j write failed, transaction rolled back: {e.message}") from e
 
     # --- writes ------------------------------------------------------------------------------
-    def _statements(self, batch: GraphBatch) -> list[tuple[str, list[dict[str, Any]]]]:
-        """(query, rows) pairs for the batch: nodes first, then relationships, in chunks."""
-        out: list[tuple[str, list[dict[str, Any]]]] = []
+    def _new_keys(self, batch: GraphBatch) -> dict[str, set[str]]:
+        """Keys of the batch's nodes that the store does not hold yet (they will be created)."""
+        return {label: set(rows) - self.existing_keys(label, rows) for label, rows in batch.nodes.items()}
+
+    def _statements(self, batch: GraphBatch, new: dict[str, set[str]] | None = None) -> list[tuple[str, list[list[Any]]]]:
+        """(query, rows) pairs for the batch: nodes first, then relationships, in chunks; rows are lists.
+
+        ``new`` names nodes known to be absent: they are created without a lookup, and so are the
+        relationships that touch them (a node that did not exist has none). Everything else is
+        merged. Without ``new`` everything is merged.
+        """
+        new = new or {}
+        out: list[tuple[str, list[list[Any]]]] = []
+
+        def add(query: str, items: list[list[Any]]) -> None:
+            out.extend((query, items[i : i + CHUNK]) for i in range(0, len(items), CHUNK))
+
         for label, rows in batch.nodes.items():
             spec = node_spec(label)
-            query = f"UNWIND $rows AS row MERGE (n:{spec.label} {{{spec.key}: row.key}}) SET n += row.props"
-            items = [{"key": k, "props": p} for k, p in rows.items()]
-            out += [(query, items[i : i + CHUNK]) for i in range(0, len(items), CHUNK)]
-        grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+            created = new.get(label, set())
+            fresh = [[k, p] for k, p in rows.items() if k in created]
+            known = [[k, p] for k, p in rows.items() if k not in created] if fresh else [[k, p] for k, p in rows.items()]
+            if fresh:
+                add(f"UNWIND $rows AS r CREATE (n:{spec.label} {{{spec.key}: r[0]}}) SET n += r[1]", fresh)
+            if known:
+                add(f"UNWIND $rows AS r MERGE (n:{spec.label} {{{spec.key}: r[0]}}) SET n += r[1]", known)
+        grouped: dict[tuple[str, str, str, bool], list[list[Any]]] = {}
+        empty: set[str] = set()
         for rk, props in batch.rels.items():
-            grouped.setdefault((rk.type, rk.start_label, rk.end_label), []).append({"s": rk.start, "e": rk.end, "props": props})
-        for (rtype, sl, el), items in grouped.items():
+            is_new = rk.start in new.get(rk.start_label, empty) or rk.end in new.get(rk.end_label, empty)
+            grouped.setdefault((rk.type, rk.start_label, rk.end_label, is_new), []).append([rk.start, rk.end, props])
+        for (rtype, sl, el, is_new), items in grouped.items():
             rspec = check_endpoints(rtype, sl, el)
             start, end = node_spec(sl), node_spec(el)
-            ident = ", ".join(f"{name}: row.props.{name}" for name in rspec.identity)
-            ident_map = f" {{{ident}}}" if ident else ""
-            query = (
-                f"UNWIND $rows AS row MATCH (a:{start.label} {{{start.key}: row.s}}) MATCH (b:{end.label} {{{end.key}: row.e}}) "
-                f"MERGE (a)-[r:{rspec.type}{ident_map}]->(b) SET r += row.props"
-            )
-            out += [(query, items[i : i + CHUNK]) for i in range(0, len(items), CHUNK)]
+            match = f"UNWIND $rows AS r MATCH (a:{start.label} {{{start.key}: r[0]}}) MATCH (b:{end.label} {{{end.key}: r[1]}}) "
+            if is_new:
+                query = f"{match}CREATE (a)-[x:{rspec.type}]->(b) SET x += r[2]"
+            else:
+                ident = ", ".join(f"{name}: r[2].{name}" for name in rspec.identity)
+                ident_map = f" {{{ident}}}" if ident else ""
+                query = f"{match}MERGE (a)-[x:{rspec.type}{ident_map}]->(b) SET x += r[2]"
+            add(query, items)
         return out
 
     def write(self, batch: GraphBatch, *, progress: Callable[[int], None] | None = None) -> None:
         if not len(batch):
             return
-        self.check_endpoints_exist(batch)
-        statements = self._statements(batch)
+        with gc_paused():
+            self.check_endpoints_exist(batch)
+            try:
+                self._write(batch, self._new_keys(batch), progress)
+            except StoreError as e:
+                if not isinstance(e.__cause__, ConstraintError):
+                    raise
+                # Someone else created one of "our" new nodes meanwhile: merge everything instead.
+                log.info("a node appeared during the write (%s); writing again with MERGE only", e)
+                self._write(batch, None, progress)
 
-        def run_all(tx: ManagedTransaction, stmts: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    def _write(self, batch: GraphBatch, new: dict[str, set[str]] | None, progress: Callable[[int], None] | None) -> None:
+        statements = self._statements(batch, new)
+
+        def run_all(tx: ManagedTransaction, stmts: list[tuple[str, list[list[Any]]]]) -> None:
             for query, rows in stmts:
                 tx.run(_q(query), rows=rows).consume()
             tx.run(_BUMP).consume()
@@ -162,7 +202,9 @@ class Neo4jStore(GraphStore):
             if progress:
                 progress(len(batch))
             return
-        # Too big for one transaction: validated already, so write chunk by chunk.
+        # Too big for one transaction: everything is validated already (rows, endpoints), so write
+        # one statement per transaction. Each is an idempotent upsert: a failed run leaves a prefix
+        # of the batch, and running the same load again completes it (docs/data-format.md).
         for query, rows in statements:
             self._run_write(partial(run_all, stmts=[(query, rows)]))
             if progress:
