@@ -1,17 +1,27 @@
 """Load test of the HTTP API's read endpoints, on loopback, for one store.
 
 Starts the API with uvicorn in a subprocess on 127.0.0.1 (a free port) for the given store, waits
-until ``/ready`` answers, warms every endpoint once (the first request builds the snapshot), then
-drives ``/sites/{id}``, ``/sites/{id}/related``, ``/sites/{id}/tactics`` and ``/sites?q=`` with N
-concurrent clients (asyncio + httpx, keep-alive) for a bounded time, and reports throughput,
+until ``/ready`` answers, warms every endpoint on every connection (each worker process builds its own
+snapshot), then drives ``/sites/{id}``, ``/sites/{id}/related``, ``/sites/{id}/tactics`` and
+``/sites?q=`` with N concurrent clients in a closed loop (each client sends its next request when the
+previous answer has been read; keep-alive) for a bounded time, and reports throughput,
 p50/p95/p99/max latency per endpoint and overall, and the error count (any status other than 200,
 or a transport error), as a table and as JSON.
+
+Every request sent in the measured window is counted, including those still answering at its end.
+Besides the latencies it reports what bounds them on a small machine: the load generator's own CPU
+(its share of the machine), the server's CPU and peak RSS (all its processes, sampled from /proc), the
+worker count, the HTTP client and event loop used, and the load average before and after.
+
+The client is aiohttp (on uvloop when installed) when aiohttp is installed, else httpx; httpx's async
+client costs several milliseconds of CPU per request at 32 connections, so on a 2-core machine it
+measures itself more than the server (``--client httpx`` to compare).
 
 Usage::
 
     python -m benchmarks.load_test --store memory --prepare            # demo data in a temp folder
     python -m benchmarks.load_test --store neo4j --start-neo4j --prepare  # a temporary local Neo4j
-    python -m benchmarks.load_test --store memory                      # the store in SITEGRAPH_HOME
+    python -m benchmarks.load_test --store memory --home DIR           # a loaded store (DIR/memory)
     python -m benchmarks.load_test --url http://127.0.0.1:8000         # an API already running here
 
 Only loopback targets are accepted. Exit code 1 when any request failed.
@@ -22,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import ipaddress
 import json
 import logging
@@ -29,12 +40,14 @@ import math
 import os
 import random
 import re
+import resource
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +59,8 @@ log = logging.getLogger("benchmarks.load_test")
 
 ENDPOINTS = ("site", "related", "tactics", "search")
 READY_TIMEOUT = 180.0
+WARM_TIMEOUT = 1800.0  # the first request of each worker waits for its snapshot (minutes at large scale)
+CLIENTS = ("aiohttp", "httpx")
 
 
 @dataclass
@@ -104,6 +119,99 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def default_client() -> str:
+    return "aiohttp" if importlib.util.find_spec("aiohttp") else "httpx"
+
+
+# --- what the processes use (Linux /proc) -----------------------------------------------------------
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (uvicorn's supervisor and its workers)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{p}/task"):
+                with contextlib.suppress(OSError), open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process, 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+class ServerMonitor:
+    """Samples the RSS of the server's processes every ``interval`` s in a thread; CPU from /proc."""
+
+    def __init__(self, pid: int | None, interval: float = 0.5) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak_total = 0
+        self.peak_per_process = 0
+        self.processes = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._cpu: dict[int, float] = {}
+        self.cpu_used = 0.0
+
+    def sample(self) -> None:
+        if self.pid is None:
+            return
+        pids = process_tree(self.pid)
+        sizes = [rss_bytes(p) for p in pids]
+        self.processes = max(self.processes, sum(1 for s in sizes if s))
+        self.peak_total = max(self.peak_total, sum(sizes))
+        self.peak_per_process = max(self.peak_per_process, *sizes)
+
+    def cpu(self) -> dict[int, float]:
+        return {p: cpu_seconds(p) for p in process_tree(self.pid)} if self.pid is not None else {}
+
+    def __enter__(self) -> ServerMonitor:
+        self._cpu = self.cpu()
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                self.sample()
+                self._stop.wait(self.interval)
+
+        self._thread = threading.Thread(target=loop, name="server-monitor", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+        self.sample()
+        end = self.cpu()
+        self.cpu_used = sum(end.get(p, 0.0) - self._cpu.get(p, 0.0) for p in end)
+
+
+def client_cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 # --- the server under test ----------------------------------------------------------------------
 
 
@@ -135,8 +243,8 @@ def temporary_neo4j(base: Path) -> Iterator[tuple[str, str]]:
 
 
 @contextlib.contextmanager
-def api_server(env: dict[str, str], port: int, workers: int, log_path: Path) -> Iterator[str]:
-    """uvicorn serving the API on 127.0.0.1:port in a subprocess, stopped afterwards."""
+def api_server(env: dict[str, str], port: int, workers: int, log_path: Path) -> Iterator[tuple[str, int]]:
+    """uvicorn serving the API on 127.0.0.1:port in a subprocess, stopped afterwards: (url, pid)."""
     cmd = [
         sys.executable, "-m", "uvicorn", "sitegraph.api.main:create_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
@@ -147,7 +255,7 @@ def api_server(env: dict[str, str], port: int, workers: int, log_path: Path) -> 
     with log_path.open("wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
-            yield f"http://127.0.0.1:{port}"
+            yield f"http://127.0.0.1:{port}", proc.pid
         finally:
             proc.terminate()
             try:
@@ -176,11 +284,11 @@ def wait_ready(base: str, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
 
 
 def pick_targets(base: str, n_sites: int, seed: int) -> tuple[list[str], list[str]]:
-    """Site ids and search words taken from the API itself (a deterministic sample)."""
+    """Site ids and search words taken from the API itself (a deterministic sample; n_sites 0 = all)."""
     ids: list[str] = []
     names: list[str] = []
     offset = 0
-    with httpx.Client(base_url=base, timeout=120) as client:
+    with httpx.Client(base_url=base, timeout=WARM_TIMEOUT) as client:
         while True:
             page = client.get("/sites", params={"limit": 100, "offset": offset}).raise_for_status().json()
             ids += [s["id"] for s in page["items"]]
@@ -191,7 +299,7 @@ def pick_targets(base: str, n_sites: int, seed: int) -> tuple[list[str], list[st
     if not ids:
         raise SystemExit("the store has no sites: load data first (sitegraph demo), or pass --prepare")
     rng = random.Random(seed)
-    sites = rng.sample(ids, min(n_sites, len(ids)))
+    sites = rng.sample(ids, min(n_sites, len(ids))) if n_sites > 0 else ids
     words = sorted({w.lower() for name in names for w in re.findall(r"[A-Za-z]{4,}", name)})
     queries = rng.sample(words, min(50, len(words))) or ["hospital"]
     return sites, queries
@@ -207,42 +315,101 @@ def request_path(endpoint: str, site: str, query: str) -> str:
     }[endpoint]
 
 
-def warm_up(base: str, sites: list[str], queries: list[str]) -> None:
-    with httpx.Client(base_url=base, timeout=300) as client:
-        for endpoint in ENDPOINTS:
-            r = client.get(request_path(endpoint, sites[0], queries[0]))
-            if r.status_code != 200:
-                raise SystemExit(f"warm-up {endpoint} failed: {r.status_code} {r.text[:300]}")
+Get = Callable[[str], Awaitable[tuple[int, bytes]]]
+
+
+@contextlib.asynccontextmanager
+async def http_client(kind: str, base: str, concurrency: int) -> Any:
+    """A keep-alive client with ``concurrency`` connections: yields ``get(path) -> (status, body)``."""
+    if kind == "aiohttp":
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency, force_close=False)
+        timeout = aiohttp.ClientTimeout(total=WARM_TIMEOUT)
+        async with aiohttp.ClientSession(base_url=base, connector=connector, timeout=timeout) as session:
+
+            async def get_aiohttp(path: str) -> tuple[int, bytes]:
+                async with session.get(path) as r:
+                    return r.status, await r.read()
+
+            yield get_aiohttp
+    else:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=WARM_TIMEOUT) as client:
+
+            async def get_httpx(path: str) -> tuple[int, bytes]:
+                r = await client.get(path)
+                return r.status_code, await r.aread()
+
+            yield get_httpx
+
+
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx.HTTPError, OSError, asyncio.TimeoutError)
+if importlib.util.find_spec("aiohttp"):
+    import aiohttp
+
+    TRANSPORT_ERRORS += (aiohttp.ClientError,)
 
 
 async def drive(
-    base: str, sites: list[str], queries: list[str], concurrency: int, duration: float, seed: int
+    base: str,
+    sites: list[str],
+    queries: list[str],
+    concurrency: int,
+    duration: float,
+    seed: int,
+    *,
+    client: str = "aiohttp",
+    warmup: float = 3.0,
+    on_start: Callable[[], None] | None = None,
 ) -> tuple[Recorder, float]:
+    """Warm up (every endpoint once on every connection, then ``warmup`` s of unrecorded load), then
+    drive the closed loop for ``duration`` s. Returns the samples and the measured wall time."""
     recorder = Recorder()
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
-        started = time.perf_counter()
-        deadline = started + duration
+    async with http_client(client, base, concurrency) as get:
 
-        async def worker(i: int) -> None:
+        async def warm(i: int) -> None:
+            for endpoint in ENDPOINTS:
+                status, body = await get(request_path(endpoint, sites[i % len(sites)], queries[i % len(queries)]))
+                if status != 200:
+                    raise SystemExit(f"warm-up {endpoint} failed: {status} {body[:300]!r}")
+
+        await asyncio.gather(*(warm(i) for i in range(concurrency)))
+
+        async def loop(i: int, until: float, rec: Recorder | None) -> None:
             rng = random.Random(seed * 1000 + i)
             n = i
-            while time.perf_counter() < deadline:
+            while time.perf_counter() < until:
                 endpoint = ENDPOINTS[n % len(ENDPOINTS)]
                 n += 1
                 path = request_path(endpoint, rng.choice(sites), rng.choice(queries))
                 t0 = time.perf_counter()
                 try:
-                    r = await client.get(path)
-                    await r.aread()
-                    ok, why = r.status_code == 200, None if r.status_code == 200 else f"HTTP {r.status_code}"
-                except httpx.HTTPError as e:
+                    status, _ = await get(path)
+                    ok, why = status == 200, None if status == 200 else f"HTTP {status}"
+                except TRANSPORT_ERRORS as e:
                     ok, why = False, f"{type(e).__name__}: {e}"[:160]
-                recorder.add(endpoint, time.perf_counter() - t0, ok, why)
+                if rec is not None:
+                    rec.add(endpoint, time.perf_counter() - t0, ok, why)
 
-        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        if warmup > 0:
+            until = time.perf_counter() + warmup
+            await asyncio.gather(*(loop(1_000_000 + i, until, None) for i in range(concurrency)))
+        if on_start:
+            on_start()
+        started = time.perf_counter()
+        await asyncio.gather(*(loop(i, started + duration, recorder) for i in range(concurrency)))
         elapsed = time.perf_counter() - started
     return recorder, elapsed
+
+
+def run_loop(coro: Any) -> Any:
+    """Run on uvloop when it is installed (less client CPU per request), else on asyncio's loop."""
+    if importlib.util.find_spec("uvloop"):
+        import uvloop
+
+        return uvloop.run(coro)
+    return asyncio.run(coro)
 
 
 def report(result: dict[str, Any]) -> str:
@@ -252,19 +419,32 @@ def report(result: dict[str, Any]) -> str:
         rows.append([name, str(s["requests"]), str(s["errors"]), f"{s['throughput_rps']:.1f}", *latencies])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [
-        f"load test: {result['store']} store, {result['concurrency']} clients, {result['duration_s']:.0f}s, "
-        f"{len(result['sites'])} sites sampled"
+        f"load test: {result['store']} store, {result['workers']} worker(s), {result['concurrency']} clients "
+        f"({result['client']} on {result['client_loop']}), {result['duration_s']:.0f}s, {len(result['sites'])} sites sampled"
     ]
     for j, r in enumerate(rows):
         lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))))
         if j == 0:
             lines.append("  ".join("-" * w for w in widths))
+    c, srv = result["client_cpu"], result["server"]
+    lines.append(
+        f"client CPU: {c['cores']:.2f} cores ({c['share_of_machine']:.0%} of the machine), {c['us_per_request']:.0f} us/request"
+    )
+    if srv.get("cpu_cores") is not None:
+        lines.append(
+            f"server: {srv['cpu_cores']:.2f} cores, {srv['cpu_ms_per_request']:.2f} ms CPU/request, "
+            f"peak RSS {srv['peak_rss_mib']:.0f} MiB (largest process {srv['peak_rss_per_process_mib']:.0f} MiB), "
+            f"{srv['processes']} process(es)"
+        )
+    la = result["load_average"]
+    lines.append(f"load average: {la['before'][0]:.2f} before, {la['after'][0]:.2f} after (1 min)")
     if result["error_kinds"]:
         lines.append("errors: " + ", ".join(f"{k}: {v}" for k, v in sorted(result["error_kinds"].items())))
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    server_pid: int | None = args.server_pid
     with contextlib.ExitStack() as stack:
         if args.url:
             if not is_loopback_url(args.url):
@@ -289,33 +469,74 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 prepare_store(env, args.seed)
             log_path = (args.out.parent if args.out else tmp) / f"load_test_{args.store}_server.log"
             log_path.parent.mkdir(parents=True, exist_ok=True)
-            base = stack.enter_context(api_server(env, args.port or free_port(), args.workers, log_path))
+            base, server_pid = stack.enter_context(api_server(env, args.port or free_port(), args.workers, log_path))
             ready = wait_ready(base)
         log.info("API ready at %s on the %s store (data version %s)", base, ready.get("store"), ready.get("data_version"))
         sites, queries = pick_targets(base, args.sites, args.seed)
-        warm_up(base, sites, queries)
-        log.info("driving %d clients for %.0fs over %d sites", args.concurrency, args.duration, len(sites))
-        recorder, elapsed = asyncio.run(drive(base, sites, queries, args.concurrency, args.duration, args.seed))
-    by_endpoint = {e: summarize([s for s in recorder.samples if s.endpoint == e], elapsed) for e in ENDPOINTS}
+        log.info("warming up, then driving %d clients (%s) for %.0fs", args.concurrency, args.client, args.duration)
+        monitor = ServerMonitor(server_pid)
+        marks: dict[str, Any] = {}
+
+        def on_start() -> None:
+            marks["load_before"] = os.getloadavg()
+            marks["cpu_before"] = client_cpu_seconds()
+            monitor.__enter__()
+
+        try:
+            recorder, elapsed = run_loop(
+                drive(
+                    base, sites, queries, args.concurrency, args.duration, args.seed,
+                    client=args.client, warmup=args.warmup, on_start=on_start,
+                )
+            )  # fmt: skip
+        finally:
+            client_cpu = client_cpu_seconds() - marks.get("cpu_before", 0.0)
+            load_after = os.getloadavg()
+            monitor.__exit__(None, None, None)
+    overall = summarize(recorder.samples, elapsed)
+    n = max(1, overall["requests"])
+    cores = os.cpu_count() or 1
+    server: dict[str, Any] = {"pid": server_pid}
+    if server_pid is not None:
+        server |= {
+            "cpu_cores": round(monitor.cpu_used / elapsed, 2),
+            "cpu_ms_per_request": round(monitor.cpu_used / n * 1000, 3),
+            "peak_rss_mib": round(monitor.peak_total / 2**20, 1),
+            "peak_rss_per_process_mib": round(monitor.peak_per_process / 2**20, 1),
+            "processes": monitor.processes,
+        }
+    loop_name = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     return {
         "store": ready.get("store", args.store),
+        "workers": args.workers if not args.url else None,
         "concurrency": args.concurrency,
+        "client": args.client,
+        "client_loop": loop_name,
         "duration_s": round(elapsed, 2),
         "sites": sites,
-        "endpoints": by_endpoint,
-        "overall": summarize(recorder.samples, elapsed),
+        "endpoints": {e: summarize([s for s in recorder.samples if s.endpoint == e], elapsed) for e in ENDPOINTS},
+        "overall": overall,
         "error_kinds": recorder.errors,
+        "client_cpu": {
+            "seconds": round(client_cpu, 2),
+            "cores": round(client_cpu / elapsed, 2),
+            "share_of_machine": round(client_cpu / elapsed / cores, 3),
+            "us_per_request": round(client_cpu / n * 1e6, 1),
+        },
+        "server": server,
+        "load_average": {"before": marks["load_before"], "after": load_after},
         "python": sys.version.split()[0],
-        "cpus": os.cpu_count(),
+        "cpus": cores,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--store", choices=("memory", "neo4j"), default="memory", help="Store the server uses.")
-    p.add_argument("--duration", type=float, default=60.0, help="Seconds of load (default 60).")
+    p.add_argument("--duration", type=float, default=60.0, help="Seconds of measured load (default 60).")
+    p.add_argument("--warmup", type=float, default=3.0, help="Seconds of unrecorded load before measuring (default 3).")
     p.add_argument("--concurrency", "-c", type=int, default=32, help="Concurrent clients (default 32).")
-    p.add_argument("--sites", type=int, default=200, help="How many site ids to sample for the requests.")
+    p.add_argument("--sites", type=int, default=200, help="How many site ids to sample for the requests (0: every site).")
     p.add_argument("--seed", type=int, default=42, help="Seed of the request mix (and of --prepare's demo data).")
     p.add_argument(
         "--home", type=Path, help="SITEGRAPH_HOME of the server (default: a temp folder with --prepare, else the setting)."
@@ -325,11 +546,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes.")
     p.add_argument("--port", type=int, default=0, help="Port of the server (default: a free one).")
     p.add_argument("--url", help="Drive an API already running on loopback instead of starting one.")
+    p.add_argument("--server-pid", type=int, help="With --url: the server's process id, to report its CPU and RSS.")
+    p.add_argument("--client", choices=CLIENTS, default=default_client(), help="HTTP client (default: aiohttp if installed).")
     p.add_argument("--out", type=Path, help="Also write the JSON result to this file.")
     p.add_argument("--json", action="store_true", help="Print the JSON result instead of the table.")
     args = p.parse_args(argv)
-    if args.concurrency < 1 or args.duration <= 0:
-        p.error("--concurrency must be at least 1 and --duration positive")
+    if args.concurrency < 1 or args.duration <= 0 or args.warmup < 0:
+        p.error("--concurrency must be at least 1, --duration positive and --warmup not negative")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     result = run(args)

@@ -717,6 +717,92 @@ def test_posted_interaction_survives_a_restart(store: GraphStore, request: pytes
             reopened.close()
 
 
+# --- the per-snapshot response cache ----------------------------------------------------------------
+
+
+def _cache_hits(store: GraphStore) -> int:
+    from sitegraph.api.cache import response_cache
+    from sitegraph.queries.snapshot import get_snapshot
+
+    return response_cache(get_snapshot(store)).hits
+
+
+def _outside_interaction(i: int) -> GraphBatch:
+    b = GraphBatch()
+    b.add_node("Interaction", f"int:outside-{i}", {"channel": "visit", "occurred_at": "2025-04-01T08:00:00+00:00", "note": "x"})
+    b.add_rel("WITH_SITE", "Interaction", f"int:outside-{i}", "Site", MGH)
+    return b
+
+
+def test_cached_answers_follow_api_and_outside_writes(
+    client: TestClient, demo_store: GraphStore, request: pytest.FixtureRequest
+) -> None:
+    """Reads are served from the snapshot's response cache, and a write through the API or from
+    another process is seen by the very next read."""
+    first = client.get(f"/sites/{MGH}")
+    hits = _cache_hits(demo_store)
+    again = client.get(f"/sites/{MGH}")
+    assert again.content == first.content
+    assert _cache_hits(demo_store) == hits + 1  # the second answer came from the cache
+    assert first.json()["interactions"]["total"] == 2
+    tactics = client.get(f"/sites/{MGH}/tactics").content
+    assert client.get(f"/sites/{MGH}/tactics").content == tactics
+
+    # a write through the API: the next read is fresh
+    r = client.post("/interactions", json=new_interaction(), headers={"Authorization": "Bearer test-key-1"})
+    assert r.status_code == 201, r.text
+    after_post = client.get(f"/sites/{MGH}").json()
+    assert after_post["interactions"]["total"] == 3 and after_post["interactions"]["recent"][0]["id"] == r.json()["id"]
+    assert after_post["data_version"] == demo_store.version()
+
+    # a write by someone else (another connection to the same store, as `sitegraph load` in another process)
+    client.get(f"/sites/{MGH}")  # cached again
+    if isinstance(demo_store, MemoryStore):
+        other: GraphStore = MemoryStore(demo_store.home)
+    else:
+        other = _reopen(demo_store, request)
+    try:
+        other.write(_outside_interaction(1))
+    finally:
+        other.close()
+    after_outside = client.get(f"/sites/{MGH}").json()
+    assert after_outside["interactions"]["total"] == 4
+    assert "int:outside-1" in [i["id"] for i in after_outside["interactions"]["recent"]]
+    assert after_outside["data_version"] == demo_store.version()
+
+
+def test_cached_bodies_are_what_fastapi_would_send(client: TestClient, demo_store: GraphStore) -> None:
+    """The pre-serialised bodies equal FastAPI's own validation and serialisation of the response model."""
+    from fastapi.encoders import jsonable_encoder
+
+    from sitegraph.api.schemas import TacticsResponse
+    from sitegraph.queries.profile import Site360, site_360
+    from sitegraph.queries.recommend import recommend_tactics
+    from sitegraph.queries.snapshot import get_snapshot
+
+    snapshot = get_snapshot(demo_store)
+    for _ in range(2):  # computed, then from the cache
+        body = client.get(f"/sites/{MGH}").json()
+        assert body == jsonable_encoder(Site360.model_validate(site_360(snapshot, MGH)))
+        tactics = client.get(f"/sites/{MGH}/tactics", params={"limit": 3}).json()
+        expected = TacticsResponse(site_id=MGH, items=recommend_tactics(snapshot, MGH, 3))
+        assert tactics == jsonable_encoder(expected)
+
+
+def test_response_cache_is_bounded() -> None:
+    from sitegraph.api.cache import ResponseCache
+
+    cache = ResponseCache(max_bytes=10, max_entry_bytes=6)
+    cache.put("a", b"aaaa")
+    cache.put("b", b"bbbb")
+    assert cache.get("a") == b"aaaa"  # now the most recently used
+    cache.put("c", b"cccc")  # over 10 bytes: the least recently used ("b") goes
+    assert cache.get("b") is None and cache.get("a") == b"aaaa" and cache.get("c") == b"cccc"
+    cache.put("big", b"x" * 7)  # larger than one entry may be: not kept
+    assert cache.get("big") is None
+    assert cache.size <= 10 and len(cache) == 2
+
+
 # --- errors, CORS, logging, OpenAPI -----------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
 """Dependencies of the routes, as ``Annotated`` aliases: the settings, the store, the API key, and the
-:class:`Reader` that runs read queries on the store's current snapshot.
+:class:`Reader` that runs read queries on the store's current snapshot (and serves their JSON from the
+snapshot's response cache, see :mod:`sitegraph.api.cache`).
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
-from typing import Annotated, Concatenate, ParamSpec, TypeVar
+from functools import cache, partial
+from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
+from pydantic import TypeAdapter
 
+from sitegraph.api.cache import response_cache
 from sitegraph.api.errors import ApiError
 from sitegraph.api.state import StoreHolder
 from sitegraph.graph.store import GraphStore
@@ -42,29 +44,120 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+@cache
+def json_adapter(model: Any) -> TypeAdapter[Any]:
+    """The pydantic adapter that validates and serialises a response model, as FastAPI does."""
+    return TypeAdapter(model)
+
+
+def to_json(model: Any, value: Any) -> bytes:
+    """``value`` validated as ``model`` and serialised to JSON, byte for byte what FastAPI sends for a
+    route with ``response_model=model`` (it validates, then dumps by alias with pydantic's serialiser)."""
+    adapter = json_adapter(model)
+    return adapter.dump_json(adapter.validate_python(value), by_alias=True)
+
+
+class SnapshotGate:
+    """The current snapshot for the requests of one event loop, one version check for many requests.
+
+    Checking the store's version needs a thread (I/O on Neo4j, the store's lock on the embedded
+    store), and a thread hop costs more CPU than answering from the response cache. Requests that
+    arrive while a check is under way wait for the *next* check, which starts when that one ends and
+    serves all of them: every request still gets a check that started after it arrived (no answer is
+    older than a check of its own would give), but under load one hop serves many requests.
+    """
+
+    def __init__(self, holder: StoreHolder, executor: ThreadPoolExecutor) -> None:
+        self.holder = holder
+        self.executor = executor
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running: asyncio.Future[Snapshot] | None = None
+        self._queued: asyncio.Future[Snapshot] | None = None
+        self.checks = 0
+
+    async def snapshot(self) -> Snapshot:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new loop (tests run each client on its own): nothing carries over
+            self._loop, self._running, self._queued = loop, None, None
+        if self._running is None:
+            fut: asyncio.Future[Snapshot] = loop.create_future()
+            self._launch(loop, fut)
+        else:
+            if self._queued is None:
+                self._queued = loop.create_future()
+            fut = self._queued
+        return await asyncio.shield(fut)
+
+    def _check(self) -> Snapshot:
+        return get_snapshot(self.holder.get())
+
+    def _launch(self, loop: asyncio.AbstractEventLoop, target: asyncio.Future[Snapshot]) -> None:
+        self._running = target
+        self.checks += 1
+        inner = loop.run_in_executor(self.executor, self._check)
+
+        def done(f: asyncio.Future[Snapshot]) -> None:
+            if self._loop is loop:
+                self._running = None
+            if not target.done():
+                if f.cancelled():
+                    target.cancel()
+                elif (e := f.exception()) is not None:
+                    target.set_exception(e)
+                else:
+                    target.set_result(f.result())
+            if self._loop is loop and self._queued is not None:
+                queued, self._queued = self._queued, None
+                self._launch(loop, queued)
+
+        inner.add_done_callback(done)
+
+
 class Reader:
     """Runs a read query on the store's current snapshot in the app's small pool of query threads.
 
     Queries are CPU-bound Python: many threads running them at once only fight over the GIL (under
     32 concurrent requests, throughput fell to a third). A pool of :data:`sitegraph.api.state.QUERY_THREADS`
     threads keeps the CPU busy while the event loop queues the rest.
+
+    :meth:`json` also serves the answer from the snapshot's response cache: a request whose answer is
+    cached costs the version check and a dict lookup, and does not queue behind the computations.
     """
 
-    def __init__(self, holder: StoreHolder, executor: ThreadPoolExecutor) -> None:
-        self.holder = holder
+    def __init__(self, gate: SnapshotGate, executor: ThreadPoolExecutor) -> None:
+        self.gate = gate
         self.executor = executor
 
     async def __call__(self, fn: Callable[Concatenate[Snapshot, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
-        # The version check is I/O on Neo4j: done on the shared thread pool, so the query threads only compute.
-        snapshot = await run_in_threadpool(self.snapshot)
+        # The version check is I/O on Neo4j: done on its own thread, so the query threads only compute.
+        snapshot = await self.gate.snapshot()
         return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, snapshot, *args, **kwargs))
 
-    def snapshot(self) -> Snapshot:
-        return get_snapshot(self.holder.get())
+    async def json(self, model: Any, fn: Callable[Concatenate[Snapshot, P], Any], *args: P.args, **kwargs: P.kwargs) -> Response:
+        """``fn(snapshot, *args, **kwargs)`` as a JSON response of the route's ``response_model``.
+
+        ``fn`` must be a pure function of the snapshot and its (hashable) arguments: its body is kept in
+        the snapshot's response cache and served again until the data version moves. Errors (404, ...)
+        are raised as usual and not cached.
+        """
+        snapshot = await self.gate.snapshot()
+        cache = response_cache(snapshot)
+        key = (fn, model, args, tuple(sorted(kwargs.items())))
+        body = cache.get(key)
+        if body is None:
+            work = partial(_compute_json, model, fn, snapshot, args, kwargs)
+            body = await asyncio.get_running_loop().run_in_executor(self.executor, work)
+            cache.put(key, body)
+        return Response(content=body, media_type="application/json")
+
+
+def _compute_json(model: Any, fn: Callable[..., Any], snapshot: Snapshot, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+    return to_json(model, fn(snapshot, *args, **kwargs))
 
 
 async def get_reader(request: Request) -> Reader:
-    return Reader(request.app.state.store_holder, request.app.state.query_executor)
+    reader: Reader = request.app.state.reader
+    return reader
 
 
 ReaderDep = Annotated[Reader, Depends(get_reader)]

@@ -19,6 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from sitegraph import __version__
+from sitegraph.api.deps import Reader, SnapshotGate
 from sitegraph.api.errors import install_error_handlers
 from sitegraph.api.middleware import BodySizeLimitMiddleware, RequestLogMiddleware
 from sitegraph.api.routes import health, interactions, investigators, ontology, sites
@@ -86,6 +87,9 @@ def create_app(store: GraphStore | None = None, settings: Settings | None = None
     app.state.settings = settings
     app.state.store_holder = holder
     app.state.query_executor = ThreadPoolExecutor(max_workers=QUERY_THREADS, thread_name_prefix="sitegraph-query")
+    # one version check at a time (see SnapshotGate); a thread of its own, so it never waits behind queries
+    app.state.snapshot_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sitegraph-snapshot")
+    app.state.reader = Reader(SnapshotGate(holder, app.state.snapshot_executor), app.state.query_executor)
     install_error_handlers(app)
     for module in (health, sites, investigators, ontology, interactions):
         app.include_router(module.router)

@@ -7,6 +7,11 @@ through the API is never answered from a stale cache).
 The snapshot is a networkx ``MultiDiGraph`` of the same shape as the embedded store's graph: nodes
 are ``(label, key)`` tuples whose attributes are the node's properties (plus ``_label``); edges are
 keyed by ``(type, identity-json)`` and carry the relationship's properties.
+
+Every read checks the store's version (a round trip to Neo4j). Concurrent readers share one check
+(:class:`VersionProbe`): a reader waits for a check that *started after it arrived*, so no answer is
+older than a check made for that reader alone would give, but 32 concurrent requests cost one or two
+round trips instead of 32.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,26 +74,111 @@ class Snapshot:
         return rows
 
 
-def build_snapshot(store: GraphStore) -> Snapshot:
-    """Read every node and relationship of the store into a networkx graph."""
+SNAPSHOT_FETCH_SIZE = 20_000
+"""Records per Bolt pull while streaming a Neo4j graph into a snapshot."""
+
+
+def _ident_json(identity: tuple[str, ...], props: dict[str, Any]) -> str:
+    """The identity JSON of a relationship (as :meth:`RelKey.ident_json` and the stores make it)."""
+    if not identity:
+        return "{}"
+    return json.dumps({name: props.get(name, "") for name in identity}, sort_keys=True)
+
+
+def _read_graph(store: GraphStore) -> nx.MultiDiGraph:
+    """Any store's graph through its generic iterators (sorted, so slow on big graphs)."""
+    g = nx.MultiDiGraph()
+    for label in NODES:
+        if label == "SitegraphMeta":
+            continue
+        key_name = node_spec(label).key
+        for props in store.iter_nodes(label):
+            g.add_node((label, props[key_name]), _label=label, **props)
+    for rtype, spec in RELATIONSHIPS.items():
+        for rel in store.iter_relationships(rtype):
+            ident = _ident_json(spec.identity, rel.props)
+            g.add_edge((rel.start_label, rel.start), (rel.end_label, rel.end), key=(rtype, ident), **rel.props)
+    return g
+
+
+def _neo4j_node_query(label: str) -> tuple[str, list[tuple[str, str, tuple[str, ...]]]]:
+    """One query for a label: each node's key and properties, and for every relationship type that
+    starts at the label (per end label), the list of ``[end key, relationship properties]``.
+
+    Labels, types and keys come from the schema allow-list. One record per node instead of one per
+    relationship: a third of the records, and each node is visited once.
+    """
+    key_name = node_spec(label).key
+    columns: list[str] = []
+    rels: list[tuple[str, str, tuple[str, ...]]] = []  # (type, end label, identity) per column
+    for rtype, spec in RELATIONSHIPS.items():
+        for sl, el in spec.endpoints:
+            if sl != label:
+                continue
+            columns.append(f"[(n)-[r:{spec.type}]->(b:{el}) | [b.{node_spec(el).key}, properties(r)]]")
+            rels.append((rtype, el, spec.identity))
+    query = f"MATCH (n:{label}) RETURN n.{key_name}, properties(n)" + "".join(f", {c}" for c in columns)
+    return query, rels
+
+
+def _read_neo4j_graph(store: Any) -> nx.MultiDiGraph:
+    """A Neo4j store's graph, streamed over Bolt into networkx as the records arrive.
+
+    One query per label (:func:`_neo4j_node_query`) gives the nodes with their outgoing relationships,
+    so the records are one per node, nothing is sorted and nothing is held in between.
+    """
+    from neo4j import READ_ACCESS
+    from neo4j.exceptions import AuthError, ClientError, ServiceUnavailable, SessionExpired
+
+    from sitegraph.errors import StoreError, StoreUnavailableError
+
+    g = nx.MultiDiGraph()
+    labels = [label for label in NODES if label != "SitegraphMeta"]
+    edges: list[tuple[NodeId, NodeId, tuple[str, str], dict[str, Any]]] = []
+    try:
+        with store.driver.session(
+            database=store.database, default_access_mode=READ_ACCESS, fetch_size=SNAPSHOT_FETCH_SIZE
+        ) as session:
+            for label in labels:
+                query, rels = _neo4j_node_query(label)
+                for record in session.run(query):
+                    key, props = record[0], record[1]
+                    props["_label"] = label
+                    start = (label, key)
+                    g.add_node(start, **props)
+                    for (rtype, end_label, identity), items in zip(rels, record[2:], strict=True):
+                        for end, rprops in items:
+                            edges.append((start, (end_label, end), (rtype, _ident_json(identity, rprops)), rprops))
+                    if len(edges) >= SNAPSHOT_FETCH_SIZE:
+                        g.add_edges_from(edges)  # end nodes may not be read yet: add_edges_from adds them bare
+                        edges.clear()
+    except (ServiceUnavailable, SessionExpired, AuthError, OSError) as e:
+        raise StoreUnavailableError(f"Neo4j at {store.uri} is not available: {e}") from e
+    except ClientError as e:
+        raise StoreError(f"Neo4j rejected a query: {e.message}") from e
+    g.add_edges_from(edges)
+    return g
+
+
+def build_snapshot(store: GraphStore, *, version: int | None = None) -> Snapshot:
+    """Read every node and relationship of the store into a networkx graph.
+
+    ``version`` is the store's version read just before (read here when not given). A write landing
+    while the graph is read leaves the snapshot tagged with the older version, so the next read
+    rebuilds it.
+    """
     started = time.perf_counter()
-    version = store.version()
+    if version is None:
+        version = store.version()
     from sitegraph.graph.memory import MemoryStore
+    from sitegraph.graph.neo4j_store import Neo4jStore
 
     if isinstance(store, MemoryStore):
         g = store.shared_graph()  # no copy: the store copies on its next write instead
+    elif isinstance(store, Neo4jStore):
+        g = _read_neo4j_graph(store)
     else:
-        g = nx.MultiDiGraph()
-        for label in NODES:
-            if label == "SitegraphMeta":
-                continue
-            key_name = node_spec(label).key
-            for props in store.iter_nodes(label):
-                g.add_node((label, props[key_name]), _label=label, **props)
-        for rtype, spec in RELATIONSHIPS.items():
-            for rel in store.iter_relationships(rtype):
-                ident = json.dumps({name: rel.props.get(name, "") for name in spec.identity}, sort_keys=True)
-                g.add_edge((rel.start_label, rel.start), (rel.end_label, rel.end), key=(rtype, ident), **rel.props)
+        g = _read_graph(store)
     log.info(
         "snapshot of the %s store at version %d: %d nodes, %d relationships in %.2fs",
         store.kind,
@@ -126,6 +216,53 @@ def apply_batch(graph: nx.MultiDiGraph, batch: GraphBatch) -> None:
                 data[name] = value
 
 
+class VersionProbe:
+    """Reads a store's version for many threads at once, one read at a time.
+
+    :meth:`current` returns the value of a read that started after the call began: a caller that
+    arrives while a read is under way waits for it to end and for the next one (which one of the
+    waiters starts, for all of them). Answers are never older than a read of its own would be, and
+    concurrent callers share round trips. A failed read raises in the thread that made it; the
+    waiters try again themselves.
+    """
+
+    def __init__(self, read: Callable[[], int]) -> None:
+        self._read = read
+        self._cond = threading.Condition()
+        self._started = 0  # reads started so far (the sequence number of the latest)
+        self._done = 0  # sequence number of the latest read that finished
+        self._value = 0
+        self._reading = False
+        self.reads = 0
+
+    def current(self) -> int:
+        with self._cond:
+            needed = self._started + 1  # the first read to start from now on
+            while True:
+                if self._done >= needed:
+                    return self._value
+                if not self._reading:
+                    self._reading = True
+                    self._started += 1
+                    seq = self._started
+                    break
+                self._cond.wait()
+        try:
+            value = self._read()
+        except BaseException:
+            with self._cond:
+                self._reading = False
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            self._reading = False
+            self.reads += 1
+            if seq > self._done:
+                self._done, self._value = seq, value
+            self._cond.notify_all()
+        return value
+
+
 class SnapshotCache:
     """Holds the latest snapshot of one store; rebuilds it when the store's version moves."""
 
@@ -133,16 +270,20 @@ class SnapshotCache:
         self.store = store
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
+        self.probe = VersionProbe(lambda: self.store.version())  # looked up per call (tests patch it)
 
     def get(self) -> Snapshot:
-        version = self.store.version()
+        version = self.probe.current()
         snap = self._snapshot
         if snap is not None and snap.version == version:
             return snap
         with self._lock:
             snap = self._snapshot
-            if snap is None or snap.version != self.store.version():
-                snap = build_snapshot(self.store)
+            if snap is not None and snap.version == version:
+                return snap  # built by another reader meanwhile
+            version = self.probe.current()  # a write may have landed while this reader waited
+            if snap is None or snap.version != version:
+                snap = build_snapshot(self.store, version=version)
                 self._snapshot = snap
             return snap
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 
 from sitegraph.api.deps import ReaderDep
 from sitegraph.api.errors import error_responses
@@ -28,6 +28,6 @@ async def get_investigator(
         ),
     ],
     read: ReaderDep,
-) -> InvestigatorProfile:
+) -> Response:
     """The investigator's sites, studies with roles, centrality and interaction count."""
-    return await read(investigator_profile, investigator_id)
+    return await read.json(InvestigatorProfile, investigator_profile, investigator_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 
 from sitegraph.api.concepts import barrier_detail, list_concepts, tactic_detail
 from sitegraph.api.deps import ReaderDep
@@ -37,26 +37,26 @@ TacticId = Annotated[str, _concept_id("tactic", "fair-market-value-budget")]
 
 
 @router.get("/barriers", response_model=ConceptList, summary="List barriers")
-async def get_barriers(read: ReaderDep) -> ConceptList:
+async def get_barriers(read: ReaderDep) -> Response:
     """Every barrier concept (categories included), ordered by compact id."""
-    return await read(list_concepts, "Barrier")
+    return await read.json(ConceptList, list_concepts, "Barrier")
 
 
 @router.get(
     "/barriers/{barrier_id:path}", response_model=BarrierDetail, summary="One barrier", responses=error_responses(404, 422)
 )
-async def get_barrier(barrier_id: BarrierId, read: ReaderDep) -> BarrierDetail:
+async def get_barrier(barrier_id: BarrierId, read: ReaderDep) -> Response:
     """The barrier with its broader and narrower concepts and the tactics that mitigate it, with evidence."""
-    return await read(barrier_detail, barrier_id)
+    return await read.json(BarrierDetail, barrier_detail, barrier_id)
 
 
 @router.get("/tactics", response_model=ConceptList, summary="List tactics")
-async def get_tactics(read: ReaderDep) -> ConceptList:
+async def get_tactics(read: ReaderDep) -> Response:
     """Every tactic concept (groups included), ordered by compact id."""
-    return await read(list_concepts, "Tactic")
+    return await read.json(ConceptList, list_concepts, "Tactic")
 
 
 @router.get("/tactics/{tactic_id:path}", response_model=TacticDetail, summary="One tactic", responses=error_responses(404, 422))
-async def get_tactic(tactic_id: TacticId, read: ReaderDep) -> TacticDetail:
+async def get_tactic(tactic_id: TacticId, read: ReaderDep) -> Response:
     """The tactic with its hierarchy and the barriers it mitigates, with evidence."""
-    return await read(tactic_detail, tactic_id)
+    return await read.json(TacticDetail, tactic_detail, tactic_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from sitegraph.api.deps import ReaderDep
 from sitegraph.api.errors import error_responses
@@ -70,27 +70,27 @@ async def list_sites(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Page size (1-{MAX_LIMIT}).")] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="How many matches to skip.")] = 0,
-) -> SiteSearchResult:
+) -> Response:
     """Sites matching every given filter, best match first, then by name and id: `{total, limit, offset, items}`."""
-    return await read(search_sites, q, country=country, condition=condition, limit=limit, offset=offset)
+    return await read.json(SiteSearchResult, search_sites, q, country=country, condition=condition, limit=limit, offset=offset)
 
 
 @router.get("/{site_id}", response_model=Site360, summary="Site 360 profile", responses=error_responses(404))
-async def get_site(site_id: SiteId, read: ReaderDep) -> Site360:
+async def get_site(site_id: SiteId, read: ReaderDep) -> Response:
     """Identity and location, investigators with roles, studies with per-site facts, KPIs, active barriers,
     centrality, and a summary of recent interactions with their mean sentiment."""
-    return await read(site_360, site_id)
+    return await read.json(Site360, site_360, site_id)
 
 
 @router.get("/{site_id}/related", response_model=RelatedSitesResponse, summary="Related sites", responses=error_responses(404))
-async def get_related(site_id: SiteId, read: ReaderDep, limit: ResultLimit = 10) -> RelatedSitesResponse:
+async def get_related(site_id: SiteId, read: ReaderDep, limit: ResultLimit = 10) -> Response:
     """Sites most like this one, each with its score, the reasons (shared investigators, studies,
     conditions, barriers, network proximity) and the Cypher that shows them in Neo4j Browser."""
-    return await read(_related, site_id, limit)
+    return await read.json(RelatedSitesResponse, _related, site_id, limit)
 
 
 @router.get("/{site_id}/tactics", response_model=TacticsResponse, summary="Next-best tactics", responses=error_responses(404))
-async def get_tactics(site_id: SiteId, read: ReaderDep, limit: ResultLimit = 5) -> TacticsResponse:
+async def get_tactics(site_id: SiteId, read: ReaderDep, limit: ResultLimit = 5) -> Response:
     """Tactics most likely to remove the site's active barriers, with score, whom to engage and through
     which channel, explanation paths, evidence, and the Cypher to see each path in Neo4j Browser."""
-    return await read(_tactics, site_id, limit)
+    return await read.json(TacticsResponse, _tactics, site_id, limit)
