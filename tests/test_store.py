@@ -78,6 +78,88 @@ def test_properties_merge_and_none_removes(store: GraphStore) -> None:
     assert node["aliases"] == ["Alpha", "Alpha Hosp."]
 
 
+def _mixed_batch() -> GraphBatch:
+    """New nodes beside existing ones, relationships between new, new-old and old-old nodes."""
+    b = GraphBatch()
+    b.add_node("Site", "site:a", {"city": "Cambridge"})  # exists
+    b.add_node("Site", "site:c", {"name": "Gamma", "city": None})  # new (a null sets nothing)
+    b.add_node("Study", "NCT00000002", {"title": "Second"})  # new
+    b.add_rel("PARTICIPATES_IN", "Site", "site:a", "Study", "NCT00000001", {"enrolled": 5})  # exists: merged
+    b.add_rel("PARTICIPATES_IN", "Site", "site:c", "Study", "NCT00000001", {"status": "X", "enrolled": None})  # new end
+    b.add_rel("PARTICIPATES_IN", "Site", "site:a", "Study", "NCT00000002")  # old start, new end
+    b.add_rel("WORKS_AT", "Investigator", "inv:jane-doe", "Site", "site:a")  # exists
+    b.add_rel("WORKS_AT", "Investigator", "inv:jane-doe", "Site", "site:c")
+    b.add_rel(
+        "INVESTIGATOR_ON", "Investigator", "inv:jane-doe", "Study", "NCT00000001", {"role": "STUDY_CHAIR", "site_id": "site:a"}
+    )
+    b.add_rel("INVESTIGATOR_ON", "Investigator", "inv:jane-doe", "Study", "NCT00000002", {"role": "STUDY_CHAIR", "site_id": ""})
+    return b
+
+
+def _check_mixed(store: GraphStore) -> None:
+    stats = store.stats()
+    assert stats.nodes["Site"] == 3 and stats.nodes["Study"] == 2
+    assert stats.relationships["PARTICIPATES_IN"] == 4
+    assert stats.relationships["WORKS_AT"] == 3
+    assert stats.relationships["INVESTIGATOR_ON"] == 3
+    assert store.get_node("Site", "site:a") == {
+        "id": "site:a",
+        "name": "Alpha Hospital",
+        "city": "Cambridge",
+        "aliases": ["Alpha", "Alpha Hosp."],
+    }
+    assert store.get_node("Site", "site:c") == {"id": "site:c", "name": "Gamma"}
+    facts = {(r.start, r.end): r.props for r in store.iter_relationships("PARTICIPATES_IN")}
+    assert facts[("site:a", "NCT00000001")] == {"status": "RECRUITING", "enrolled": 5}
+    assert facts[("site:c", "NCT00000001")] == {"status": "X"}
+    assert facts[("site:a", "NCT00000002")] == {}
+    roles = {(r.end, r.props["site_id"]): r.props["role"] for r in store.iter_relationships("INVESTIGATOR_ON")}
+    assert roles == {
+        ("NCT00000001", "site:a"): "STUDY_CHAIR",
+        ("NCT00000001", "site:b"): "SUB_INVESTIGATOR",
+        ("NCT00000002", ""): "STUDY_CHAIR",
+    }
+
+
+def test_write_mixes_new_and_existing_nodes(store: GraphStore) -> None:
+    store.write(small_batch())
+    store.write(_mixed_batch())
+    _check_mixed(store)
+    store.write(_mixed_batch())  # again: nothing changes
+    _check_mixed(store)
+
+
+def test_neo4j_write_in_many_transactions(store: GraphStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches above the single-transaction limit: one statement per transaction, same result."""
+    import sitegraph.graph.neo4j_store as neo4j_store
+
+    monkeypatch.setattr(neo4j_store, "SINGLE_TX_LIMIT", 3)
+    monkeypatch.setattr(neo4j_store, "CHUNK", 2)
+    store.write(small_batch())
+    store.write(_mixed_batch())
+    _check_mixed(store)
+
+
+@pytest.mark.neo4j
+def test_neo4j_node_created_meanwhile_falls_back_to_merge(
+    neo4j_session_store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If a node thought new exists by the time it is created (another writer), the write merges instead."""
+    store = neo4j_session_store
+    store.clear(confirm=True)
+    store.write(small_batch())
+    real = store._new_keys  # type: ignore[attr-defined]
+
+    def stale(batch: GraphBatch) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = real(batch)
+        out["Site"].add("site:a")  # claims an existing node is new: its CREATE breaks the unique constraint
+        return out
+
+    monkeypatch.setattr(store, "_new_keys", stale)
+    store.write(_mixed_batch())
+    _check_mixed(store)
+
+
 def test_relationship_to_missing_node_writes_nothing(store: GraphStore) -> None:
     store.write(small_batch())
     before = store.stats()
