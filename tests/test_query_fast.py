@@ -124,3 +124,30 @@ def test_caches_follow_a_write(tmp_path: Path) -> None:
     assert [r.model_dump() for r in after_rec] != [r.model_dump() for r in before_rec]
     assert [r.model_dump() for r in related_sites(snap2, site, 5)] != before_rel
     st.close()
+
+
+def test_profile_rows_keep_the_snapshot_order(generated: MemoryStore) -> None:
+    from sitegraph.queries.profile import _into, _out
+
+    snap = get_snapshot(generated)
+    checks = [
+        ("Site", "PARTICIPATES_IN", "WITH_SITE"),
+        ("Site", "PARTICIPATES_IN", "WORKS_AT"),
+        ("Investigator", "INVESTIGATOR_ON", "WITH_INVESTIGATOR"),
+        ("Investigator", "WORKS_AT", "WITH_INVESTIGATOR"),
+        ("Study", "STUDIES", "ABOUT_STUDY"),
+        ("Study", "SPONSORED_BY", "INVESTIGATOR_ON"),
+    ]
+    for label, out_type, in_type in checks:
+        for key, _ in list(snap.nodes(label))[:200]:
+            assert _out(snap, label, key, out_type) == snap.out(label, key, out_type)
+            assert _into(snap, label, key, in_type) == snap.into(label, key, in_type)
+    for key, _ in list(snap.nodes("Interaction"))[:300]:
+        for t in ("WITH_INVESTIGATOR", "APPLIED", "CONCERNS", "WITH_SITE"):
+            assert _out(snap, "Interaction", key, t) == snap.out("Interaction", key, t)
+    assert _out(snap, "Site", "site:nope", "WORKS_AT") == [] == _into(snap, "Site", "site:nope", "WORKS_AT")
+    # several relationships with one node: ordered by their properties, as the snapshot orders them
+    ties = [(("Study", "s1"), {"role": "b"}), (("Study", "s0"), {"x": 1}), (("Study", "s1"), {"role": "a"})]
+    from sitegraph.queries.profile import _ordered
+
+    assert [d for _, d in _ordered(list(ties))] == [{"x": 1}, {"role": "a"}, {"role": "b"}]

@@ -21,6 +21,7 @@ so a profile does not change with the wall clock); centrality from the propertie
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import statistics
 from collections import Counter
@@ -34,7 +35,7 @@ from sitegraph.errors import NotFoundError
 from sitegraph.graph.analyze import MEASURES, PREFIX
 from sitegraph.queries.models import BarrierActivity
 from sitegraph.queries.signals import engagement_index, site_barrier_activity, site_friction_summary
-from sitegraph.queries.snapshot import Snapshot
+from sitegraph.queries.snapshot import NodeId, Snapshot
 
 RECENT_INTERACTIONS = 10
 NOTE_EXCERPT = 280
@@ -286,6 +287,38 @@ def _concept_ref(snapshot: Snapshot, label: str, iri: str) -> tuple[str, str]:
     return compact, as_str(props.get("label")) or compact
 
 
+# --- relationship rows (the order of Snapshot.out / Snapshot.into, without serialising every row) -------
+
+
+def _ordered(rows: list[tuple[NodeId, dict[str, Any]]]) -> list[tuple[NodeId, dict[str, Any]]]:
+    """Rows by node id, and rows of one node by the JSON of their properties: :meth:`Snapshot.out`'s order.
+
+    The JSON is only built when a node has several rows (rare), so distinct nodes cost one sort by id.
+    """
+    rows.sort(key=lambda r: r[0])
+    if any(rows[i][0] == rows[i + 1][0] for i in range(len(rows) - 1)):
+        rows.sort(key=lambda r: (r[0], json.dumps(r[1], sort_keys=True, default=str)))
+    return rows
+
+
+def _out(snapshot: Snapshot, label: str, key: str, rel_type: str) -> list[tuple[NodeId, dict[str, Any]]]:
+    """The same rows, in the same order, as ``snapshot.out(label, key, rel_type)``."""
+    nid = (label, key)
+    g = snapshot.graph
+    if nid not in g:
+        return []
+    return _ordered([(v, d) for v, keyed in g._succ[nid].items() for ek, d in keyed.items() if ek[0] == rel_type])
+
+
+def _into(snapshot: Snapshot, label: str, key: str, rel_type: str) -> list[tuple[NodeId, dict[str, Any]]]:
+    """The same rows, in the same order, as ``snapshot.into(label, key, rel_type)``."""
+    nid = (label, key)
+    g = snapshot.graph
+    if nid not in g:
+        return []
+    return _ordered([(u, d) for u, keyed in g._pred[nid].items() for ek, d in keyed.items() if ek[0] == rel_type])
+
+
 # --- site 360 --------------------------------------------------------------------------------------
 
 
@@ -353,7 +386,7 @@ def site_kpis(facts: list[SiteStudyFacts], overall_statuses: list[str | None] | 
 def _site_interactions(snapshot: Snapshot, site_id: str) -> list[tuple[str, dict[str, Any]]]:
     """(interaction id, props) of the site's interactions, most recent first (ties by id)."""
     rows: list[tuple[str, dict[str, Any]]] = []
-    for (_, iid), _rel in snapshot.into("Site", site_id, "WITH_SITE"):
+    for (_, iid), _rel in _into(snapshot, "Site", site_id, "WITH_SITE"):
         rows.append((iid, snapshot.node("Interaction", iid) or {}))
     rows.sort(key=lambda r: r[0])
     rows.sort(key=lambda r: _time_key(r[1].get("occurred_at")), reverse=True)
@@ -361,9 +394,9 @@ def _site_interactions(snapshot: Snapshot, site_id: str) -> list[tuple[str, dict
 
 
 def interaction_brief(snapshot: Snapshot, iid: str, props: dict[str, Any], *, sentiment: float | None = None) -> InteractionBrief:
-    investigators = snapshot.out("Interaction", iid, "WITH_INVESTIGATOR")
-    tactics = snapshot.out("Interaction", iid, "APPLIED")
-    tags = sorted({b for (_, b), _r in snapshot.out("Interaction", iid, "CONCERNS")})
+    investigators = _out(snapshot, "Interaction", iid, "WITH_INVESTIGATOR")
+    tactics = _out(snapshot, "Interaction", iid, "APPLIED")
+    tags = sorted({b for (_, b), _r in _out(snapshot, "Interaction", iid, "CONCERNS")})
     note = as_str(props.get("note")) or ""
     return InteractionBrief(
         id=iid,
@@ -399,18 +432,18 @@ def site_360(snapshot: Snapshot, site_id: str) -> Site360:
     # studies with per-site facts
     studies: list[SiteStudy] = []
     site_study_ids: set[str] = set()
-    for (_, study_id), rel in snapshot.out("Site", site_id, "PARTICIPATES_IN"):
+    for (_, study_id), rel in _out(snapshot, "Site", site_id, "PARTICIPATES_IN"):
         if study_id in site_study_ids:
             continue
         site_study_ids.add(study_id)
         sprops = snapshot.node("Study", study_id) or {}
         conditions = []
-        for (_, cid), _r in snapshot.out("Study", study_id, "STUDIES"):
+        for (_, cid), _r in _out(snapshot, "Study", study_id, "STUDIES"):
             cprops = snapshot.node("Condition", cid) or {}
             conditions.append(
                 ConditionRef(id=cid, name=as_str(cprops.get("name")), therapeutic_area=as_str(cprops.get("therapeutic_area")))
             )
-        sponsors_rows = snapshot.out("Study", study_id, "SPONSORED_BY")
+        sponsors_rows = _out(snapshot, "Study", study_id, "SPONSORED_BY")
         sponsors_rows.sort(key=lambda r: (0 if r[1].get("role", "lead") == "lead" else 1, r[0][1]))
         sponsors = [as_str((snapshot.node("Sponsor", sid) or {}).get("name")) or sid for (_, sid), _r in sponsors_rows]
         studies.append(
@@ -428,19 +461,19 @@ def site_360(snapshot: Snapshot, site_id: str) -> Site360:
     interactions = _site_interactions(snapshot, site_id)
     per_investigator: Counter[str] = Counter()
     for iid, _p in interactions:
-        for (_, inv), _r in snapshot.out("Interaction", iid, "WITH_INVESTIGATOR"):
+        for (_, inv), _r in _out(snapshot, "Interaction", iid, "WITH_INVESTIGATOR"):
             per_investigator[inv] += 1
 
     # investigators with their roles on this site's studies
     investigators: list[SiteInvestigator] = []
-    for (_, inv_id), _rel in snapshot.into("Site", site_id, "WORKS_AT"):
+    for (_, inv_id), _rel in _into(snapshot, "Site", site_id, "WORKS_AT"):
         if any(i.id == inv_id for i in investigators):
             continue
         iprops = snapshot.node("Investigator", inv_id) or {}
         roles = sorted(
             {
                 (study_id, as_str(r.get("role")) or "INVESTIGATOR")
-                for (_, study_id), r in snapshot.out("Investigator", inv_id, "INVESTIGATOR_ON")
+                for (_, study_id), r in _out(snapshot, "Investigator", inv_id, "INVESTIGATOR_ON")
                 if study_id in site_study_ids and (r.get("site_id") or "") in ("", site_id)
             }
         )
@@ -506,7 +539,7 @@ def investigator_profile(snapshot: Snapshot, investigator_id: str) -> Investigat
     if props is None:
         raise NotFoundError(f"no investigator with id {investigator_id!r}")
     sites: list[SiteRef] = []
-    for (_, site_id), _rel in snapshot.out("Investigator", investigator_id, "WORKS_AT"):
+    for (_, site_id), _rel in _out(snapshot, "Investigator", investigator_id, "WORKS_AT"):
         sprops = snapshot.node("Site", site_id) or {}
         if all(s.id != site_id for s in sites):
             sites.append(
@@ -518,7 +551,7 @@ def investigator_profile(snapshot: Snapshot, investigator_id: str) -> Investigat
                 )
             )
     studies: list[InvestigatorStudy] = []
-    for (_, study_id), rel in snapshot.out("Investigator", investigator_id, "INVESTIGATOR_ON"):
+    for (_, study_id), rel in _out(snapshot, "Investigator", investigator_id, "INVESTIGATOR_ON"):
         sprops = snapshot.node("Study", study_id) or {}
         studies.append(
             InvestigatorStudy(
@@ -531,7 +564,7 @@ def investigator_profile(snapshot: Snapshot, investigator_id: str) -> Investigat
             )
         )
     studies.sort(key=lambda s: (s.study_id, s.site_id or "", s.role))
-    interactions = [iid for (_, iid), _r in snapshot.into("Investigator", investigator_id, "WITH_INVESTIGATOR")]
+    interactions = [iid for (_, iid), _r in _into(snapshot, "Investigator", investigator_id, "WITH_INVESTIGATOR")]
     times = [(snapshot.node("Interaction", iid) or {}).get("occurred_at") for iid in interactions]
     valid_times = [t for t in times if parse_time(t)]
     return InvestigatorProfile(

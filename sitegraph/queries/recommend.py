@@ -318,7 +318,7 @@ def similar_sites(snapshot: Snapshot, site_id: str, k: int | None = None) -> lis
     i = st.index.get(site_id)
     if i is None:
         return []
-    sims = np.round(st.barrier_unit @ st.barrier_unit[i], 9)
+    sims = np.round(st.profile_similarity(i), 9)
     sims[i] = 0.0
     out = [(st.sites[j], float(sims[j])) for j in top_positive(sims, k)]
     if len(cache) >= SIMILAR_CACHE_SIZE:

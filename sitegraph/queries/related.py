@@ -72,6 +72,11 @@ class SiteStructure:
     cond_site: sparse.csr_matrix
     n_std: np.ndarray  # studies per site
     n_cond: np.ndarray  # conditions per site
+    barrier_unit_sparse: sparse.csr_matrix  # barrier_unit without its zeros: a product reads only the barriers raised
+
+    def profile_similarity(self, i: int) -> np.ndarray:
+        """Cosine similarity of every site's barrier profile with site ``i``'s (``barrier_unit @ barrier_unit[i]``)."""
+        return np.asarray(self.barrier_unit_sparse @ self.barrier_unit[i], dtype=np.float64)
 
 
 def _binary(rows: list[int], cols: list[int], shape: tuple[int, int]) -> sparse.csr_matrix:
@@ -147,6 +152,7 @@ def site_structure(source: Snapshot | GraphStore) -> SiteStructure:
         cond_site=sparse.csr_matrix(site_cond.T),
         n_std=np.asarray(site_study.sum(axis=1)).ravel(),
         n_cond=np.asarray(site_cond.sum(axis=1)).ravel(),
+        barrier_unit_sparse=sparse.csr_matrix(unit),
     )
     snapshot.cache["related.structure"] = built
     return built
@@ -259,7 +265,7 @@ def related_scores(
         "shared_investigator": 1 - np.exp(-_shared_counts(st.site_inv, st.inv_site, i, n)),
         "shared_study": _salton(_shared_counts(st.site_study, st.study_site, i, n), st.n_std[i], st.n_std),
         "shared_condition": _salton(_shared_counts(st.site_cond, st.cond_site, i, n), st.n_cond[i], st.n_cond),
-        "similar_barriers": np.clip(st.barrier_unit @ st.barrier_unit[i], 0.0, 1.0),
+        "similar_barriers": np.clip(st.profile_similarity(i), 0.0, 1.0),
     }
     ppr = proximity_vector(snapshot, site_id)
     ppr[i] = 0.0
