@@ -336,6 +336,13 @@ def step_api(workdir: Path, scale: str, kind: str) -> list[Measurement]:
         for q in ("p50", "p95", "p99"):
             if summary.get(f"{q}_ms") is not None:
                 out.append(m(f"api.{kind}.{endpoint}.{q}_ms", scale, summary[f"{q}_ms"], "ms"))
+    # what bounds the figures on a small machine: the load generator's own CPU, the server's CPU and RSS
+    out.append(m(f"api.{kind}.client_cpu_share", scale, result["client_cpu"]["share_of_machine"], "fraction of all cores"))
+    server = result.get("server", {})
+    if server.get("peak_rss_mib") is not None:
+        out.append(m(f"api.{kind}.server_peak_rss", scale, server["peak_rss_mib"], "MiB"))
+        out.append(m(f"api.{kind}.server_cpu_per_request", scale, server["cpu_ms_per_request"], "ms"))
+    out.append(m(f"api.{kind}.load_average", scale, round(result["load_average"]["after"][0], 2), "1-min load"))
     return out
 
 
