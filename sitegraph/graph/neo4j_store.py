@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import Any, LiteralString
@@ -35,7 +36,11 @@ log = logging.getLogger(__name__)
 # Rows per UNWIND statement, and the largest batch written in a single transaction (all or nothing).
 CHUNK = 10_000
 SINGLE_TX_LIMIT = 50_000
+# Sessions writing at once when a batch spans many transactions: node statements, relationship statements.
+WRITERS = 2
+REL_WRITERS = 2
 
+Statement = tuple[str, list[list[Any]]]  # a query and its rows
 _UNAVAILABLE = (ServiceUnavailable, SessionExpired, AuthError, OSError)
 _BUMP = "MERGE (m:SitegraphMeta {id: 'meta'}) SET m.version = coalesce(m.version, 0) + 1"
 
@@ -135,15 +140,15 @@ class Neo4jStore(GraphStore):
         """Keys of the batch's nodes that the store does not hold yet (they will be created)."""
         return {label: set(rows) - self.existing_keys(label, rows) for label, rows in batch.nodes.items()}
 
-    def _statements(self, batch: GraphBatch, new: dict[str, set[str]] | None = None) -> list[tuple[str, list[list[Any]]]]:
-        """(query, rows) pairs for the batch: nodes first, then relationships, in chunks; rows are lists.
+    def _statements(self, batch: GraphBatch, new: dict[str, set[str]] | None = None) -> tuple[list[Statement], list[Statement]]:
+        """(query, rows) pairs for the batch's nodes and for its relationships, in chunks; rows are lists.
 
         ``new`` names nodes known to be absent: they are created without a lookup, and so are the
         relationships that touch them (a node that did not exist has none). Everything else is
         merged. Without ``new`` everything is merged.
         """
         new = new or {}
-        out: list[tuple[str, list[list[Any]]]] = []
+        out: list[Statement] = []
 
         def add(query: str, items: list[list[Any]]) -> None:
             out.extend((query, items[i : i + CHUNK]) for i in range(0, len(items), CHUNK))
@@ -157,6 +162,7 @@ class Neo4jStore(GraphStore):
                 add(f"UNWIND $rows AS r CREATE (n:{spec.label} {{{spec.key}: r[0]}}) SET n += r[1]", fresh)
             if known:
                 add(f"UNWIND $rows AS r MERGE (n:{spec.label} {{{spec.key}: r[0]}}) SET n += r[1]", known)
+        nodes, out = out, []
         grouped: dict[tuple[str, str, str, bool], list[list[Any]]] = {}
         empty: set[str] = set()
         for rk, props in batch.rels.items():
@@ -173,7 +179,7 @@ class Neo4jStore(GraphStore):
                 ident_map = f" {{{ident}}}" if ident else ""
                 query = f"{match}MERGE (a)-[x:{rspec.type}{ident_map}]->(b) SET x += r[2]"
             add(query, items)
-        return out
+        return nodes, out
 
     def write(self, batch: GraphBatch, *, progress: Callable[[int], None] | None = None) -> None:
         if not len(batch):
@@ -190,25 +196,66 @@ class Neo4jStore(GraphStore):
                 self._write(batch, None, progress)
 
     def _write(self, batch: GraphBatch, new: dict[str, set[str]] | None, progress: Callable[[int], None] | None) -> None:
-        statements = self._statements(batch, new)
+        nodes, rels = self._statements(batch, new)
 
-        def run_all(tx: ManagedTransaction, stmts: list[tuple[str, list[list[Any]]]]) -> None:
+        def run_all(tx: ManagedTransaction, stmts: list[Statement]) -> None:
             for query, rows in stmts:
                 tx.run(_q(query), rows=rows).consume()
             tx.run(_BUMP).consume()
 
         if len(batch) <= SINGLE_TX_LIMIT:
-            self._run_write(partial(run_all, stmts=statements))
+            self._run_write(partial(run_all, stmts=nodes + rels))
             if progress:
                 progress(len(batch))
             return
         # Too big for one transaction: everything is validated already (rows, endpoints), so write
-        # one statement per transaction. Each is an idempotent upsert: a failed run leaves a prefix
-        # of the batch, and running the same load again completes it (docs/data-format.md).
-        for query, rows in statements:
-            self._run_write(partial(run_all, stmts=[(query, rows)]))
-            if progress:
-                progress(len(rows))
+        # one statement per transaction. Each is an idempotent upsert: a failed run leaves part of
+        # the batch, and running the same load again completes it (docs/data-format.md). Node
+        # statements never touch the same node twice, so WRITERS sessions run them side by side;
+        # relationships follow once every node is there.
+        self._run_parallel(run_all, nodes, WRITERS, progress)
+        self._run_parallel(run_all, rels, REL_WRITERS, progress)
+
+    def _run_parallel(
+        self,
+        run_all: Callable[..., None],
+        statements: list[Statement],
+        writers: int,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        """Each statement in its own managed transaction, on up to ``writers`` sessions at once."""
+        if writers <= 1 or len(statements) <= 1:
+            for query, rows in statements:
+                self._run_write(partial(run_all, stmts=[(query, rows)]))
+                if progress:
+                    progress(len(rows))
+            return
+        todo = iter(statements)
+        lock = threading.Lock()
+        errors: list[BaseException] = []
+
+        def worker() -> None:
+            while not errors:
+                with lock:
+                    item = next(todo, None)
+                if item is None:
+                    return
+                try:
+                    self._run_write(partial(run_all, stmts=[item]))
+                except BaseException as e:
+                    errors.append(e)
+                    return
+                if progress:
+                    with lock:
+                        progress(len(item[1]))
+
+        threads = [threading.Thread(target=worker, name=f"neo4j-writer-{i}", daemon=True) for i in range(writers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
 
     def delete_nodes(self, label: str, keys: Iterable[str]) -> int:
         spec = node_spec(label)
