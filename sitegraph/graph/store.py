@@ -89,6 +89,9 @@ class GraphBatch:
 
     nodes: dict[str, dict[str, Props]] = field(default_factory=dict)
     rels: dict[RelKey, Props] = field(default_factory=dict)
+    # One string object per distinct key for the bulk methods: millions of relationship ends then
+    # share their nodes' key strings instead of holding a copy each (hundreds of MiB at scale).
+    _keys: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def add_node(self, label: str, key: str, props: Mapping[str, Any] | None = None) -> None:
         spec = node_spec(label)
@@ -138,6 +141,7 @@ class GraphBatch:
         if rows is None:
             node_spec(label)
             rows = self.nodes[label] = {}
+        key = self._keys.setdefault(key, key)
         existing = rows.get(key)
         if existing is None:
             rows[key] = props
@@ -150,6 +154,9 @@ class GraphBatch:
         if identity is None:
             identity = check_endpoints(rel_type, start_label, end_label).identity
             _IDENTITY[(rel_type, start_label, end_label)] = identity
+        keys = self._keys
+        start = keys.setdefault(start, start)
+        end = keys.setdefault(end, end)
         if identity:
             ident = tuple((name, props.setdefault(name, "")) for name in identity)
             key = RelKey(rel_type, start_label, start, end_label, end, ident)
