@@ -377,14 +377,14 @@ class Neo4jStore(GraphStore):
         out.sort(key=lambda t: (t[0], str(t[1].get(node_spec(t[0]).key)), json.dumps(t[2], sort_keys=True, default=str)))
         return out
 
-    # --- bulk key reads for analytics: keys only, streamed ----------------------------------------
-    # Records fetched per round trip when streaming keys (the driver's default is 1,000).
-    KEY_FETCH_SIZE = 50_000
-
+    # --- bulk key reads for analytics: keys only ---------------------------------------------------
+    # Each read returns its keys as one list (collect) in one record: a record per key costs the
+    # driver ~25 us of Python each (3 s for the medium benchmark's 121,000 keys, 0.05 s as lists).
+    # The server holds the lists while sending them: tens of MB for a million keys.
     def _read_keys(self, work: Callable[[ManagedTransaction], Any]) -> Any:
-        """Run ``work`` in one managed read transaction that streams with a large fetch size."""
+        """Run ``work`` in one managed read transaction."""
         try:
-            with self.driver.session(database=self.database, fetch_size=self.KEY_FETCH_SIZE) as session:
+            with self.driver.session(database=self.database) as session:
                 return session.execute_read(work)
         except _UNAVAILABLE as e:
             raise StoreUnavailableError(f"Neo4j at {self.uri} is not available: {e}") from e
@@ -394,22 +394,23 @@ class Neo4jStore(GraphStore):
     @staticmethod
     def _tx_node_keys(tx: ManagedTransaction, label: str) -> list[str]:
         spec = node_spec(label)
-        result = tx.run(_q(f"MATCH (n:{spec.label}) RETURN n.{spec.key} AS k"))
-        return sorted([r[0] for r in result])
+        rec = tx.run(_q(f"MATCH (n:{spec.label}) WHERE n.{spec.key} IS NOT NULL RETURN collect(n.{spec.key}) AS k")).single()
+        return sorted(rec["k"]) if rec is not None else []
 
     @staticmethod
     def _tx_endpoints(tx: ManagedTransaction, rel_type: str, start_label: str, end_label: str) -> tuple[list[str], list[str]]:
         spec = check_endpoints(rel_type, start_label, end_label)
         start, end = node_spec(start_label), node_spec(end_label)
-        result = tx.run(
-            _q(f"MATCH (a:{start.label})-[:{spec.type}]->(b:{end.label}) RETURN a.{start.key} AS s, b.{end.key} AS e")
-        )
-        starts: list[str] = []
-        ends: list[str] = []
-        for record in result:
-            starts.append(record[0])
-            ends.append(record[1])
-        return starts, ends
+        rec = tx.run(
+            _q(
+                f"MATCH (a:{start.label})-[:{spec.type}]->(b:{end.label}) "
+                f"WHERE a.{start.key} IS NOT NULL AND b.{end.key} IS NOT NULL "
+                f"RETURN collect(a.{start.key}) AS s, collect(b.{end.key}) AS e"
+            )
+        ).single()
+        if rec is None:
+            return [], []
+        return list(rec["s"]), list(rec["e"])
 
     def node_keys(self, label: str) -> list[str]:
         node_spec(label)
