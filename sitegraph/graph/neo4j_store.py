@@ -163,21 +163,26 @@ class Neo4jStore(GraphStore):
             if known:
                 add(f"UNWIND $rows AS r MERGE (n:{spec.label} {{{spec.key}: r[0]}}) SET n += r[1]", known)
         nodes, out = out, []
-        grouped: dict[tuple[str, str, str, bool], list[list[Any]]] = {}
+        # Grouped by type, endpoints, whether the relationship is new, and whether it has properties
+        # (most have none: their rows are [start, end] and the statement sets nothing).
+        grouped: dict[tuple[str, str, str, bool, bool], list[list[Any]]] = {}
         empty: set[str] = set()
         for rk, props in batch.rels.items():
             is_new = rk.start in new.get(rk.start_label, empty) or rk.end in new.get(rk.end_label, empty)
-            grouped.setdefault((rk.type, rk.start_label, rk.end_label, is_new), []).append([rk.start, rk.end, props])
-        for (rtype, sl, el, is_new), items in grouped.items():
+            row = [rk.start, rk.end, props] if props else [rk.start, rk.end]
+            grouped.setdefault((rk.type, rk.start_label, rk.end_label, is_new, bool(props)), []).append(row)
+        for (rtype, sl, el, is_new, has_props), items in grouped.items():
             rspec = check_endpoints(rtype, sl, el)
             start, end = node_spec(sl), node_spec(el)
             match = f"UNWIND $rows AS r MATCH (a:{start.label} {{{start.key}: r[0]}}) MATCH (b:{end.label} {{{end.key}: r[1]}}) "
+            set_props = " SET x += r[2]" if has_props else ""
             if is_new:
-                query = f"{match}CREATE (a)-[x:{rspec.type}]->(b) SET x += r[2]"
+                query = f"{match}CREATE (a)-[x:{rspec.type}]->(b){set_props}"
             else:
+                # identity properties are always in the row's properties (GraphBatch adds them)
                 ident = ", ".join(f"{name}: r[2].{name}" for name in rspec.identity)
                 ident_map = f" {{{ident}}}" if ident else ""
-                query = f"{match}MERGE (a)-[x:{rspec.type}{ident_map}]->(b) SET x += r[2]"
+                query = f"{match}MERGE (a)-[x:{rspec.type}{ident_map}]->(b){set_props}"
             add(query, items)
         return nodes, out
 
