@@ -494,3 +494,34 @@ def test_csv_reader_reports_like_the_model(tmp_path: Path) -> None:
     found = {(p.line, p.field) for p in res.problems}
     assert found == {(4, "name"), (5, "lat"), (7, None)}, res.problems
     assert res.rows == 6 and res.skipped == 2
+
+
+@pytest.mark.neo4j
+def test_neo4j_failed_many_transaction_write_says_how_to_finish(
+    neo4j_session_store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load too big for one transaction that fails part way says so; running it again completes it."""
+    import sitegraph.graph.neo4j_store as neo4j_store
+
+    store = neo4j_session_store
+    store.clear(confirm=True)
+    store.write(small_batch())
+    monkeypatch.setattr(neo4j_store, "SINGLE_TX_LIMIT", 3)
+    monkeypatch.setattr(neo4j_store, "CHUNK", 1)
+    monkeypatch.setattr(neo4j_store, "WRITERS", 1)
+    monkeypatch.setattr(neo4j_store, "REL_WRITERS", 1)
+    real = store._run_write  # type: ignore[attr-defined]
+    calls = [0]
+
+    def flaky(work: object) -> object:
+        calls[0] += 1
+        if calls[0] == 4:
+            raise StoreError("simulated: the server went away")
+        return real(work)
+
+    monkeypatch.setattr(store, "_run_write", flaky)
+    with pytest.raises(StoreError, match=r"transactions of this load were committed .* run the same load again"):
+        store.write(_mixed_batch())
+    monkeypatch.setattr(store, "_run_write", real)
+    store.write(_mixed_batch())
+    _check_mixed(store)

@@ -218,8 +218,17 @@ class Neo4jStore(GraphStore):
         # the batch, and running the same load again completes it (docs/data-format.md). Node
         # statements never touch the same node twice, so WRITERS sessions run them side by side;
         # relationships follow once every node is there.
-        self._run_parallel(run_all, nodes, WRITERS, progress)
-        self._run_parallel(run_all, rels, REL_WRITERS, progress)
+        done = [0]
+        try:
+            self._run_parallel(run_all, nodes, WRITERS, progress, done)
+            self._run_parallel(run_all, rels, REL_WRITERS, progress, done)
+        except StoreError as e:
+            if not done[0]:
+                raise
+            raise StoreError(
+                f"{e}; {done[0]} of {len(nodes) + len(rels)} transactions of this load were committed before the "
+                "failure: run the same load again to complete it (writes are idempotent)"
+            ) from e.__cause__
 
     def _run_parallel(
         self,
@@ -227,11 +236,16 @@ class Neo4jStore(GraphStore):
         statements: list[Statement],
         writers: int,
         progress: Callable[[int], None] | None,
+        done: list[int],
     ) -> None:
-        """Each statement in its own managed transaction, on up to ``writers`` sessions at once."""
+        """Each statement in its own managed transaction, on up to ``writers`` sessions at once.
+
+        ``done[0]`` counts the committed transactions.
+        """
         if writers <= 1 or len(statements) <= 1:
             for query, rows in statements:
                 self._run_write(partial(run_all, stmts=[(query, rows)]))
+                done[0] += 1
                 if progress:
                     progress(len(rows))
             return
@@ -250,8 +264,9 @@ class Neo4jStore(GraphStore):
                 except BaseException as e:
                     errors.append(e)
                     return
-                if progress:
-                    with lock:
+                with lock:
+                    done[0] += 1
+                    if progress:
                         progress(len(item[1]))
 
         threads = [threading.Thread(target=worker, name=f"neo4j-writer-{i}", daemon=True) for i in range(writers)]
