@@ -7,6 +7,7 @@ recommender, the search index, the activity tables, and that every cache follows
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -147,7 +148,11 @@ def test_profile_rows_keep_the_snapshot_order(generated: MemoryStore) -> None:
             assert _out(snap, "Interaction", key, t) == snap.out("Interaction", key, t)
     assert _out(snap, "Site", "site:nope", "WORKS_AT") == [] == _into(snap, "Site", "site:nope", "WORKS_AT")
     # several relationships with one node: ordered by their properties, as the snapshot orders them
-    ties = [(("Study", "s1"), {"role": "b"}), (("Study", "s0"), {"x": 1}), (("Study", "s1"), {"role": "a"})]
+    ties: list[tuple[tuple[str, str], dict[str, Any]]] = [
+        (("Study", "s1"), {"role": "b"}),
+        (("Study", "s0"), {"x": 1}),
+        (("Study", "s1"), {"role": "a"}),
+    ]
     from sitegraph.queries.profile import _ordered
 
     assert [d for _, d in _ordered(list(ties))] == [{"x": 1}, {"role": "a"}, {"role": "b"}]
