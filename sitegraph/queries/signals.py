@@ -501,6 +501,7 @@ def engagement_index(source: Snapshot | GraphStore) -> EngagementIndex:
     index = barrier_index(snapshot)
     meta = _barrier_meta(snapshot)
     by_site: dict[str, list[InteractionRecord]] = defaultdict(list)
+    note_cache: dict[str, dict[str, float]] = {}  # tags of each distinct note, for this build only
     ref: float | None = None
     for nid in sorted(n for n in g.nodes if n[0] == "Interaction"):
         props = g.nodes[nid]
@@ -544,7 +545,10 @@ def engagement_index(source: Snapshot | GraphStore) -> EngagementIndex:
             continue
         note = props.get("note") if isinstance(props.get("note"), str) else ""
         if note:
-            for iri, conf in note_tags(note, index).items():
+            found = note_cache.get(note)
+            if found is None:
+                found = note_cache[note] = note_tags(note, index)  # read only: shared by identical notes
+            for iri, conf in found.items():
                 if iri in mentions:
                     continue
                 note_sev = _num(meta.get(iri, {}).get("severity"))
