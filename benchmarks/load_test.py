@@ -508,7 +508,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     loop_name = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     return {
         "store": ready.get("store", args.store),
-        "workers": args.workers if not args.url else None,
+        "workers": args.workers,
         "concurrency": args.concurrency,
         "client": args.client,
         "client_loop": loop_name,
@@ -543,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--prepare", action="store_true", help="Load the demo data into the store first (sitegraph demo).")
     p.add_argument("--start-neo4j", action="store_true", help="Start a temporary local Neo4j (with --store neo4j).")
-    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes.")
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (with --url: as started, for the report).")
     p.add_argument("--port", type=int, default=0, help="Port of the server (default: a free one).")
     p.add_argument("--url", help="Drive an API already running on loopback instead of starting one.")
     p.add_argument("--server-pid", type=int, help="With --url: the server's process id, to report its CPU and RSS.")
