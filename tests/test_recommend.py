@@ -340,3 +340,34 @@ def test_real_clinicaltrials_gov_sites(store: GraphStore) -> None:
         for rec in recs:
             for e in rec.explanations:
                 assert store.read(e.cypher, dict(e.params)), e.cypher  # type: ignore[attr-defined]
+
+
+def test_network_proximity_is_the_truncated_walk_with_restart(reference: MemoryStore) -> None:
+    """proximity = (1 - a) * sum_{k=0..4} a^k e_s M^k on the site-investigator-study projection, computed densely here."""
+    import numpy as np
+
+    from sitegraph.graph.projections import site_investigator_study
+    from sitegraph.queries.related import PAGERANK_ALPHA, PROXIMITY_HOPS
+
+    build_graph(reference, seed=5)
+    snap = get_snapshot(reference)
+    proj = site_investigator_study(snap)
+    a = proj.adjacency.toarray().astype(float)
+    strength = a.sum(axis=1)
+    m = np.divide(a, strength[:, None], out=np.zeros_like(a), where=strength[:, None] > 0)
+    sites = busy_sites(snap)
+    assert PROXIMITY_HOPS == 4 and sites
+    for site in sites:
+        e = np.zeros(proj.n_nodes)
+        e[proj.index[("Site", site)]] = 1.0
+        expected = np.zeros(proj.n_nodes)
+        term = e
+        for k in range(PROXIMITY_HOPS + 1):
+            expected += (1 - PAGERANK_ALPHA) * PAGERANK_ALPHA**k * term
+            term = term @ m
+        got = network_proximity(snap, site)
+        want = {nid[1]: float(expected[i]) for i, nid in enumerate(proj.nodes) if nid[0] == "Site" and expected[i] > 0}
+        assert got.keys() == want.keys()
+        assert max(abs(got[s] - want[s]) for s in want) < 1e-12
+        # more than the site's direct neighbours are reached: the walk goes beyond shared studies
+        assert len(got) > 1

@@ -77,17 +77,15 @@ class StoreHolder:
 
         Best effort: a store that is down is reported and left for the requests to retry.
         """
-        from sitegraph.queries.related import site_structure
+        from sitegraph.queries.recommend import warm_up as warm_up_indexes
         from sitegraph.queries.search import search_sites
-        from sitegraph.queries.signals import engagement_index
         from sitegraph.queries.snapshot import get_snapshot
 
         started = time.perf_counter()
         try:
             snapshot = get_snapshot(self.get())
+            warm_up_indexes(snapshot)  # every index recommendations, related sites and profiles read
             search_sites(snapshot, limit=1)
-            engagement_index(snapshot)
-            site_structure(snapshot)
         except Exception as e:
             log.warning("warm-up of the %s store skipped: %s", self.kind, e)
             return

@@ -221,6 +221,10 @@ def considered_barriers(snapshot: Snapshot, site_id: str) -> list[ConsideredBarr
     coming back over a year is structural even when quiet this month). Barriers of weight ≥ 0.1,
     at most 8, heaviest first (ties by IRI).
     """
+    cache: dict[str, list[ConsideredBarrier]] = snapshot.cache.setdefault("recommend.considered", {})
+    hit = cache.get(site_id)
+    if hit is not None:
+        return list(hit)
     recent, longrun = _own_activity(snapshot, site_id)
     top_r = max(recent.values(), default=0.0)
     top_l = max(longrun.values(), default=0.0)
@@ -234,7 +238,10 @@ def considered_barriers(snapshot: Snapshot, site_id: str) -> list[ConsideredBarr
     out = out[:MAX_BARRIERS]
     if INFER and len(out) < MAX_BARRIERS:
         out += inferred_barriers(snapshot, site_id, {c.iri for c in out})[: MAX_BARRIERS - len(out)]
-    return out
+    if len(cache) >= SIMILAR_CACHE_SIZE:
+        cache.clear()
+    cache[site_id] = out  # the snapshot's data version keys it: a write starts a new cache
+    return list(out)
 
 
 def _own_activity(snapshot: Snapshot, site_id: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -361,27 +368,31 @@ def _score_pairs(
     country: dict[str, tuple[int, int]],
 ) -> None:
     own = eff.by_site.get(site_id, {})
+    # The similar sites' counts, summed once per site in neighbour order (the same sums, in the same
+    # order, as summing per candidate over every neighbour: an absent count adds exactly zero).
+    by_tactic: dict[str, list[float]] = {}
+    by_pair: dict[tuple[str, str], list[float]] = {}
+    for other, w in neighbours:
+        for tactic, (n, s) in eff.by_site_tactic.get(other, {}).items():
+            acc = by_tactic.setdefault(tactic, [0.0, 0.0])
+            acc[0] += w * n
+            acc[1] += w * s
+        for key, (n, s) in eff.by_site.get(other, {}).items():
+            acc = by_pair.setdefault(key, [0.0, 0.0, 0, 0])
+            acc[0] += w * n
+            acc[1] += w * s
+            acc[2] += n
+            acc[3] += s
     for tactic, plist in pairs.items():
         c_n, c_s = country.get(tactic, (0, 0))
-        lt_n = lt_s = 0.0
-        for other, w in neighbours:
-            n, s = eff.by_site_tactic.get(other, {}).get(tactic, (0, 0))
-            lt_n += w * n
-            lt_s += w * s
+        lt_n, lt_s = by_tactic.get(tactic, (0.0, 0.0))
         for p in plist:
             g_n, g_s = eff.overall.get((tactic, p.barrier), (0, 0))
             p0 = 0.2 + 0.3 * min(1.0, p.evidence)
             g = (g_s + PRIOR_GLOBAL * p0) / (g_n + PRIOR_GLOBAL)
             g = (c_s + PRIOR_COUNTRY * g) / (c_n + PRIOR_COUNTRY) if USE_COUNTRY else g
             h = (lt_s + PRIOR_TACTIC * g) / (lt_n + PRIOR_TACTIC)
-            l_n = l_s = 0.0
-            raw_n = raw_s = 0
-            for other, w in neighbours:
-                n, s = eff.by_site.get(other, {}).get((tactic, p.barrier), (0, 0))
-                l_n += w * n
-                l_s += w * s
-                raw_n += n
-                raw_s += s
+            l_n, l_s, raw_n, raw_s = by_pair.get((tactic, p.barrier), (0.0, 0.0, 0, 0))
             n, s = own.get((tactic, p.barrier), (0, 0))
             l_n += OWN_HISTORY_WEIGHT * n
             l_s += OWN_HISTORY_WEIGHT * s
@@ -391,7 +402,7 @@ def _score_pairs(
             b = (l_n - l_s) + PRIOR_LOCAL * (1 - h)
             p.effectiveness = _beta_low(a, b)
             p.posterior_mean = a / (a + b)
-            p.similar_tries, p.similar_successes = raw_n, raw_s
+            p.similar_tries, p.similar_successes = int(raw_n), int(raw_s)
             urgency = URGENCY_FLOOR + (1 - URGENCY_FLOOR) * weights[p.barrier]
             p.score = (
                 urgency

@@ -13,9 +13,10 @@ The score of another site is a weighted sum of five features, each in [0, 1]
     Cosine similarity of the two sites' long-run barrier profiles: barrier activity
     (:mod:`sitegraph.queries.signals`) with a 365-day half-life.
 ``network_proximity`` (0.20)
-    Personalised PageRank from the site (damping 0.85) on the site–investigator–study projection
-    (:func:`sitegraph.graph.centrality.pagerank`, the code ``sitegraph analyze`` uses), divided by the
-    largest value any other site gets.
+    Random walk with restart from the site (continue with probability 0.85) on the weighted
+    site–investigator–study projection, truncated at 4 steps: the first terms of the personalised
+    PageRank series, so it reaches the sites within 4 hops (through shared investigators and studies,
+    and their investigators' other studies), divided by the largest value any other site gets.
 
 Ties are broken by site id, and scores are rounded to 9 decimals before ranking, so both stores rank
 identically. Everything is computed on the snapshot.
@@ -45,6 +46,8 @@ WEIGHTS: dict[str, float] = {
     "network_proximity": 0.20,
 }
 PAGERANK_ALPHA = 0.85
+PROXIMITY_HOPS = 4
+"""Steps of the random walk with restart behind ``network_proximity`` (a site's 4-hop neighbourhood)."""
 MAX_ITEMS = 5
 SCORE_CACHE_SIZE = 64
 _SCORES_LOCK = threading.Lock()
@@ -160,9 +163,11 @@ def site_structure(source: Snapshot | GraphStore) -> SiteStructure:
 
 @dataclass
 class _Proximity:
-    """The site–investigator–study projection ready for personalised PageRank from any site."""
+    """The site–investigator–study projection as a random-walk transition matrix (CSR arrays)."""
 
-    adjacency: Any  # sitegraph.graph.centrality._Adjacency
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray  # row-stochastic: edge weight / the node's strength
     site_rows: np.ndarray  # row of each site of :class:`SiteStructure` in the projection (-1: absent)
     n: int
 
@@ -171,7 +176,6 @@ def _proximity(snapshot: Snapshot) -> _Proximity:
     cached = snapshot.cache.get("related.proximity")
     if cached is not None:
         return cached
-    from sitegraph.graph.centrality import _Adjacency
     from sitegraph.graph.projections import site_investigator_study
 
     proj = snapshot.cache.get("related.sis_projection")
@@ -180,47 +184,60 @@ def _proximity(snapshot: Snapshot) -> _Proximity:
         snapshot.cache["related.sis_projection"] = proj
     st = site_structure(snapshot)
     rows = np.array([proj.index.get(("Site", s), -1) for s in st.sites], dtype=np.int64)
-    built = _Proximity(_Adjacency(proj), rows, proj.n_nodes)
+    a = sparse.csr_matrix(proj.adjacency, dtype=np.float64)
+    a.sort_indices()
+    strength = np.asarray(a.sum(axis=1), dtype=np.float64).ravel()
+    inv = np.divide(1.0, strength, out=np.zeros_like(strength), where=strength > 0)
+    walk = sparse.csr_matrix(sparse.diags(inv) @ a)
+    built = _Proximity(walk.indptr.astype(np.int64), walk.indices.astype(np.int64), walk.data, rows, proj.n_nodes)
     snapshot.cache["related.proximity"] = built
     return built
 
 
 def proximity_vector(snapshot: Snapshot, site_id: str) -> np.ndarray:
-    """Personalised PageRank from ``site_id`` of every site of :class:`SiteStructure`, in its order (0 if absent).
+    """Random walk with restart from ``site_id``, truncated at :data:`PROXIMITY_HOPS` steps, for every site.
 
-    The same computation as :func:`network_proximity` (:func:`sitegraph.graph.centrality.pagerank`'s power
-    iteration with a restart at the site), without building a dictionary of every node.
+    ``x = (1 - a) * sum_{k=0..K} a^k e_s M^k`` with ``a`` = :data:`PAGERANK_ALPHA`, ``K`` =
+    :data:`PROXIMITY_HOPS` and ``M`` the weighted transition matrix of the site–investigator–study
+    projection (edge weight over the node's strength): the first ``K + 1`` terms of the personalised
+    PageRank series from the site. Only the nodes the walk reaches are touched, so the cost grows with
+    the site's 4-hop neighbourhood, not with the graph. Returned in :class:`SiteStructure` order (0 when
+    not reached).
     """
-    from sitegraph.graph.centrality import PAGERANK_TOL, _pagerank_vector
-
     prox = _proximity(snapshot)
     row = int(prox.site_rows[site_structure(snapshot).index[site_id]])
     out = np.zeros(len(prox.site_rows))
     if row < 0 or prox.n == 0:
         return out
-    pvec = np.zeros(prox.n, dtype=np.float64)
-    pvec[row] = 1.0
-    x = _pagerank_vector(
-        prox.adjacency,
-        alpha=PAGERANK_ALPHA,
-        tol=PAGERANK_TOL,
-        max_iter=1000,
-        pvec=pvec,
-        weighted=True,
-        name="site_investigator_study",
-    )
+    indptr, indices, data = prox.indptr, prox.indices, prox.data
+    total = np.zeros(prox.n, dtype=np.float64)
+    frontier = np.array([row], dtype=np.int64)
+    mass = np.array([1.0])
+    total[row] = 1.0 - PAGERANK_ALPHA
+    for _ in range(PROXIMITY_HOPS):
+        starts, ends = indptr[frontier], indptr[frontier + 1]
+        lengths = ends - starts
+        count = int(lengths.sum())
+        if count == 0:
+            break
+        # positions of every entry of the frontier's rows, without a Python loop
+        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(count)
+        reached = indices[offsets]
+        step = np.bincount(reached, weights=np.repeat(mass * PAGERANK_ALPHA, lengths) * data[offsets], minlength=prox.n)
+        # the nodes reached: sorting the few reached is cheaper than scanning every node, until most are
+        frontier = np.unique(reached) if count < prox.n // 8 else np.flatnonzero(step)
+        mass = step[frontier]
+        total[frontier] += (1.0 - PAGERANK_ALPHA) * mass
     present = prox.site_rows >= 0
-    out[present] = x[prox.site_rows[present]]
-    out[out < 0] = 0.0
+    out[present] = total[prox.site_rows[present]]
     return out
 
 
 def network_proximity(source: Snapshot | GraphStore, site_id: str) -> dict[str, float]:
-    """Personalised PageRank of every site from ``site_id`` on the site–investigator–study projection.
+    """Network proximity of every site reached from ``site_id`` (:func:`proximity_vector`), by site id.
 
-    The one place proximity is computed: :func:`sitegraph.graph.centrality.pagerank` (damping 0.85,
-    restart at the site) on :func:`sitegraph.graph.projections.site_investigator_study`, the same
-    projection and implementation ``sitegraph analyze`` uses.
+    A random walk with restart at the site on :func:`sitegraph.graph.projections.site_investigator_study`
+    (the projection ``sitegraph analyze`` uses), truncated at :data:`PROXIMITY_HOPS` steps.
     """
     snapshot = as_snapshot(source)
     if snapshot.node("Site", site_id) is None:
