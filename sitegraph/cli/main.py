@@ -64,6 +64,14 @@ def is_csv_folder(path: Path) -> bool:
     return path.is_dir() and any((path / name).exists() for name in FILES_BY_NAME)
 
 
+def _combined(batch: GraphBatch, more: GraphBatch) -> GraphBatch:
+    """``batch`` with ``more`` merged in; the first non-empty batch is taken as it is (no copy of millions of rows)."""
+    if not len(batch):
+        return more
+    batch.extend(more)
+    return batch
+
+
 def read_inputs(paths: list[Path], store: GraphStore, *, fmt: str) -> tuple[GraphBatch, list[Problem], str]:
     """Parse and validate everything first; nothing is written here."""
     missing = [p for p in paths if not p.exists()]
@@ -81,7 +89,7 @@ def read_inputs(paths: list[Path], store: GraphStore, *, fmt: str) -> tuple[Grap
             for folder in csv_dirs:
                 task = bar.add_task(f"reading {folder}", total=count_rows(folder) if folder.is_dir() else None)
                 res = read_csv_folder(folder, progress=partial(_advance, bar, task))
-                batch.extend(res.batch)
+                batch = _combined(batch, res.batch)
                 problems += res.problems
                 summary.append(f"{res.rows} CSV row(s) in {res.files} file(s) from {folder}")
     if ctgov_paths:
@@ -92,7 +100,7 @@ def read_inputs(paths: list[Path], store: GraphStore, *, fmt: str) -> tuple[Grap
         with progress_bar() as bar:
             task = bar.add_task("reading ClinicalTrials.gov records", total=len(files))
             res2 = read_ctgov(ctgov_paths, existing_sites=existing, progress=lambda n: bar.advance(task, n))
-        batch.extend(res2.batch)
+        batch = _combined(batch, res2.batch)
         problems += res2.problems
         summary.append(f"{res2.studies} stud(ies) from {res2.files} file(s)")
     return batch, problems, "; ".join(summary)
