@@ -30,7 +30,17 @@ from benchmarks.steps import SCALES
 
 log = logging.getLogger("benchmarks.run")
 RESULTS = Path(__file__).parent / "results"
-ORDER = ("generate", "load-memory", "load-neo4j", "analyze", "recommend", "api-memory", "api-neo4j")
+ORDER = (
+    "generate",
+    "load-memory",
+    "load-neo4j",
+    "analyze",
+    "analyze-baseline",
+    "analyze-neo4j",
+    "recommend",
+    "api-memory",
+    "api-neo4j",
+)
 
 
 def machine_facts() -> dict[str, Any]:
