@@ -19,7 +19,7 @@ from sitegraph.cli.common import JsonOption, StoreOption, console, err_console, 
 from sitegraph.errors import UsageError
 from sitegraph.graph import analyze as analysis
 from sitegraph.graph.centrality import DELTA, METHODS, Method
-from sitegraph.queries.snapshot import get_snapshot
+from sitegraph.graph.projections import read_edges
 
 MethodOption = Annotated[
     str, typer.Option("--method", "-m", help="'fast' (vectorised numpy/scipy) or 'networkx' (the reference implementation).")
@@ -78,7 +78,7 @@ def print_report(report: analysis.AnalysisReport) -> None:
     console.print(table)
     console.print(
         f"wrote {report.properties_written:,} properties on {report.nodes_written:,} nodes in {report.write_seconds:.2f}s "
-        f"(snapshot {report.snapshot_seconds:.2f}s, total {report.seconds:.2f}s); "
+        f"(read {report.snapshot_seconds:.2f}s, total {report.seconds:.2f}s); "
         f"computed at {report.computed_at} from data version {report.data_version}",
         highlight=False,
     )
@@ -124,15 +124,15 @@ def analyze(
     chosen: Method = "networkx" if method == "networkx" else "fast"
     with store_from(store) as st:
         if compare:
-            snapshot = get_snapshot(st)
+            version, edges = read_edges(st)  # only the projected keys: no snapshot of the whole graph
             with _progress() as progress:
-                diffs = analysis.compare(snapshot, betweenness_samples=samples, seed=seed, progress=progress)
+                diffs = analysis.compare(edges, betweenness_samples=samples, seed=seed, progress=progress)
             ok = all(d.ok for d in diffs)
             if as_json:
-                payload = {"data_version": snapshot.version, "ok": ok, "differences": [d.as_dict() for d in diffs]}
+                payload = {"data_version": version, "ok": ok, "differences": [d.as_dict() for d in diffs]}
                 console.print_json(json.dumps(payload))
             else:
-                print_differences(diffs, snapshot.version)
+                print_differences(diffs, version)
             if not ok:
                 bad = ", ".join(f"{d.projection}/{d.measure}" for d in diffs if not d.ok)
                 err_console.print(f"[bold red]error:[/] fast path and networkx differ beyond tolerance: {bad}", highlight=False)

@@ -132,32 +132,39 @@ def _read_neo4j_graph(store: Any) -> nx.MultiDiGraph:
 
     from sitegraph.errors import StoreError, StoreUnavailableError
 
-    g = nx.MultiDiGraph()
     labels = [label for label in NODES if label != "SitegraphMeta"]
-    edges: list[tuple[NodeId, NodeId, tuple[str, str], dict[str, Any]]] = []
+
+    def read_all(tx: Any) -> nx.MultiDiGraph:
+        # One managed read transaction: every label is read at the same point in time, and a transient
+        # failure (a leader switch in a cluster) retries the whole read from an empty graph.
+        g = nx.MultiDiGraph()
+        edges: list[tuple[NodeId, NodeId, tuple[str, str], dict[str, Any]]] = []
+        for label in labels:
+            query, rels = _neo4j_node_query(label)
+            for record in tx.run(query):
+                key, props = record[0], record[1]
+                props["_label"] = label
+                start = (label, key)
+                g.add_node(start, **props)
+                for (rtype, end_label, identity), items in zip(rels, record[2:], strict=True):
+                    for end, rprops in items:
+                        edges.append((start, (end_label, end), (rtype, _ident_json(identity, rprops)), rprops))
+                if len(edges) >= SNAPSHOT_FETCH_SIZE:
+                    g.add_edges_from(edges)  # end nodes may not be read yet: add_edges_from adds them bare
+                    edges.clear()
+        g.add_edges_from(edges)
+        return g
+
     try:
         with store.driver.session(
             database=store.database, default_access_mode=READ_ACCESS, fetch_size=SNAPSHOT_FETCH_SIZE
         ) as session:
-            for label in labels:
-                query, rels = _neo4j_node_query(label)
-                for record in session.run(query):
-                    key, props = record[0], record[1]
-                    props["_label"] = label
-                    start = (label, key)
-                    g.add_node(start, **props)
-                    for (rtype, end_label, identity), items in zip(rels, record[2:], strict=True):
-                        for end, rprops in items:
-                            edges.append((start, (end_label, end), (rtype, _ident_json(identity, rprops)), rprops))
-                    if len(edges) >= SNAPSHOT_FETCH_SIZE:
-                        g.add_edges_from(edges)  # end nodes may not be read yet: add_edges_from adds them bare
-                        edges.clear()
+            graph: nx.MultiDiGraph = session.execute_read(read_all)
+            return graph
     except (ServiceUnavailable, SessionExpired, AuthError, OSError) as e:
         raise StoreUnavailableError(f"Neo4j at {store.uri} is not available: {e}") from e
     except ClientError as e:
         raise StoreError(f"Neo4j rejected a query: {e.message}") from e
-    g.add_edges_from(edges)
-    return g
 
 
 def build_snapshot(store: GraphStore, *, version: int | None = None) -> Snapshot:
