@@ -445,7 +445,6 @@ def test_unknown_ids_are_404(client: TestClient, path: str) -> None:
 
 
 def test_related_sites(client: TestClient) -> None:
-    pytest.importorskip("sitegraph.queries.related")
     r = client.get(f"/sites/{MGH}/related", params={"limit": 2})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -460,7 +459,6 @@ def test_related_sites(client: TestClient) -> None:
 
 
 def test_tactics(client: TestClient) -> None:
-    pytest.importorskip("sitegraph.queries.recommend")
     r = client.get(f"/sites/{MGH}/tactics", params={"limit": 3})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -590,7 +588,6 @@ def test_post_interaction_with_bearer_key(client: TestClient, demo_store: GraphS
 
 
 def test_post_interaction_tags_barriers_from_the_note(client: TestClient) -> None:
-    pytest.importorskip("sitegraph.queries.signals")
     r = client.post("/interactions", json=new_interaction(), headers={"X-API-Key": "test-key-2"})
     assert r.status_code == 201, r.text
     assert BARRIER + "slow-contract-negotiation" in [t["iri"] for t in r.json()["tags"]]

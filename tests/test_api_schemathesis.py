@@ -15,16 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from pydantic import SecretStr
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
-schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, settings  # noqa: E402
-from pydantic import SecretStr  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import response_schema_conformance  # noqa: E402
-
-from sitegraph.api.main import create_app  # noqa: E402
-from sitegraph.graph.memory import MemoryStore  # noqa: E402
-from sitegraph.settings import Settings  # noqa: E402
+from sitegraph.api.main import create_app
+from sitegraph.graph.memory import MemoryStore
+from sitegraph.settings import Settings
 
 API_KEY = "schemathesis-key"
 MAX_EXAMPLES = 30

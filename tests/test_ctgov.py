@@ -1,8 +1,8 @@
 """The ClinicalTrials.gov loader: formats, normalisation, facility matching, problems, determinism.
 
-Tests marked ``shared`` read the real records in ``/work/shared/data/ctgov`` and are skipped when that
-folder is absent; everything else uses the demo subset shipped in the package and the small fixtures in
-``tests/data/ctgov`` (synthetic records with made-up NCT ids ``NCT09...``).
+Tests marked ``shared`` read the real records in ``../shared/data/ctgov`` and are skipped when that
+folder is absent outside CI (under ``CI=true`` they run); everything else uses the demo subset shipped
+in the package and the small fixtures in ``tests/data/ctgov`` (synthetic records with made-up NCT ids ``NCT09...``).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from sitegraph.graph.memory import MemoryStore
 from sitegraph.graph.store import GraphBatch
 from sitegraph.loaders.ctgov import DEMO_CTGOV_DIR, LoadResult, iter_files, norm_phase, norm_status, parse_date, read_ctgov
 from sitegraph.loaders.normalize import SiteMatcher, display_facility, normalize_facility, parse_person, sponsor_id
+from tests.conftest import SHARED_CTGOV, needs_shared_ctgov
 
 DATA = Path(__file__).parent / "data" / "ctgov"
 VALID, BROKEN, MATCHING = DATA / "valid", DATA / "broken", DATA / "matching"
-SHARED_CTGOV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ctgov"
-shared = pytest.mark.skipif(not SHARED_CTGOV.is_dir(), reason=f"{SHARED_CTGOV} not present")
+shared = needs_shared_ctgov
 
 MDA = "site:md-anderson-cancer-center-houston-texas-unitedstates"
 
@@ -46,8 +46,6 @@ def snapshot(batch: GraphBatch) -> tuple[dict[str, Any], dict[Any, Any]]:
 
 @pytest.fixture(scope="module")
 def shared_result() -> LoadResult:
-    if not SHARED_CTGOV.is_dir():
-        pytest.skip(f"{SHARED_CTGOV} not present")
     return read_ctgov([SHARED_CTGOV])
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from sitegraph.cli import app
 from sitegraph.graph.neo4j_store import Neo4jStore
 from sitegraph.graph.store import GraphStore
 from sitegraph.loaders.ctgov import DEMO_CTGOV_DIR, read_ctgov
-from tests.conftest import SHARED_CTGOV
+from tests.conftest import SHARED_CTGOV, needs_shared_ctgov
 from tests.test_cli_load import cli_store  # noqa: F401 - fixture
 
 runner = CliRunner()
@@ -27,7 +26,7 @@ def _stats() -> dict[str, dict[str, int]]:
     return json.loads(result.stdout)
 
 
-@pytest.mark.skipif(not SHARED_CTGOV.exists(), reason="../shared/data/ctgov is not beside the project")
+@needs_shared_ctgov
 def test_shared_records_load_once_and_only_once(cli_store: GraphStore) -> None:  # noqa: F811
     result = runner.invoke(app, ["load", str(SHARED_CTGOV)])
     assert result.exit_code == 0, result.output
