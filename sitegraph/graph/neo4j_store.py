@@ -127,13 +127,26 @@ class Neo4jStore(GraphStore):
         self._run_write(work)
 
     def _run_write(self, work: Callable[[ManagedTransaction], Any]) -> Any:
+        return self._managed(work, write=True)
+
+    def run_read(self, work: Callable[[ManagedTransaction], Any], *, fetch_size: int | None = None) -> Any:
+        """Run ``work`` in one managed read transaction (routed to readers, retried from the start on
+        transient errors, so ``work`` must build its result afresh each time)."""
+        return self._managed(work, write=False, fetch_size=fetch_size)
+
+    def _managed(self, work: Callable[[ManagedTransaction], Any], *, write: bool, fetch_size: int | None = None) -> Any:
+        config: dict[str, Any] = {"database": self.database}
+        if fetch_size is not None:
+            config["fetch_size"] = fetch_size
         try:
-            with self.driver.session(database=self.database) as session:
-                return session.execute_write(work)
+            with self.driver.session(**config) as session:
+                return session.execute_write(work) if write else session.execute_read(work)
         except _UNAVAILABLE as e:
             raise StoreUnavailableError(f"Neo4j at {self.uri} is not available: {e}") from e
         except Neo4jError as e:
-            raise StoreError(f"Neo4j write failed, transaction rolled back: {e.message}") from e
+            if write:
+                raise StoreError(f"Neo4j write failed, transaction rolled back: {e.message}") from e
+            raise StoreError(f"Neo4j read failed: {e.message}") from e
 
     # --- writes ------------------------------------------------------------------------------
     def _new_keys(self, batch: GraphBatch) -> dict[str, set[str]]:
@@ -401,16 +414,6 @@ class Neo4jStore(GraphStore):
     # Each read returns its keys as one list (collect) in one record: a record per key costs the
     # driver ~25 us of Python each (3 s for the medium benchmark's 121,000 keys, 0.05 s as lists).
     # The server holds the lists while sending them: tens of MB for a million keys.
-    def _read_keys(self, work: Callable[[ManagedTransaction], Any]) -> Any:
-        """Run ``work`` in one managed read transaction."""
-        try:
-            with self.driver.session(database=self.database) as session:
-                return session.execute_read(work)
-        except _UNAVAILABLE as e:
-            raise StoreUnavailableError(f"Neo4j at {self.uri} is not available: {e}") from e
-        except Neo4jError as e:
-            raise StoreError(f"Neo4j read failed: {e.message}") from e
-
     @staticmethod
     def _tx_node_keys(tx: ManagedTransaction, label: str) -> list[str]:
         spec = node_spec(label)
@@ -434,13 +437,11 @@ class Neo4jStore(GraphStore):
 
     def node_keys(self, label: str) -> list[str]:
         node_spec(label)
-        return list(self._read_keys(partial(self._tx_node_keys, label=label)))
+        return list(self.run_read(partial(self._tx_node_keys, label=label)))
 
     def relationship_endpoints(self, rel_type: str, start_label: str, end_label: str) -> tuple[list[str], list[str]]:
         check_endpoints(rel_type, start_label, end_label)
-        starts, ends = self._read_keys(
-            partial(self._tx_endpoints, rel_type=rel_type, start_label=start_label, end_label=end_label)
-        )
+        starts, ends = self.run_read(partial(self._tx_endpoints, rel_type=rel_type, start_label=start_label, end_label=end_label))
         return starts, ends
 
     def graph_keys(
@@ -460,4 +461,4 @@ class Neo4jStore(GraphStore):
             rels = {pair: self._tx_endpoints(tx, *pair) for pair in pairs}
             return version, keys, rels
 
-        return self._read_keys(work)
+        return self.run_read(work)

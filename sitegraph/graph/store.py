@@ -125,11 +125,7 @@ class GraphBatch:
             key = RelKey(rel_type, start_label, start, end_label, end, ident)
         else:
             key = RelKey(rel_type, start_label, start, end_label, end)
-        existing = self.rels.get(key)
-        if existing is None:
-            self.rels[key] = cleaned
-        else:
-            existing.update(cleaned)
+        self._put_rel(key, cleaned)
 
     def merge_node(self, label: str, key: str, props: Props) -> None:
         """:meth:`add_node` for a bulk reader whose values are already checked.
@@ -162,6 +158,10 @@ class GraphBatch:
             key = RelKey(rel_type, start_label, start, end_label, end, ident)
         else:
             key = RelKey(rel_type, start_label, start, end_label, end)
+        self._put_rel(key, props)
+
+    def _put_rel(self, key: RelKey, props: Props) -> None:
+        """Keep ``props`` for a new relationship, or merge them into the one already in the batch."""
         existing = self.rels.get(key)
         if existing is None:
             self.rels[key] = props

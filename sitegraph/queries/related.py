@@ -357,6 +357,21 @@ def _name(props: Mapping[str, Any] | None, key: str, *fields: str) -> str:
     return key
 
 
+_SHARED_INVESTIGATORS = (
+    "MATCH p = (a:Site {id: $site})<-[:WORKS_AT]-(i:Investigator)-[:WORKS_AT]->(b:Site {id: $other}) "
+    "WHERE i.id IN $investigators RETURN p"
+)
+_SHARED_STUDIES = (
+    "MATCH p = (a:Site {id: $site})-[:PARTICIPATES_IN]->(s:Study)<-[:PARTICIPATES_IN]-(b:Site {id: $other}) "
+    "WHERE s.id IN $studies RETURN p"
+)
+_SHARED_CONDITIONS = (
+    "CALL { MATCH p = (a:Site {id: $site})-[:PARTICIPATES_IN]->(:Study)-[:STUDIES]->(c:Condition)"
+    "<-[:STUDIES]-(:Study)<-[:PARTICIPATES_IN]-(b:Site {id: $other}) WHERE c.id IN $conditions "
+    "RETURN p LIMIT 25 } RETURN p"
+)
+
+
 def _reasons(
     snapshot: Snapshot, st: SiteStructure, site: str, other: str, parts: dict[str, float]
 ) -> tuple[list[RelatedReason], str, dict[str, str | int | float | list[str]]]:
@@ -364,57 +379,18 @@ def _reasons(
     reasons: list[RelatedReason] = []
     queries: list[str] = []
     params: dict[str, str | int | float | list[str]] = {"site": site, "other": other}
-    if "shared_investigator" in parts:
-        inv = sorted(st.investigators[k] for k in _row(st.site_inv, i) & _row(st.site_inv, j))
-        reasons.append(
-            RelatedReason(
-                kind="shared_investigator",
-                weight=parts["shared_investigator"],
-                items=[
-                    PathStep(label="Investigator", id=k, name=_name(snapshot.node("Investigator", k), k, "name"))
-                    for k in inv[:MAX_ITEMS]
-                ],
-            )
-        )
-        params["investigators"] = inv[:MAX_ITEMS]
-        queries.append(
-            "MATCH p = (a:Site {id: $site})<-[:WORKS_AT]-(i:Investigator)-[:WORKS_AT]->(b:Site {id: $other}) "
-            "WHERE i.id IN $investigators RETURN p"
-        )
-    if "shared_study" in parts:
-        stds = sorted(st.studies[k] for k in _row(st.site_study, i) & _row(st.site_study, j))
-        reasons.append(
-            RelatedReason(
-                kind="shared_study",
-                weight=parts["shared_study"],
-                items=[
-                    PathStep(label="Study", id=k, name=_name(snapshot.node("Study", k), k, "title")) for k in stds[:MAX_ITEMS]
-                ],
-            )
-        )
-        params["studies"] = stds[:MAX_ITEMS]
-        queries.append(
-            "MATCH p = (a:Site {id: $site})-[:PARTICIPATES_IN]->(s:Study)<-[:PARTICIPATES_IN]-(b:Site {id: $other}) "
-            "WHERE s.id IN $studies RETURN p"
-        )
-    if "shared_condition" in parts:
-        conds = sorted(st.conditions[k] for k in _row(st.site_cond, i) & _row(st.site_cond, j))
-        reasons.append(
-            RelatedReason(
-                kind="shared_condition",
-                weight=parts["shared_condition"],
-                items=[
-                    PathStep(label="Condition", id=k, name=_name(snapshot.node("Condition", k), k, "name"))
-                    for k in conds[:MAX_ITEMS]
-                ],
-            )
-        )
-        params["conditions"] = conds[:MAX_ITEMS]
-        queries.append(
-            "CALL { MATCH p = (a:Site {id: $site})-[:PARTICIPATES_IN]->(:Study)-[:STUDIES]->(c:Condition)"
-            "<-[:STUDIES]-(:Study)<-[:PARTICIPATES_IN]-(b:Site {id: $other}) WHERE c.id IN $conditions "
-            "RETURN p LIMIT 25 } RETURN p"
-        )
+    for kind, matrix, keys, label, name_field, param, query in (
+        ("shared_investigator", st.site_inv, st.investigators, "Investigator", "name", "investigators", _SHARED_INVESTIGATORS),
+        ("shared_study", st.site_study, st.studies, "Study", "title", "studies", _SHARED_STUDIES),
+        ("shared_condition", st.site_cond, st.conditions, "Condition", "name", "conditions", _SHARED_CONDITIONS),
+    ):
+        if kind not in parts:
+            continue
+        shared_keys = sorted(keys[k] for k in _row(matrix, i) & _row(matrix, j))[:MAX_ITEMS]
+        items = [PathStep(label=label, id=k, name=_name(snapshot.node(label, k), k, name_field)) for k in shared_keys]
+        reasons.append(RelatedReason(kind=kind, weight=parts[kind], items=items))
+        params[param] = shared_keys
+        queries.append(query)
     if "similar_barriers" in parts:
         shared = [
             (min(st.activity[i, k], st.activity[j, k]), st.barriers[k])

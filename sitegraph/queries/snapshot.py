@@ -22,12 +22,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
 from sitegraph.graph.schema import NODES, RELATIONSHIPS, node_spec
 from sitegraph.graph.store import GraphBatch, GraphStore
+
+if TYPE_CHECKING:
+    from sitegraph.graph.neo4j_store import Neo4jStore
 
 log = logging.getLogger(__name__)
 
@@ -121,17 +124,12 @@ def _neo4j_node_query(label: str) -> tuple[str, list[tuple[str, str, tuple[str, 
     return query, rels
 
 
-def _read_neo4j_graph(store: Any) -> nx.MultiDiGraph:
+def _read_neo4j_graph(store: Neo4jStore) -> nx.MultiDiGraph:
     """A Neo4j store's graph, streamed over Bolt into networkx as the records arrive.
 
     One query per label (:func:`_neo4j_node_query`) gives the nodes with their outgoing relationships,
     so the records are one per node, nothing is sorted and nothing is held in between.
     """
-    from neo4j import READ_ACCESS
-    from neo4j.exceptions import AuthError, ClientError, ServiceUnavailable, SessionExpired
-
-    from sitegraph.errors import StoreError, StoreUnavailableError
-
     labels = [label for label in NODES if label != "SitegraphMeta"]
 
     def read_all(tx: Any) -> nx.MultiDiGraph:
@@ -155,16 +153,8 @@ def _read_neo4j_graph(store: Any) -> nx.MultiDiGraph:
         g.add_edges_from(edges)
         return g
 
-    try:
-        with store.driver.session(
-            database=store.database, default_access_mode=READ_ACCESS, fetch_size=SNAPSHOT_FETCH_SIZE
-        ) as session:
-            graph: nx.MultiDiGraph = session.execute_read(read_all)
-            return graph
-    except (ServiceUnavailable, SessionExpired, AuthError, OSError) as e:
-        raise StoreUnavailableError(f"Neo4j at {store.uri} is not available: {e}") from e
-    except ClientError as e:
-        raise StoreError(f"Neo4j rejected a query: {e.message}") from e
+    graph: nx.MultiDiGraph = store.run_read(read_all, fetch_size=SNAPSHOT_FETCH_SIZE)
+    return graph
 
 
 def build_snapshot(store: GraphStore, *, version: int | None = None) -> Snapshot:
