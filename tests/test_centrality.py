@@ -8,6 +8,7 @@ belongs in ``benchmarks/bench_centrality.py``.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 from collections import Counter
@@ -556,3 +557,52 @@ def test_factored_kernels_match_networkx(collaboration: Projection, dense_ratio:
         assert max_abs(btw, nx.betweenness_centrality(g, k=k, seed=3)) <= 1e-12
         plain_btw, plain_harm = c.betweenness_and_harmonic(plain, k=k, seed=3)
         assert max_abs(btw, plain_btw) <= 1e-12 and max_abs(harm, plain_harm) <= 1e-12
+
+
+# --- the PageRank product: in place, on row blocks in parallel, or scipy's public product ----------------
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3, 7])
+def test_matvec_in_row_blocks_is_the_serial_product(workers: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each row is summed by one thread in the serial order, so the blocks change no bit of the result."""
+    p = as_projection(nx.barabasi_albert_graph(3_000, 4, seed=5))
+    rng = np.random.default_rng(0)
+    x = rng.random(p.n_nodes)
+    start = rng.random(p.n_nodes)
+    serial = start.copy()
+    c._csr_matvec_add(p.adjacency, x, serial)  # below PARALLEL_MIN_NNZ: one call of the kernel
+    assert np.allclose(serial, start + p.adjacency @ x, rtol=1e-14, atol=0)
+    monkeypatch.setattr(c, "PARALLEL_MIN_NNZ", 1)
+    monkeypatch.setattr(c, "_workers", lambda: workers)
+    blocks = c._row_blocks(p.adjacency, workers)
+    assert blocks[0][0] == 0 and blocks[-1][1] == p.n_nodes
+    assert all(a < b == a2 for (a, b), (a2, _) in itertools.pairwise(blocks))
+    out = start.copy()
+    c._csr_matvec_add(p.adjacency, x, out)
+    assert np.array_equal(out, serial)
+
+
+@pytest.mark.parametrize("path", ["serial", "parallel", "public-product"])
+def test_pagerank_product_paths_agree_with_networkx(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    g = nx.barabasi_albert_graph(2_000, 3, seed=2)
+    for u, v, d in g.edges(data=True):
+        d["weight"] = 1.0 + (u * 7 + v) % 5
+    g.add_nodes_from([5_000, 5_001])  # dangling nodes
+    p = as_projection(g)
+    ref = nx.pagerank(p.to_networkx(), tol=c.PAGERANK_TOL, max_iter=1000)
+    serial = c.pagerank(p)
+    if path == "parallel":
+        monkeypatch.setattr(c, "PARALLEL_MIN_NNZ", 1)
+        monkeypatch.setattr(c, "_workers", lambda: 2)
+    elif path == "public-product":
+        monkeypatch.setattr(c, "_csr_matvec", None)
+    fast = c.pagerank(p)
+    assert l1(fast, ref) <= 1e-6
+    if path == "parallel":
+        assert fast == serial  # bit for bit
+    else:
+        assert l1(fast, serial) <= 1e-14
+    assert l1(c.pagerank(p, weighted=False), nx.pagerank(p.to_networkx(), weight=None, tol=c.PAGERANK_TOL)) <= 1e-6
+    chosen = {p.nodes[0]: 1.0, p.nodes[10]: 3.0}
+    ref_chosen = nx.pagerank(p.to_networkx(), personalization=chosen, tol=c.PAGERANK_TOL)
+    assert l1(c.pagerank(p, personalization=chosen), ref_chosen) <= 1e-6
