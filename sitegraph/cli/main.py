@@ -106,11 +106,29 @@ def read_inputs(paths: list[Path], store: GraphStore, *, fmt: str) -> tuple[Grap
     return batch, problems, "; ".join(summary)
 
 
-def write_batch(store: GraphStore, batch: GraphBatch) -> None:
-    store.ensure_schema()
+def write_batch(store: GraphStore, batch: GraphBatch, *, bulk: str = "never") -> str:
+    """Write a validated batch; returns how: "transactional" or "bulk" (``neo4j-admin database import``).
+
+    ``bulk`` (auto, always, never) applies to Neo4j: see :mod:`sitegraph.graph.neo4j_import`.
+    """
+    if store.kind != "neo4j":
+        if bulk == "always":
+            raise UsageError(f"--bulk always is for the local Neo4j, not the {store.kind} store")
+        bulk = "never"
     with progress_bar() as bar:
         task = bar.add_task(f"writing to {store.kind}", total=len(batch))
-        store.write(batch, progress=lambda n: bar.advance(task, n))
+        advance = partial(_advance, bar, task)
+        if bulk == "never":
+            store.ensure_schema()
+            store.write(batch, progress=advance)
+            return "transactional"
+        from sitegraph.graph.factory import LOCAL_NEO4J_DIR
+        from sitegraph.graph.neo4j_import import local_server_for, write_load
+        from sitegraph.settings import get_settings
+
+        server = local_server_for(store, get_settings().home / LOCAL_NEO4J_DIR)  # type: ignore[arg-type]
+        how, _ = write_load(store, batch, bulk=bulk, server=server, progress=advance)
+        return how
 
 
 def print_stats(stats: GraphStats, *, as_json: bool, title: str = "sitegraph") -> None:
@@ -139,10 +157,21 @@ def load(
         typer.Option("--skip-invalid", help="Load the valid records and report each invalid one instead of loading nothing."),
     ] = False,
     fmt: Annotated[str, typer.Option("--format", help="auto, csv or ctgov.")] = "auto",
+    bulk: Annotated[
+        str,
+        typer.Option(
+            "--bulk",
+            help="Neo4j only: write with the offline importer (neo4j-admin database import) instead of transactions. "
+            "auto: for a large load into the (nearly) empty local server that `sitegraph neo4j start` runs; "
+            "always: that or an error; never: transactions.",
+        ),
+    ] = "auto",
 ) -> None:
     """Load data into the store: all or nothing unless --skip-invalid. Loading the same input twice changes nothing."""
     if fmt not in ("auto", "csv", "ctgov"):
         raise fail(UsageError(f"--format must be auto, csv or ctgov, not {fmt!r}"))
+    if bulk not in ("auto", "always", "never"):
+        raise fail(UsageError(f"--bulk must be auto, always or never, not {bulk!r}"))
     with store_from(store) as st:
         try:
             batch, problems, summary = read_inputs(paths, st, fmt=fmt)
@@ -154,9 +183,10 @@ def load(
         if problems:
             report_problems(problems, skipped=True)
         before = st.stats()
-        write_batch(st, batch)
+        how = write_batch(st, batch, bulk=bulk)
         after = st.stats()
-        console.print(f"[green]loaded[/] {summary} into the {st.kind} store")
+        via = " with neo4j-admin database import (the server was restarted)" if how == "bulk" else ""
+        console.print(f"[green]loaded[/] {summary} into the {st.kind} store{via}")
         for label, n in after.nodes.items():
             if n != before.nodes[label]:
                 console.print(f"  {label}: {before.nodes[label]} -> {n}")

@@ -345,6 +345,46 @@ class LocalNeo4j:
     def __repr__(self) -> str:
         return f"LocalNeo4j(home={str(self.home)!r}, bolt_port={self.bolt_port}, http_port={self.http_port})"
 
+    @classmethod
+    def from_home(cls, home: Path) -> LocalNeo4j | None:
+        """The instance whose ``conf/neo4j.conf`` (written by :meth:`write_config`) is under ``home``,
+        with the ports, memory, jar folder and extra settings it was started with; None if there is none.
+
+        So another process (``sitegraph load`` against a server that ``sitegraph neo4j start`` or the
+        benchmark started) can stop and start the same server again.
+        """
+        home = Path(home).expanduser().resolve()
+        try:
+            text = (home / "conf" / "neo4j.conf").read_text(encoding="utf-8")
+        except OSError:
+            return None
+        cfg: dict[str, str] = {}
+        lib_dir: Path | None = None
+        for line in text.splitlines():
+            if line.startswith("# Neo4j ") and ", jars from " in line:
+                lib_dir = Path(line.split(", jars from ", 1)[1].strip())
+            elif line and not line.startswith("#") and "=" in line:
+                key, value = line.split("=", 1)
+                cfg[key] = value
+        try:
+            bolt = int(cfg["server.bolt.listen_address"].rsplit(":", 1)[1])
+            http = int(cfg["server.http.listen_address"].rsplit(":", 1)[1])
+            server = cls(
+                home,
+                bolt_port=bolt,
+                http_port=http,
+                heap=cfg["server.memory.heap.max_size"],
+                pagecache=cfg["server.memory.pagecache.size"],
+                lib_dir=lib_dir,
+                browser_allowlist=cfg.get("browser.remote_content_hostname_whitelist", "*"),
+                host=cfg.get("server.default_listen_address", "127.0.0.1"),
+            )
+        except (KeyError, IndexError, ValueError, LocalServerError):
+            return None
+        base = server.config()
+        server.extra_config = {k: v for k, v in cfg.items() if base.get(k) != v}
+        return server
+
     # ---- paths and addresses
 
     @property

@@ -64,17 +64,27 @@ class Neo4jStore(GraphStore):
     ) -> None:
         self.uri = uri
         self.database = database
+        self._auth = (user, password)
+        self.driver = driver or self._new_driver()
+
+    def _new_driver(self) -> neo4j.Driver:
         try:
-            self.driver = driver or GraphDatabase.driver(
-                uri,
-                auth=(user, password),
+            return GraphDatabase.driver(
+                self.uri,
+                auth=self._auth,
                 connection_timeout=10,
                 max_connection_pool_size=64,
                 # "label does not exist" hints on an empty database are not worth a warning per query
                 notifications_min_severity="OFF",
             )
         except (DriverError, ValueError) as e:
-            raise StoreUnavailableError(f"cannot create a Neo4j driver for {uri}: {e}") from e
+            raise StoreUnavailableError(f"cannot create a Neo4j driver for {self.uri}: {e}") from e
+
+    def reconnect(self) -> None:
+        """A fresh driver: after the database was replaced under it (a bulk import), the old driver's
+        connections are dead and its bookmarks name transactions the new database never had."""
+        self.driver.close()
+        self.driver = self._new_driver()
 
     # --- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:

@@ -1,0 +1,245 @@
+"""The bulk path (``neo4j-admin database import full``) gives the same graph as the transactional load.
+
+These tests start their own local Neo4j (the bulk path stops and starts it), beside the session's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from sitegraph.cli import app
+from sitegraph.graph import neo4j_import
+from sitegraph.graph.localserver import LocalNeo4j
+from sitegraph.graph.neo4j_store import Neo4jStore
+from sitegraph.graph.store import GraphBatch
+from sitegraph.loaders.csvfiles import read_csv_folder
+from sitegraph.settings import get_settings
+
+pytestmark = pytest.mark.neo4j
+
+CSV_SMALL = Path(__file__).parent / "data" / "csv_small"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def own_server(tmp_path_factory: pytest.TempPathFactory, neo4j_server: object) -> Iterator[LocalNeo4j]:
+    """A second local Neo4j that these tests may stop and start (``neo4j_server`` decides skip/fail)."""
+    from sitegraph.graph.localserver import temporary_instance
+
+    base = tmp_path_factory.mktemp("bulk")
+    with temporary_instance(base, heap="512m", pagecache="128m") as server:
+        yield server
+
+
+@pytest.fixture
+def bulk_store(own_server: LocalNeo4j) -> Iterator[Neo4jStore]:
+    store = Neo4jStore(own_server.uri, "neo4j", own_server.password)
+    store.clear(confirm=True)
+    store.ensure_schema()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def tx_store(neo4j_session_store: Neo4jStore) -> Neo4jStore:
+    neo4j_session_store.clear(confirm=True)
+    return neo4j_session_store
+
+
+def _typed(value: Any) -> Any:
+    """The value with its type, so that 1 != 1.0, "1" != 1 and a list never equals a string."""
+    if isinstance(value, list):
+        return ("list", tuple(_typed(v) for v in value))
+    return (type(value).__name__, repr(value))
+
+
+def dump(store: Neo4jStore) -> tuple[list[Any], list[Any]]:
+    """Every node (labels, properties with types; the data version left out) and every relationship."""
+    nodes = []
+    for r in store.read("MATCH (n) RETURN labels(n) AS l, properties(n) AS p"):
+        props = dict(r["p"])
+        if r["l"] == ["SitegraphMeta"]:
+            props.pop("version", None)
+        nodes.append((tuple(r["l"]), tuple(sorted((k, _typed(v)) for k, v in props.items()))))
+    rels = []
+    query = (
+        "MATCH (a)-[r]->(b) RETURN labels(a) AS sl, coalesce(a.id, a.iri) AS s, type(r) AS t, labels(b) AS el, "
+        "coalesce(b.id, b.iri) AS e, properties(r) AS p"
+    )
+    for r in store.read(query):
+        props = tuple(sorted((k, _typed(v)) for k, v in dict(r["p"]).items()))
+        rels.append((tuple(r["sl"]), r["s"], r["t"], tuple(r["el"]), r["e"], props))
+    return sorted(nodes), sorted(rels)
+
+
+def _first() -> GraphBatch:
+    """What the database holds before the load (the bulk path copies it into the import)."""
+    b = GraphBatch()
+    b.add_node("Site", "site:old", {"name": "Old Site", "country": "Japan", "lat": 35.0, "aliases": ["Old"]})
+    b.add_node("Site", "site:alpha-boston-us", {"name": "Alpha (old name)", "city": "Old City", "zip": "0"})
+    b.add_node("Tactic", "https://w3id.org/sitegraph/tactic/t1", {"id": "t1", "label": "A tactic", "evidence": 2})
+    b.add_node("Barrier", "https://w3id.org/sitegraph/barrier/b1", {"id": "b1", "label": "A barrier"})
+    b.add_rel(
+        "MITIGATES",
+        "Tactic",
+        "https://w3id.org/sitegraph/tactic/t1",
+        "Barrier",
+        "https://w3id.org/sitegraph/barrier/b1",
+        {"evidence_level": "B", "effect": 0.25},
+    )
+    b.add_rel("WORKS_AT", "Investigator", "inv:old", "Site", "site:old")
+    b.add_node("Investigator", "inv:old", {"name": "Old Investigator", "degrees": ["MD"]})
+    return b
+
+
+def _tricky() -> GraphBatch:
+    """Values that a CSV writer could get wrong: quotes, separators, line breaks, types, None, updates."""
+    b = GraphBatch()
+    b.add_node(
+        "Site",
+        'site:tricky, "quoted"',
+        {
+            "name": 'He said "hi", then left;\nsecond line\r\nthird',
+            "aliases": ["a;b", "c,d", 'e"f', "g|h", " spaced "],
+            "lat": -0.0,
+            "lon": 1e-05,
+            "zip": "",
+            "city": "Zürich ✓",
+            "state": None,
+        },
+    )
+    b.add_node("Site", "site:old", {"name": "Old Site renamed", "lat": None, "beds": 12, "flags": [True, False]})
+    b.add_node("Study", "NCT00000009", {"enrollment": 2**62, "scores": [1.5, -2.0, 3e300], "counts": [1, 2, 3]})
+    b.add_node("Interaction", "int:x", {"occurred_at": "2024-06-03T08:30:00+02:00", "sentiment": -0.3, "channel": "email"})
+    b.add_rel("WITH_SITE", "Interaction", "int:x", "Site", 'site:tricky, "quoted"')
+    b.add_rel("INVESTIGATOR_ON", "Investigator", "inv:old", "Study", "NCT00000009", {"role": "PRINCIPAL_INVESTIGATOR"})
+    b.add_rel(
+        "INVESTIGATOR_ON", "Investigator", "inv:old", "Study", "NCT00000009", {"role": "SUB_INVESTIGATOR", "site_id": "site:old"}
+    )
+    b.add_rel(
+        "MITIGATES",
+        "Tactic",
+        "https://w3id.org/sitegraph/tactic/t1",
+        "Barrier",
+        "https://w3id.org/sitegraph/barrier/b1",
+        {"effect": 0.5, "note": None, "source": "trial"},
+    )
+    b.add_rel("WORKS_AT", "Investigator", "inv:old", "Site", 'site:tricky, "quoted"')
+    return b
+
+
+def _load(path: str, store: Neo4jStore, server: LocalNeo4j | None) -> str:
+    res = read_csv_folder(CSV_SMALL)
+    assert not res.problems
+    batch = res.batch
+    batch.extend(_tricky())
+    store.write(_first())
+    how, _ = neo4j_import.write_load(store, batch, bulk=path, server=server)
+    return how
+
+
+def test_bulk_load_equals_transactional_load(bulk_store: Neo4jStore, tx_store: Neo4jStore, own_server: LocalNeo4j) -> None:
+    assert _load("never", tx_store, None) == "transactional"
+    before = bulk_store.version()
+    assert _load("always", bulk_store, own_server) == "bulk"
+    tx_nodes, tx_rels = dump(tx_store)
+    bulk_nodes, bulk_rels = dump(bulk_store)
+    assert len(bulk_nodes) > 15 and len(bulk_rels) > 20
+    assert bulk_nodes == tx_nodes
+    assert bulk_rels == tx_rels
+    assert bulk_store.version() > before
+    site = bulk_store.get_node("Site", 'site:tricky, "quoted"')
+    assert site is not None and site["aliases"][1] == "c,d" and site["zip"] == "" and "state" not in site
+    # the schema is back, and the database takes transactional writes afterwards
+    names = {r["name"] for r in bulk_store.read("SHOW CONSTRAINTS YIELD name RETURN name")}
+    assert "site_id_unique" in names and "interaction_id_unique" in names
+    assert {r["name"] for r in bulk_store.read("SHOW INDEXES YIELD name RETURN name")} >= {"site_fulltext", "site_name"}
+    again = read_csv_folder(CSV_SMALL).batch
+    bulk_store.write(again)
+    assert dump(bulk_store)[0] == bulk_nodes  # idempotent: loading the same rows again changes nothing
+
+
+def test_failed_import_puts_the_database_back(
+    bulk_store: Neo4jStore, own_server: LocalNeo4j, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bulk_store.write(_first())
+    before, version = dump(bulk_store), bulk_store.version()
+    real = neo4j_import._importer_command
+    monkeypatch.setattr(neo4j_import, "_importer_command", lambda *a: [*real(*a), "--no-such-option"])
+    batch = read_csv_folder(CSV_SMALL).batch
+    with pytest.raises(neo4j_import.BulkFailed, match="put back as it was"):
+        neo4j_import.write_load(bulk_store, batch, bulk="always", server=own_server)
+    assert dump(bulk_store) == before
+    assert bulk_store.version() == version
+    # auto tries the importer (it fails again), puts the database back and writes transactions instead
+    monkeypatch.setattr(neo4j_import, "MIN_ITEMS", 0)
+    how, _ = neo4j_import.write_load(bulk_store, batch, bulk="auto", server=own_server)
+    assert how == "transactional"
+    assert bulk_store.stats().nodes["Site"] == 4
+
+
+def test_refuses_a_database_that_holds_more(
+    bulk_store: Neo4jStore, own_server: LocalNeo4j, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bulk_store.write(_first())
+    before = dump(bulk_store)
+    monkeypatch.setattr(neo4j_import, "MAX_EXISTING", 3)
+    batch = read_csv_folder(CSV_SMALL).batch
+    with pytest.raises(neo4j_import.BulkRefused, match="already holds"):
+        neo4j_import.write_load(bulk_store, batch, bulk="always", server=own_server)
+    assert dump(bulk_store) == before
+    monkeypatch.setattr(neo4j_import, "MIN_ITEMS", 0)
+    how, _ = neo4j_import.write_load(bulk_store, batch, bulk="auto", server=own_server)
+    assert how == "transactional"
+
+
+def test_refusals_without_the_local_server(bulk_store: Neo4jStore, own_server: LocalNeo4j, tx_store: Neo4jStore) -> None:
+    batch = read_csv_folder(CSV_SMALL).batch
+    assert "not the local server" in (neo4j_import.refusal(bulk_store, batch, None) or "")
+    assert "not the local server" in (neo4j_import.refusal(tx_store, batch, own_server) or "")
+    assert "small" in (neo4j_import.refusal(bulk_store, batch, own_server, bulk="auto") or "")
+    assert neo4j_import.refusal(bulk_store, batch, own_server, bulk="always") is None
+    with pytest.raises(neo4j_import.BulkRefused):
+        neo4j_import.write_load(tx_store, batch, bulk="always", server=own_server)
+
+
+def test_cli_load_bulk(bulk_store: Neo4jStore, own_server: LocalNeo4j, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the CLI finds the managed server under SITEGRAPH_HOME/neo4j (temporary_instance puts it there)
+    monkeypatch.setenv("SITEGRAPH_HOME", str(own_server.home.parent))
+    monkeypatch.setenv("SITEGRAPH_STORE", "neo4j")
+    monkeypatch.setenv("NEO4J_URI", own_server.uri)
+    monkeypatch.setenv("NEO4J_PASSWORD", own_server.password)
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["load", str(CSV_SMALL), "--bulk", "always"])
+        assert result.exit_code == 0, result.output
+        assert "neo4j-admin database import" in result.stdout
+        stats = json.loads(runner.invoke(app, ["stats", "--json"]).stdout)
+        assert stats["nodes"]["Site"] == 3 and stats["relationships"]["PARTICIPATES_IN"] == 4
+        result = runner.invoke(app, ["load", str(CSV_SMALL), "--bulk", "sometimes"])
+        assert result.exit_code == 2
+    finally:
+        get_settings.cache_clear()
+
+
+def test_from_home_reads_back_the_configuration(tmp_path: Path) -> None:
+    server = LocalNeo4j(
+        tmp_path / "n",
+        bolt_port=17001,
+        http_port=17002,
+        heap="1g",
+        pagecache="300m",
+        extra_config={"db.tx_log.rotation.size": "64m"},
+    )
+    server.write_config()
+    again = LocalNeo4j.from_home(tmp_path / "n")
+    assert again is not None
+    assert again.config() == server.config()
+    assert (again.bolt_port, again.http_port, again.heap, again.pagecache) == (17001, 17002, "1g", "300m")
+    assert LocalNeo4j.from_home(tmp_path / "missing") is None
