@@ -8,6 +8,12 @@ previous answer has been read; keep-alive) for a bounded time, and reports throu
 p50/p95/p99/max latency per endpoint and overall, and the error count (any status other than 200,
 or a transport error), as a table and as JSON.
 
+The server answers every site's ``/tactics`` and ``/related`` ahead in a background thread
+(``sitegraph.api.precompute``). ``--precompute wait`` (the default) measures once that has finished
+for the current data version (how long it took is reported); ``during`` starts right away, while it
+runs; ``off`` starts the server without it (every answer computed on request, as before). The server
+is a new process for every run (``--url`` excepted), so no answer is cached from an earlier run.
+
 Every request sent in the measured window is counted, including those still answering at its end.
 Besides the latencies it reports what bounds them on a small machine: the load generator's own CPU
 (its share of the machine), the server's CPU and peak RSS (all its processes, sampled from /proc), the
@@ -59,6 +65,8 @@ log = logging.getLogger("benchmarks.load_test")
 
 ENDPOINTS = ("site", "related", "tactics", "search")
 READY_TIMEOUT = 180.0
+PRECOMPUTE_TIMEOUT = 3600.0
+PRECOMPUTE_MODES = ("wait", "during", "off")
 WARM_TIMEOUT = 1800.0  # the first request of each worker waits for its snapshot (minutes at large scale)
 CLIENTS = ("aiohttp", "httpx")
 
@@ -280,6 +288,35 @@ def wait_ready(base: str, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
     raise SystemExit(f"the API at {base} was not ready after {timeout:.0f}s: {last}")
 
 
+def precompute_status(base: str) -> dict[str, Any] | None:
+    """The server's ``/ready`` progress of the answers computed ahead, with its current data version."""
+    r = httpx.get(f"{base}/ready", timeout=30)
+    r.raise_for_status()
+    body = r.json()
+    status = body.get("precomputed")
+    return None if status is None else {**status, "current_version": body["data_version"]}
+
+
+def wait_precomputed(base: str, timeout: float = PRECOMPUTE_TIMEOUT) -> dict[str, Any] | None:
+    """Wait until the server has answered every site ahead for its current data version (None: it does not)."""
+    deadline = time.monotonic() + timeout
+    last_log = 0.0
+    while True:
+        status = precompute_status(base)
+        if status is None:
+            log.info("the server does not precompute answers")
+            return None
+        if status["finished"] and status["data_version"] == status["current_version"]:
+            log.info("precompute finished: %d answers, %d sites, %.1fs", status["answers"], status["sites"], status["seconds"])
+            return status
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the server did not finish precomputing within {timeout:.0f}s: {status}")
+        if time.monotonic() - last_log > 30:
+            log.info("waiting for the precompute: %d of %d answers, %.0fs", status["answers"], status["total"], status["seconds"])
+            last_log = time.monotonic()
+        time.sleep(2.0)
+
+
 # --- the load --------------------------------------------------------------------------------------
 
 
@@ -436,6 +473,17 @@ def report(result: dict[str, Any]) -> str:
             f"peak RSS {srv['peak_rss_mib']:.0f} MiB (largest process {srv['peak_rss_per_process_mib']:.0f} MiB), "
             f"{srv['processes']} process(es)"
         )
+    pre = result.get("precomputed") or {}
+    for when in ("at_start", "at_end"):
+        st = pre.get(when)
+        if st:
+            lines.append(
+                f"precompute {when.replace('_', ' ')}: {st['answers']}/{st['total']} answers for version {st['data_version']} "
+                f"({'finished' if st['finished'] else 'running'}, {st['seconds']:.0f}s, "
+                f"{st['kept_mib']:.0f} MiB kept, {st['hits']} hits)"
+            )
+    if pre.get("mode") == "off" or (pre and pre.get("at_start") is None):
+        lines.append(f"precompute: {pre.get('mode', 'off')} (every answer computed on request or from the response cache)")
     la = result["load_average"]
     lines.append(f"load average: {la['before'][0]:.2f} before, {la['after'][0]:.2f} after (1 min)")
     if result["error_kinds"]:
@@ -454,6 +502,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         else:
             env = {k: v for k, v in os.environ.items() if k != "SITEGRAPH_API_KEYS"}
             env["SITEGRAPH_STORE"] = args.store
+            env["SITEGRAPH_API_PRECOMPUTE"] = "0" if args.precompute == "off" else "1"
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sitegraph-load-")))
             home = args.home or (tmp / "home" if args.prepare or args.start_neo4j else None)
             if home is not None:
@@ -472,12 +521,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             base, server_pid = stack.enter_context(api_server(env, args.port or free_port(), args.workers, log_path))
             ready = wait_ready(base)
         log.info("API ready at %s on the %s store (data version %s)", base, ready.get("store"), ready.get("data_version"))
+        precomputed: dict[str, Any] = {"mode": args.precompute}
+        if args.precompute == "wait":
+            precomputed["before_load"] = wait_precomputed(base)
         sites, queries = pick_targets(base, args.sites, args.seed)
         log.info("warming up, then driving %d clients (%s) for %.0fs", args.concurrency, args.client, args.duration)
         monitor = ServerMonitor(server_pid)
         marks: dict[str, Any] = {}
 
         def on_start() -> None:
+            precomputed["at_start"] = precompute_status(base)
             marks["load_before"] = os.getloadavg()
             marks["cpu_before"] = client_cpu_seconds()
             monitor.__enter__()
@@ -493,6 +546,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             client_cpu = client_cpu_seconds() - marks.get("cpu_before", 0.0)
             load_after = os.getloadavg()
             monitor.__exit__(None, None, None)
+        precomputed["at_end"] = precompute_status(base)
     overall = summarize(recorder.samples, elapsed)
     n = max(1, overall["requests"])
     cores = os.cpu_count() or 1
@@ -514,6 +568,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "client_loop": loop_name,
         "duration_s": round(elapsed, 2),
         "sites": sites,
+        "sites_sampled": len(sites),
+        "precomputed": precomputed,
         "endpoints": {e: summarize([s for s in recorder.samples if s.endpoint == e], elapsed) for e in ENDPOINTS},
         "overall": overall,
         "error_kinds": recorder.errors,
@@ -540,6 +596,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=42, help="Seed of the request mix (and of --prepare's demo data).")
     p.add_argument(
         "--home", type=Path, help="SITEGRAPH_HOME of the server (default: a temp folder with --prepare, else the setting)."
+    )
+    p.add_argument(
+        "--precompute",
+        choices=PRECOMPUTE_MODES,
+        default="wait",
+        help="wait: measure after the server answered every site ahead (default); during: while it does; off: without it.",
     )
     p.add_argument("--prepare", action="store_true", help="Load the demo data into the store first (sitegraph demo).")
     p.add_argument("--start-neo4j", action="store_true", help="Start a temporary local Neo4j (with --store neo4j).")

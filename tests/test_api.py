@@ -8,6 +8,7 @@ by the tests of this module and reloaded whenever a test changed it.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -798,6 +799,156 @@ def test_response_cache_is_bounded() -> None:
     cache.put("big", b"x" * 7)  # larger than one entry may be: not kept
     assert cache.get("big") is None
     assert cache.size <= 10 and len(cache) == 2
+
+
+# --- answers computed ahead for every site (sitegraph.api.precompute) -------------------------------------
+
+STALE = b'{"site_id": "stale", "items": []}'
+
+
+def _precomputer(store: GraphStore, **kw: Any) -> Any:
+    from sitegraph.api.precompute import Precomputer
+    from sitegraph.api.routes.sites import PER_SITE
+    from sitegraph.api.state import warm_up_snapshot
+    from sitegraph.queries.snapshot import get_snapshot
+
+    return Precomputer(PER_SITE, lambda: get_snapshot(store), version=store.version, warm_up=warm_up_snapshot, freeze=False, **kw)
+
+
+def _precompute_now(store: GraphStore) -> Any:
+    """Every site's answers for the store's current snapshot, computed here (no thread)."""
+    from sitegraph.queries.snapshot import get_snapshot
+
+    pre = _precomputer(store)
+    snapshot = get_snapshot(store)
+    pre.offer(snapshot)
+    answers = pre.run(snapshot)
+    assert answers.finished is not None and not answers.abandoned
+    return answers
+
+
+def _spec(name: str) -> Any:
+    from sitegraph.api.routes.sites import PER_SITE
+
+    return next(s for s in PER_SITE if s.name == name)
+
+
+def test_precomputed_answers_are_the_requests_own(client: TestClient, demo_store: GraphStore) -> None:
+    """Byte for byte what the route computes, for every site and both endpoints, and served from there."""
+    from sitegraph.api.deps import to_json
+    from sitegraph.queries.snapshot import get_snapshot
+
+    answers = _precompute_now(demo_store)
+    snapshot = get_snapshot(demo_store)
+    sites = [k for k, _ in snapshot.nodes("Site")]
+    assert answers.sites == len(sites) == 4 and answers.done == answers.total == 8
+    for name, path in (("tactics", "tactics"), ("related", "related")):
+        spec = _spec(name)
+        for site in sites:
+            expected = to_json(spec.model, spec.fn(snapshot, site, spec.limit))
+            assert answers.get(spec.fn, spec.model, (site, spec.limit), {}) == expected
+            hits = answers.hits
+            r = client.get(f"/sites/{quote(site, safe=':')}/{path}")
+            assert r.status_code == 200 and r.content == expected
+            assert answers.hits == hits + 1  # served from the precomputed answers
+    assert json.loads(client.get(f"/sites/{MGH}/tactics").content)["items"]  # MGH has recommendations
+    # other limits are not precomputed: computed by the request, same as before
+    hits = answers.hits
+    assert (
+        client.get(f"/sites/{MGH}/tactics", params={"limit": 2}).json()["items"]
+        == client.get(f"/sites/{MGH}/tactics").json()["items"][:2]
+    )
+    assert answers.hits == hits + 1  # only the default-limit request
+
+
+def test_precomputed_answers_are_never_served_after_a_write(
+    client: TestClient, demo_store: GraphStore, request: pytest.FixtureRequest
+) -> None:
+    """Answers belong to the snapshot they were computed on: after a write through the API or from
+    outside, requests read the new snapshot, never the old answers (marked here so they would show)."""
+    from sitegraph.api.deps import to_json
+    from sitegraph.api.precompute import answers_of
+    from sitegraph.queries.snapshot import get_snapshot
+
+    spec = _spec("tactics")
+    answers = _precompute_now(demo_store)
+    answers.put(spec, MGH, STALE)  # a marker: served only from these answers
+    assert client.get(f"/sites/{MGH}/tactics").content == STALE
+
+    r = client.post("/interactions", json=new_interaction(), headers={"Authorization": "Bearer test-key-1"})
+    assert r.status_code == 201, r.text
+    fresh = client.get(f"/sites/{MGH}/tactics")
+    snapshot = get_snapshot(demo_store)
+    assert snapshot.version == demo_store.version() and answers_of(snapshot) is not answers
+    assert fresh.status_code == 200 and fresh.content == to_json(spec.model, spec.fn(snapshot, MGH, spec.limit))
+
+    answers = _precompute_now(demo_store)
+    answers.put(spec, MGH, STALE)
+    assert client.get(f"/sites/{MGH}/tactics").content == STALE
+    other: GraphStore = MemoryStore(demo_store.home) if isinstance(demo_store, MemoryStore) else _reopen(demo_store, request)
+    try:
+        other.write(_outside_interaction(2))
+    finally:
+        other.close()
+    after = client.get(f"/sites/{MGH}/tactics")
+    assert after.status_code == 200 and after.content != STALE
+    snapshot = get_snapshot(demo_store)
+    assert after.content == to_json(spec.model, spec.fn(snapshot, MGH, spec.limit))
+
+
+def test_precompute_stops_when_the_data_moves(demo_store: GraphStore) -> None:
+    from sitegraph.queries.snapshot import get_snapshot
+
+    snapshot = get_snapshot(demo_store)
+    versions = iter([snapshot.version, snapshot.version + 1])
+    pre = _precomputer(demo_store, block=1)
+    pre.version = lambda: next(versions, snapshot.version + 1)
+    pre.offer(snapshot)
+    answers = pre.run(snapshot)
+    assert answers.abandoned and answers.finished is None and answers.done == 2  # one block of one site
+    other = get_snapshot(demo_store)
+    assert other is snapshot  # nothing was written: only the probe said so
+    pre2 = _precomputer(demo_store, block=1)
+    pre2.offer(snapshot)
+    pre2.offer(object())  # a newer snapshot was offered by a request
+    assert pre2.run(snapshot).abandoned
+
+
+def test_precompute_thread_follows_writes(demo_store: GraphStore) -> None:
+    """The app's background thread answers every site, /ready reports it, and after a write it answers
+    the new version (requests in between are computed, never taken from the old answers)."""
+    import time
+
+    def wait_finished(c: TestClient, version: int) -> dict[str, Any]:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            status = c.get("/ready").json().get("precomputed")
+            if status and status["data_version"] == version and status["finished"]:
+                return dict(status)
+            c.get(f"/sites/{MGH}/related")  # requests tell the thread which snapshot is current
+            time.sleep(0.05)
+        raise AssertionError(f"precompute of version {version} did not finish: {c.get('/ready').json()}")
+
+    with TestClient(create_app(store=demo_store, settings=api_settings(), precompute=True)) as c:
+        status = wait_finished(c, demo_store.version())
+        assert status["answers"] == status["total"] == 8 and status["sites"] == 4 and not status["abandoned"]
+        before = c.get(f"/sites/{MGH}/tactics").content
+        r = c.post("/interactions", json=new_interaction(), headers={"Authorization": "Bearer test-key-1"})
+        assert r.status_code == 201, r.text
+        wait_finished(c, demo_store.version())
+        after = c.get(f"/sites/{MGH}/tactics")
+        assert after.status_code == 200
+        assert c.get("/ready").json()["precomputed"]["hits"] >= 1
+        from sitegraph.api.deps import to_json
+        from sitegraph.queries.snapshot import get_snapshot
+
+        spec = _spec("tactics")
+        assert after.content == to_json(spec.model, spec.fn(get_snapshot(demo_store), MGH, spec.limit))
+        assert before  # (the write may or may not change MGH's tactics; the answer is the new snapshot's either way)
+
+
+def test_ready_without_precompute_has_no_progress(client: TestClient) -> None:
+    assert "precomputed" not in client.get("/ready").json()
 
 
 # --- errors, CORS, logging, OpenAPI -----------------------------------------------------------------

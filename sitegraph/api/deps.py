@@ -19,6 +19,7 @@ from pydantic import TypeAdapter
 
 from sitegraph.api.cache import response_cache
 from sitegraph.api.errors import ApiError
+from sitegraph.api.precompute import answers_of
 from sitegraph.api.state import StoreHolder
 from sitegraph.graph.store import GraphStore
 from sitegraph.queries.snapshot import Snapshot, get_snapshot
@@ -67,9 +68,12 @@ class SnapshotGate:
     older than a check of its own would give), but under load one hop serves many requests.
     """
 
-    def __init__(self, holder: StoreHolder, executor: ThreadPoolExecutor) -> None:
+    def __init__(
+        self, holder: StoreHolder, executor: ThreadPoolExecutor, listener: Callable[[Snapshot], None] | None = None
+    ) -> None:
         self.holder = holder
         self.executor = executor
+        self.listener = listener  # told of every snapshot a check gives (the precompute thread's offer)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running: asyncio.Future[Snapshot] | None = None
         self._queued: asyncio.Future[Snapshot] | None = None
@@ -89,7 +93,10 @@ class SnapshotGate:
         return await asyncio.shield(fut)
 
     def _check(self) -> Snapshot:
-        return get_snapshot(self.holder.get())
+        snapshot = get_snapshot(self.holder.get())
+        if self.listener is not None:
+            self.listener(snapshot)
+        return snapshot
 
     def _launch(self, loop: asyncio.AbstractEventLoop, target: asyncio.Future[Snapshot]) -> None:
         self._running = target
@@ -120,13 +127,15 @@ class Reader:
     32 concurrent requests, throughput fell to a third). A pool of :data:`sitegraph.api.state.QUERY_THREADS`
     threads keeps the CPU busy while the event loop queues the rest.
 
-    :meth:`json` also serves the answer from the snapshot's response cache: a request whose answer is
-    cached costs the version check and a dict lookup, and does not queue behind the computations.
+    :meth:`json` also serves the answer from the snapshot's response cache, or from the answers
+    computed ahead for that snapshot (:mod:`sitegraph.api.precompute`): such a request costs the
+    version check and a dict lookup, and does not queue behind the computations.
     """
 
     def __init__(self, gate: SnapshotGate, executor: ThreadPoolExecutor) -> None:
         self.gate = gate
         self.executor = executor
+        self.requests = 0  # read requests so far (the precompute thread rests while they come in)
 
     async def __call__(self, fn: Callable[Concatenate[Snapshot, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         # The version check is I/O on Neo4j: done on its own thread, so the query threads only compute.
@@ -140,14 +149,19 @@ class Reader:
         the snapshot's response cache and served again until the data version moves. Errors (404, ...)
         are raised as usual and not cached.
         """
+        self.requests += 1
         snapshot = await self.gate.snapshot()
-        cache = response_cache(snapshot)
-        key = (fn, model, args, tuple(sorted(kwargs.items())))
-        body = cache.get(key)
+        answers = answers_of(snapshot)
+        # computed ahead for this very snapshot: served as is, not copied into the LRU
+        body = answers.get(fn, model, args, kwargs) if answers is not None else None
         if body is None:
-            work = partial(_compute_json, model, fn, snapshot, args, kwargs)
-            body = await asyncio.get_running_loop().run_in_executor(self.executor, work)
-            cache.put(key, body)
+            cache = response_cache(snapshot)
+            key = (fn, model, args, tuple(sorted(kwargs.items())))
+            body = cache.get(key)
+            if body is None:
+                work = partial(_compute_json, model, fn, snapshot, args, kwargs)
+                body = await asyncio.get_running_loop().run_in_executor(self.executor, work)
+                cache.put(key, body)
         return Response(content=body, media_type="application/json")
 
 

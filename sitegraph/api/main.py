@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -22,8 +23,9 @@ from sitegraph import __version__
 from sitegraph.api.deps import Reader, SnapshotGate
 from sitegraph.api.errors import install_error_handlers
 from sitegraph.api.middleware import BodySizeLimitMiddleware, RequestLogMiddleware
+from sitegraph.api.precompute import Precomputer
 from sitegraph.api.routes import health, interactions, investigators, ontology, sites
-from sitegraph.api.state import QUERY_THREADS, StoreHolder
+from sitegraph.api.state import QUERY_THREADS, StoreHolder, warm_up_snapshot
 from sitegraph.graph.store import GraphStore
 from sitegraph.settings import Settings, get_settings
 
@@ -60,21 +62,49 @@ def cors_origins(settings: Settings) -> list[str]:
     return ["*"] if raw == "*" else [o.strip() for o in raw.split(",") if o.strip()]
 
 
-def create_app(store: GraphStore | None = None, settings: Settings | None = None) -> FastAPI:
-    """Build the app. Without ``store`` it opens the store named by the settings in its lifespan."""
+PRECOMPUTE_ENV = "SITEGRAPH_API_PRECOMPUTE"
+"""Set to 0 to serve without answering every site ahead (see :mod:`sitegraph.api.precompute`)."""
+
+
+def precompute_default(holder: StoreHolder) -> bool:
+    """Answer every site ahead when serving for real (the app opened its store), unless turned off."""
+    return holder.owned and os.environ.get(PRECOMPUTE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def create_app(store: GraphStore | None = None, settings: Settings | None = None, *, precompute: bool | None = None) -> FastAPI:
+    """Build the app. Without ``store`` it opens the store named by the settings in its lifespan.
+
+    ``precompute`` runs the background thread of :mod:`sitegraph.api.precompute` (default: when the app
+    opens its own store, unless ``SITEGRAPH_API_PRECOMPUTE=0``); it also builds the first snapshot.
+    """
     settings = settings or get_settings()
     holder = StoreHolder(settings, store)
+    precomputer: Precomputer | None = None
+    if precompute if precompute is not None else precompute_default(holder):
+        from sitegraph.api.routes.sites import PER_SITE
+
+        precomputer = Precomputer(
+            PER_SITE,
+            holder.current_snapshot,
+            version=holder.data_version,
+            warm_up=warm_up_snapshot,
+            requests=lambda: app.state.reader.requests,
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(holder.open)
-        if holder.owned:  # serving for real: build the snapshot in the background, not on the first request
+        if precomputer is not None:  # builds the snapshot and its indexes first, then every site's answers
+            precomputer.start()
+        elif holder.owned:  # serving for real: build the snapshot in the background, not on the first request
             app.state.warm_up = asyncio.get_running_loop().run_in_executor(app.state.query_executor, holder.warm_up)
         if not settings.api_keys():
             log.warning("SITEGRAPH_API_KEYS is not set: POST /interactions will refuse writes")
         try:
             yield
         finally:
+            if precomputer is not None:
+                await run_in_threadpool(precomputer.stop)
             await run_in_threadpool(holder.close)
 
     app = FastAPI(
@@ -89,7 +119,9 @@ def create_app(store: GraphStore | None = None, settings: Settings | None = None
     app.state.query_executor = ThreadPoolExecutor(max_workers=QUERY_THREADS, thread_name_prefix="sitegraph-query")
     # one version check at a time (see SnapshotGate); a thread of its own, so it never waits behind queries
     app.state.snapshot_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sitegraph-snapshot")
-    app.state.reader = Reader(SnapshotGate(holder, app.state.snapshot_executor), app.state.query_executor)
+    app.state.precomputer = precomputer
+    listener = precomputer.offer if precomputer is not None else None
+    app.state.reader = Reader(SnapshotGate(holder, app.state.snapshot_executor, listener), app.state.query_executor)
     install_error_handlers(app)
     for module in (health, sites, investigators, ontology, interactions):
         app.include_router(module.router)

@@ -30,10 +30,31 @@ class Health(BaseModel):
     version: str = Field(description="The sitegraph version serving.")
 
 
+class Precomputed(BaseModel):
+    phase: Literal["warming up", "computing", "finished"] = Field(
+        description="Building the snapshot and its indexes, answering every site, or done (for `data_version`)."
+    )
+    data_version: int | None = Field(
+        description="The data version these answers are for (answers of older versions are never served)."
+    )
+    sites: int
+    answers: int = Field(description="Answers computed so far (sites x endpoints).")
+    total: int
+    finished: bool
+    abandoned: bool = Field(description="Stopped because the data changed: a newer version is computed instead.")
+    seconds: float = Field(description="Time spent so far, or in all when finished.")
+    kept_mib: float = Field(description="Memory of the kept (compressed) answers.")
+    hits: int = Field(description="Requests answered from them.")
+
+
 class Ready(BaseModel):
     status: Literal["ready"] = "ready"
     store: str = Field(description="memory or neo4j.")
     data_version: int = Field(description="The store's data version (changes on every write).")
+    precomputed: Precomputed | None = Field(
+        default=None,
+        description="Progress of the answers computed ahead for every site (absent when the API does not precompute).",
+    )
 
 
 # --- sites -----------------------------------------------------------------------------------------

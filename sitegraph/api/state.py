@@ -16,6 +16,7 @@ import time
 from sitegraph.errors import StoreUnavailableError
 from sitegraph.graph.factory import open_store
 from sitegraph.graph.store import GraphStore
+from sitegraph.queries.snapshot import Snapshot
 from sitegraph.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,19 +78,21 @@ class StoreHolder:
 
         Best effort: a store that is down is reported and left for the requests to retry.
         """
-        from sitegraph.queries.recommend import warm_up as warm_up_indexes
-        from sitegraph.queries.search import search_sites
         from sitegraph.queries.snapshot import get_snapshot
 
-        started = time.perf_counter()
         try:
-            snapshot = get_snapshot(self.get())
-            warm_up_indexes(snapshot)  # every index recommendations, related sites and profiles read
-            search_sites(snapshot, limit=1)
+            warm_up_snapshot(get_snapshot(self.get()))
         except Exception as e:
             log.warning("warm-up of the %s store skipped: %s", self.kind, e)
-            return
-        log.info("warmed up the %s store at version %d in %.1fs", self.kind, snapshot.version, time.perf_counter() - started)
+
+    def current_snapshot(self) -> Snapshot:
+        """The store's current snapshot (built now if the data moved)."""
+        from sitegraph.queries.snapshot import get_snapshot
+
+        return get_snapshot(self.get())
+
+    def data_version(self) -> int:
+        return self.get().version()
 
     def close(self) -> None:
         """Close the store if this holder opened it."""
@@ -98,3 +101,14 @@ class StoreHolder:
         if store is not None and self._owned:
             store.close()
             log.info("closed the %s store", store.kind)
+
+
+def warm_up_snapshot(snapshot: Snapshot) -> None:
+    """Build every index recommendations, related sites, profiles and search read on ``snapshot``."""
+    from sitegraph.queries.recommend import warm_up as warm_up_indexes
+    from sitegraph.queries.search import search_sites
+
+    started = time.perf_counter()
+    warm_up_indexes(snapshot)
+    search_sites(snapshot, limit=1)
+    log.info("warmed up data version %d in %.1fs", snapshot.version, time.perf_counter() - started)

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Path, Query, Response
 
 from sitegraph.api.deps import ReaderDep
 from sitegraph.api.errors import error_responses
+from sitegraph.api.precompute import PerSite
 from sitegraph.api.schemas import RelatedSitesResponse, TacticsResponse
 from sitegraph.errors import NotFoundError
 from sitegraph.queries.profile import Site360, site_360
-from sitegraph.queries.recommend import recommend_tactics
+from sitegraph.queries.recommend import recommend_all, recommend_tactics
 from sitegraph.queries.related import related_sites
 from sitegraph.queries.search import MAX_LIMIT, SiteSearchResult, search_sites
 from sitegraph.queries.snapshot import Snapshot
@@ -30,6 +31,8 @@ SiteId = Annotated[
     ),
 ]
 ResultLimit = Annotated[int, Query(ge=1, le=50, description="How many results (1-50).")]
+RELATED_LIMIT = 10
+TACTICS_LIMIT = 5
 
 
 def _related(snapshot: Snapshot, site_id: str, limit: int) -> RelatedSitesResponse:
@@ -42,6 +45,23 @@ def _tactics(snapshot: Snapshot, site_id: str, limit: int) -> TacticsResponse:
     if snapshot.node("Site", site_id) is None:
         raise NotFoundError(f"no site with id {site_id!r}")
     return TacticsResponse(site_id=site_id, items=recommend_tactics(snapshot, site_id, limit))
+
+
+def _related_batch(snapshot: Snapshot, site_ids: list[str], limit: int) -> dict[str, RelatedSitesResponse]:
+    """:func:`_related` for many sites."""
+    return {s: RelatedSitesResponse(site_id=s, items=related_sites(snapshot, s, limit)) for s in site_ids}
+
+
+def _tactics_batch(snapshot: Snapshot, site_ids: list[str], limit: int) -> dict[str, TacticsResponse]:
+    """:func:`_tactics` for many sites (``recommend_all`` gives each site exactly ``recommend_tactics``'s answer)."""
+    return {s: TacticsResponse(site_id=s, items=items) for s, items in dict(recommend_all(snapshot, site_ids, limit)).items()}
+
+
+PER_SITE = (
+    PerSite("tactics", TacticsResponse, _tactics, TACTICS_LIMIT, _tactics_batch),
+    PerSite("related", RelatedSitesResponse, _related, RELATED_LIMIT, _related_batch),
+)
+"""What :mod:`sitegraph.api.precompute` answers ahead for every site: each route at its default limit."""
 
 
 @router.get("", response_model=SiteSearchResult, summary="Search sites")
@@ -83,14 +103,14 @@ async def get_site(site_id: SiteId, read: ReaderDep) -> Response:
 
 
 @router.get("/{site_id}/related", response_model=RelatedSitesResponse, summary="Related sites", responses=error_responses(404))
-async def get_related(site_id: SiteId, read: ReaderDep, limit: ResultLimit = 10) -> Response:
+async def get_related(site_id: SiteId, read: ReaderDep, limit: ResultLimit = RELATED_LIMIT) -> Response:
     """Sites most like this one, each with its score, the reasons (shared investigators, studies,
     conditions, barriers, network proximity) and the Cypher that shows them in Neo4j Browser."""
     return await read.json(RelatedSitesResponse, _related, site_id, limit)
 
 
 @router.get("/{site_id}/tactics", response_model=TacticsResponse, summary="Next-best tactics", responses=error_responses(404))
-async def get_tactics(site_id: SiteId, read: ReaderDep, limit: ResultLimit = 5) -> Response:
+async def get_tactics(site_id: SiteId, read: ReaderDep, limit: ResultLimit = TACTICS_LIMIT) -> Response:
     """Tactics most likely to remove the site's active barriers, with score, whom to engage and through
     which channel, explanation paths, evidence, and the Cypher to see each path in Neo4j Browser."""
     return await read.json(TacticsResponse, _tactics, site_id, limit)
