@@ -1074,7 +1074,7 @@ def test_store_opened_in_lifespan_and_closed_on_shutdown(tmp_path: Path) -> None
         store = holder.get()
     assert holder._store is None
     with pytest.raises(Exception, match="closed"):
-        store.version()  # type: ignore[union-attr]
+        store.version()
 
 
 def _closed_port() -> int:
