@@ -11,16 +11,26 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 import networkx as nx
 import orjson
 
 from sitegraph.errors import StoreError, StoreUnavailableError
+from sitegraph.graph.nxgraph import (
+    EMPTY_PROPS,
+    GraphBuilder,
+    clear_nx_cache,
+    cow_copy,
+    remove_edge,
+    remove_nodes,
+    upsert_edge,
+    upsert_node,
+)
 from sitegraph.graph.schema import NODES, node_spec, rel_spec
 from sitegraph.graph.store import (
     Direction,
@@ -94,59 +104,19 @@ def _json_pair(props: Props) -> tuple[str, str]:
     return patch, patch
 
 
-def _merge(target: dict[str, Any], props: Props) -> None:
-    for name, value in props.items():
-        if value is None:
-            target.pop(name, None)
-        else:
-            target[name] = value
+def apply_to_graph(g: nx.MultiDiGraph, batch: GraphBatch, rels: Iterable[tuple[RelKey, Props]] | None = None) -> None:
+    """Apply a batch to an in-memory graph with the stores' write semantics (merge; None removes).
 
-
-def _without_nulls(props: Props, *, adopt: bool = False) -> dict[str, Any]:
-    """The properties a new edge gets; ``adopt`` hands over a dict nobody else holds (no copy)."""
-    if not props:
-        return props if adopt else {}
-    if None in props.values():
-        return {k: v for k, v in props.items() if v is not None}
-    return props if adopt else dict(props)
-
-
-def _clear_nx_cache(g: nx.MultiDiGraph) -> None:
-    clear = getattr(nx, "_clear_cache", None)
-    if clear is not None:
-        clear(g)
-
-
-def _put_nodes(g: nx.MultiDiGraph, items: Iterable[tuple[NodeId, dict[str, Any]]]) -> None:
-    """Add nodes that are not in ``g`` with their attribute dicts (adopted, not copied).
-
-    The same dict layout as ``add_node`` builds, without its per-call overhead (a bulk load adds
-    millions).
+    Through the copy-on-write helpers of :mod:`sitegraph.graph.nxgraph`, so a graph made by
+    :func:`~sitegraph.graph.nxgraph.cow_copy` changes without changing the graph it was copied from.
     """
-    node, succ, pred = g._node, g._succ, g._pred
-    for nid, attrs in items:
-        node[nid] = attrs
-        succ[nid] = {}
-        pred[nid] = {}
-    _clear_nx_cache(g)
-
-
-def _put_edge(g: nx.MultiDiGraph, u: NodeId, v: NodeId, ek: tuple[str, str], props: Props, *, adopt: bool = False) -> None:
-    """Upsert one edge (a None value removes the attribute), as ``add_edge`` + merge would."""
-    succ = g._succ
-    if u not in succ or v not in succ:
-        g.add_edge(u, v, key=ek)
-        _merge(g.edges[u, v, ek], props)
-        return
-    keydict = succ[u].get(v)
-    if keydict is None:
-        succ[u][v] = g._pred[v][u] = {ek: _without_nulls(props, adopt=adopt)}
-        return
-    data = keydict.get(ek)
-    if data is None:
-        keydict[ek] = _without_nulls(props, adopt=adopt)
-    else:
-        _merge(data, props)
+    for label, rows in batch.nodes.items():
+        key_name = node_spec(label).key
+        for key, props in rows.items():
+            upsert_node(g, (label, key), {"_label": label, key_name: key}, props)
+    for rk, props in batch.rels.items() if rels is None else rels:
+        upsert_edge(g, (rk.start_label, rk.start), (rk.end_label, rk.end), (rk.type, rk.ident_json()), props)
+    clear_nx_cache(g)
 
 
 class MemoryStore(GraphStore):
@@ -169,6 +139,8 @@ class MemoryStore(GraphStore):
         self._graph: nx.MultiDiGraph | None = None
         self._data_version: int | None = None
         self._shared = False  # a snapshot holds the current graph object: copy before mutating it
+        self.loads = 0  # full reads of the graph from SQLite so far
+        self.frozen_load = 0  # the load last frozen out of the garbage collector (sitegraph.queries.snapshot)
 
     # --- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -199,6 +171,11 @@ class MemoryStore(GraphStore):
                 self._shared = False
             return self._graph
 
+    def graph_is_current(self) -> bool:
+        """Whether the in-memory graph is loaded and current (:meth:`graph` would not read SQLite)."""
+        with self._lock:
+            return self._graph is not None and self._data_version == self._current_data_version()
+
     def shared_graph(self) -> nx.MultiDiGraph:
         """The current graph, handed out read-only: later writes copy it first instead of changing it."""
         with self._lock:
@@ -207,28 +184,33 @@ class MemoryStore(GraphStore):
             return g
 
     def _writable_graph(self) -> nx.MultiDiGraph | None:
+        """The loaded graph, ready to change: while a snapshot holds it, a copy on write of it
+        (:func:`~sitegraph.graph.nxgraph.cow_copy`: shares every inner dict, and the write helpers
+        copy only what they change), so the snapshot never sees the write."""
         g = self._graph
         if g is not None and self._shared:
-            g = self._graph = g.copy()
+            g = self._graph = cow_copy(g)
             self._shared = False
         return g
 
     def _load(self) -> nx.MultiDiGraph:
-        g = nx.MultiDiGraph()
+        b = GraphBuilder()
         with gc_paused():
-            keys = {label: spec.key for label, spec in NODES.items()}
-            _put_nodes(
-                g,
-                (
-                    ((label, key), {"_label": label, **orjson.loads(props), keys[label]: key})
-                    for label, key, props in self._db.execute("SELECT label, key, props FROM nodes")
-                ),
-            )
+            keys = {label: sys.intern(spec.key) for label, spec in NODES.items()}
+            loads = orjson.loads
+            for label, key, props in self._db.execute("SELECT label, key, props FROM nodes"):
+                nid = b.node_id(label, key)
+                attrs = b.props(label, loads(props), {"_label": nid[0]})
+                attrs[keys[label]] = nid[1]
+                b.add_node(label, key, attrs)
+            node_id, edge_key, edge_props, add_edge = b.node_id, b.edge_key, b.edge_props, b.add_edge
             for rtype, sl, sk, el, ek, ident, props in self._db.execute(
                 "SELECT type, start_label, start_key, end_label, end_key, ident, props FROM rels"
             ):
-                _put_edge(g, (sl, sk), (el, ek), (rtype, ident), orjson.loads(props), adopt=True)
-            _clear_nx_cache(g)
+                data = EMPTY_PROPS if props == "{}" else edge_props(rtype, loads(props))
+                add_edge(node_id(sl, sk), node_id(el, ek), edge_key(rtype, ident), data)
+            g = b.finish()
+        self.loads += 1
         log.debug("loaded embedded graph: %d nodes, %d relationships", g.number_of_nodes(), g.number_of_edges())
         return g
 
@@ -310,23 +292,7 @@ class MemoryStore(GraphStore):
     @staticmethod
     def _mirror(g: nx.MultiDiGraph, batch: GraphBatch, rels: list[tuple[RelKey, Props]]) -> None:
         """Apply a committed batch to the loaded graph: what the SQLite upserts did, in memory."""
-        new: list[tuple[NodeId, dict[str, Any]]] = []
-        node = g._node
-        for label, rows in batch.nodes.items():
-            key_name = node_spec(label).key
-            for key, props in rows.items():
-                nid = (label, key)
-                attrs = node.get(nid)
-                if attrs is None:
-                    attrs = {"_label": label, key_name: key}
-                    _merge(attrs, props)
-                    new.append((nid, attrs))
-                else:
-                    _merge(attrs, props)
-        _put_nodes(g, new)
-        for rk, props in rels:
-            _put_edge(g, (rk.start_label, rk.start), (rk.end_label, rk.end), (rk.type, rk.ident_json()), props)
-        _clear_nx_cache(g)
+        apply_to_graph(g, batch, rels)
 
     def _bump_version(self) -> None:
         self._db.execute(
@@ -353,7 +319,7 @@ class MemoryStore(GraphStore):
                 self._db.execute("ROLLBACK")
                 raise
             g = self._writable_graph() or g
-            g.remove_nodes_from((label, k) for k in present)
+            remove_nodes(g, [(label, k) for k in present])
             return len(present)
 
     def delete_relationships(self, keys: Iterable[RelKey]) -> int:
@@ -381,7 +347,8 @@ class MemoryStore(GraphStore):
                 raise
             g = self._writable_graph() or g
             for rk in present:
-                g.remove_edge((rk.start_label, rk.start), (rk.end_label, rk.end), key=(rk.type, rk.ident_json()))
+                remove_edge(g, (rk.start_label, rk.start), (rk.end_label, rk.end), (rk.type, rk.ident_json()))
+            clear_nx_cache(g)
             return len(present)
 
     def clear(self, *, confirm: bool = False) -> None:

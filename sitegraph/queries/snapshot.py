@@ -16,6 +16,7 @@ round trips instead of 32.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import threading
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
+from sitegraph.graph.nxgraph import GraphBuilder, cow_copy
 from sitegraph.graph.schema import NODES, RELATIONSHIPS, node_spec
 from sitegraph.graph.store import GraphBatch, GraphStore
 
@@ -90,18 +92,23 @@ def _ident_json(identity: tuple[str, ...], props: dict[str, Any]) -> str:
 
 def _read_graph(store: GraphStore) -> nx.MultiDiGraph:
     """Any store's graph through its generic iterators (sorted, so slow on big graphs)."""
-    g = nx.MultiDiGraph()
+    b = GraphBuilder()
     for label in NODES:
         if label == "SitegraphMeta":
             continue
         key_name = node_spec(label).key
         for props in store.iter_nodes(label):
-            g.add_node((label, props[key_name]), _label=label, **props)
+            b.add_node(label, props[key_name], b.props(label, props, {"_label": label}))
     for rtype, spec in RELATIONSHIPS.items():
         for rel in store.iter_relationships(rtype):
             ident = _ident_json(spec.identity, rel.props)
-            g.add_edge((rel.start_label, rel.start), (rel.end_label, rel.end), key=(rtype, ident), **rel.props)
-    return g
+            b.add_edge(
+                b.node_id(rel.start_label, rel.start),
+                b.node_id(rel.end_label, rel.end),
+                b.edge_key(rtype, ident),
+                b.edge_props(rtype, rel.props),
+            )
+    return b.finish()
 
 
 def _neo4j_node_query(label: str) -> tuple[str, list[tuple[str, str, tuple[str, ...]]]]:
@@ -135,23 +142,28 @@ def _read_neo4j_graph(store: Neo4jStore) -> nx.MultiDiGraph:
     def read_all(tx: Any) -> nx.MultiDiGraph:
         # One managed read transaction: every label is read at the same point in time, and a transient
         # failure (a leader switch in a cluster) retries the whole read from an empty graph.
-        g = nx.MultiDiGraph()
-        edges: list[tuple[NodeId, NodeId, tuple[str, str], dict[str, Any]]] = []
+        b = GraphBuilder()
+        node_id, edge_key, edge_props, add_edge = b.node_id, b.edge_key, b.edge_props, b.add_edge
         for label in labels:
+            key_name = node_spec(label).key
             query, rels = _neo4j_node_query(label)
             for record in tx.run(query):
-                key, props = record[0], record[1]
-                props["_label"] = label
-                start = (label, key)
-                g.add_node(start, **props)
+                key = record[0]
+                start = node_id(label, key)  # end nodes not read yet are added bare, filled in later
+                attrs = b.props(label, record[1])
+                if key_name in attrs:
+                    attrs[key_name] = start[1]  # the id's own string, not Bolt's second copy
+                attrs["_label"] = start[0]
+                b.add_node(label, key, attrs)
                 for (rtype, end_label, identity), items in zip(rels, record[2:], strict=True):
                     for end, rprops in items:
-                        edges.append((start, (end_label, end), (rtype, _ident_json(identity, rprops)), rprops))
-                if len(edges) >= SNAPSHOT_FETCH_SIZE:
-                    g.add_edges_from(edges)  # end nodes may not be read yet: add_edges_from adds them bare
-                    edges.clear()
-        g.add_edges_from(edges)
-        return g
+                        add_edge(
+                            start,
+                            node_id(end_label, end),
+                            edge_key(rtype, _ident_json(identity, rprops)),
+                            edge_props(rtype, rprops),
+                        )
+        return b.finish()
 
     graph: nx.MultiDiGraph = store.run_read(read_all, fetch_size=SNAPSHOT_FETCH_SIZE)
     return graph
@@ -162,7 +174,8 @@ def build_snapshot(store: GraphStore, *, version: int | None = None) -> Snapshot
 
     ``version`` is the store's version read just before (read here when not given). A write landing
     while the graph is read leaves the snapshot tagged with the older version, so the next read
-    rebuilds it.
+    rebuilds it. A graph read in full (not the embedded store's graph shared again) is then frozen
+    out of the cyclic garbage collector (:func:`collect_garbage`).
     """
     started = time.perf_counter()
     if version is None:
@@ -171,46 +184,54 @@ def build_snapshot(store: GraphStore, *, version: int | None = None) -> Snapshot
     from sitegraph.graph.neo4j_store import Neo4jStore
 
     if isinstance(store, MemoryStore):
-        g = store.shared_graph()  # no copy: the store copies on its next write instead
-    elif isinstance(store, Neo4jStore):
-        g = _read_neo4j_graph(store)
+        collected = 0.0 if store.graph_is_current() else collect_garbage()
+        g = store.shared_graph()  # no copy: the store copies on write on its next write instead
+        fresh = store.loads != store.frozen_load  # a graph (re)loaded since the last freeze
+        store.frozen_load = store.loads
     else:
-        g = _read_graph(store)
-    log.info(
-        "snapshot of the %s store at version %d: %d nodes, %d relationships in %.2fs",
-        store.kind,
-        version,
-        g.number_of_nodes(),
-        g.number_of_edges(),
-        time.perf_counter() - started,
-    )
+        collected = collect_garbage()
+        g = _read_neo4j_graph(store) if isinstance(store, Neo4jStore) else _read_graph(store)
+        fresh = True
+    if fresh:
+        gc.freeze()
+    read = time.perf_counter() - started - collected
+    if fresh and log.isEnabledFor(logging.INFO):  # counting edges walks them all: only after a full read
+        log.info(
+            "snapshot of the %s store at version %d: %d nodes, %d relationships in %.2fs (+%.2fs garbage collection)",
+            store.kind,
+            version,
+            g.number_of_nodes(),
+            g.number_of_edges(),
+            read,
+            collected,
+        )
     return Snapshot(graph=g, version=version)
 
 
+def collect_garbage() -> float:
+    """Before a graph is read in full: hand what earlier reads froze back to the collector, and collect.
+
+    A snapshot is millions of long-lived dicts and tuples; :func:`build_snapshot` freezes a graph it read
+    in full (``gc.freeze()``), so full collections no longer walk it (seconds of pause at a million
+    interactions). A frozen graph is still freed by reference counting when dropped (a snapshot graph
+    holds no reference cycle: :class:`~sitegraph.graph.nxgraph.SnapshotGraph`); cyclic garbage frozen
+    with it (anything that was alive at the freeze and dropped later) is reclaimed here, at the next full
+    read, when the replaced snapshot is no longer in the cache. Returns the seconds it took.
+    """
+    started = time.perf_counter()
+    gc.unfreeze()
+    gc.collect()
+    return time.perf_counter() - started
+
+
 def apply_batch(graph: nx.MultiDiGraph, batch: GraphBatch) -> None:
-    """Apply a batch to a snapshot graph with the stores' write semantics (merge; None removes)."""
-    for label, rows in batch.nodes.items():
-        key_name = node_spec(label).key
-        for key, props in rows.items():
-            nid = (label, key)
-            if nid not in graph:
-                graph.add_node(nid, _label=label, **{key_name: key})
-            data = graph.nodes[nid]
-            for name, value in props.items():
-                if value is None:
-                    data.pop(name, None)
-                else:
-                    data[name] = value
-    for rk, props in batch.rels.items():
-        u, v, ek = (rk.start_label, rk.start), (rk.end_label, rk.end), (rk.type, rk.ident_json())
-        if not graph.has_edge(u, v, key=ek):
-            graph.add_edge(u, v, key=ek)
-        data = graph.edges[u, v, ek]
-        for name, value in props.items():
-            if value is None:
-                data.pop(name, None)
-            else:
-                data[name] = value
+    """Apply a batch to a snapshot graph with the stores' write semantics (merge; None removes).
+
+    Copy on write on a graph made by :func:`~sitegraph.graph.nxgraph.cow_copy`.
+    """
+    from sitegraph.graph.memory import apply_to_graph
+
+    apply_to_graph(graph, batch)
 
 
 class VersionProbe:
@@ -280,6 +301,7 @@ class SnapshotCache:
                 return snap  # built by another reader meanwhile
             version = self.probe.current()  # a write may have landed while this reader waited
             if snap is None or snap.version != version:
+                self._snapshot = snap = None  # the old one is garbage while the new one is read (unless in use)
                 snap = build_snapshot(self.store, version=version)
                 self._snapshot = snap
             return snap
@@ -302,7 +324,7 @@ class SnapshotCache:
 
             if isinstance(self.store, MemoryStore):
                 return  # the embedded store's own graph is already current: the next read shares it
-            graph = snap.graph.copy()
+            graph = cow_copy(snap.graph)  # shares what the batch does not change
             apply_batch(graph, batch)
             self._snapshot = Snapshot(graph=graph, version=after)
 
