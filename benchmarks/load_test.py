@@ -11,7 +11,8 @@ or a transport error), as a table and as JSON.
 The server answers every site's ``/tactics`` and ``/related`` ahead in a background thread
 (``sitegraph.api.precompute``). ``--precompute wait`` (the default) measures once that has finished
 for the current data version (how long it took is reported); ``during`` starts right away, while it
-runs; ``off`` starts the server without it (every answer computed on request, as before). The server
+runs; ``both`` drives one window while it runs (reported under ``precomputed.during``), waits, then
+measures; ``off`` starts the server without it (every answer computed on request, as before). The server
 is a new process for every run (``--url`` excepted), so no answer is cached from an earlier run.
 
 Every request sent in the measured window is counted, including those still answering at its end.
@@ -66,7 +67,7 @@ log = logging.getLogger("benchmarks.load_test")
 ENDPOINTS = ("site", "related", "tactics", "search")
 READY_TIMEOUT = 180.0
 PRECOMPUTE_TIMEOUT = 3600.0
-PRECOMPUTE_MODES = ("wait", "during", "off")
+PRECOMPUTE_MODES = ("wait", "during", "both", "off")
 WARM_TIMEOUT = 1800.0  # the first request of each worker waits for its snapshot (minutes at large scale)
 CLIENTS = ("aiohttp", "httpx")
 
@@ -471,9 +472,15 @@ def report(result: dict[str, Any]) -> str:
         lines.append(
             f"server: {srv['cpu_cores']:.2f} cores, {srv['cpu_ms_per_request']:.2f} ms CPU/request, "
             f"peak RSS {srv['peak_rss_mib']:.0f} MiB (largest process {srv['peak_rss_per_process_mib']:.0f} MiB), "
-            f"{srv['processes']} process(es)"
+            f"{srv['processes']} process(es); peak RSS over the whole run {srv.get('peak_rss_whole_run_mib', 0):.0f} MiB"
         )
     pre = result.get("precomputed") or {}
+    if pre.get("during"):
+        d = pre["during"]
+        parts = [f"{e} p99 {d['endpoints'][e]['p99_ms']} ms" for e in ENDPOINTS if d["endpoints"][e]["p99_ms"] is not None]
+        lines.append(
+            f"while precomputing: {d['overall']['throughput_rps']} req/s, {d['overall']['errors']} errors, " + ", ".join(parts)
+        )
     for when in ("at_start", "at_end"):
         st = pre.get(when)
         if st:
@@ -521,10 +528,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             base, server_pid = stack.enter_context(api_server(env, args.port or free_port(), args.workers, log_path))
             ready = wait_ready(base)
         log.info("API ready at %s on the %s store (data version %s)", base, ready.get("store"), ready.get("data_version"))
+        whole = stack.enter_context(ServerMonitor(server_pid, interval=1.0))  # peak RSS over the whole run
         precomputed: dict[str, Any] = {"mode": args.precompute}
-        if args.precompute == "wait":
-            precomputed["before_load"] = wait_precomputed(base)
         sites, queries = pick_targets(base, args.sites, args.seed)
+        if args.precompute == "both":  # a first window while the server precomputes, then the measured one after
+            log.info("driving %d clients for %.0fs while the server precomputes", args.concurrency, args.duration)
+            precomputed["during"] = {"at_start": precompute_status(base)}
+            during, during_elapsed = run_loop(
+                drive(base, sites, queries, args.concurrency, args.duration, args.seed + 1, client=args.client, warmup=0)
+            )
+            precomputed["during"] |= {
+                "at_end": precompute_status(base),
+                "endpoints": {e: summarize([s for s in during.samples if s.endpoint == e], during_elapsed) for e in ENDPOINTS},
+                "overall": summarize(during.samples, during_elapsed),
+                "error_kinds": during.errors,
+            }
+        if args.precompute in ("wait", "both"):
+            precomputed["before_load"] = wait_precomputed(base)
         log.info("warming up, then driving %d clients (%s) for %.0fs", args.concurrency, args.client, args.duration)
         monitor = ServerMonitor(server_pid)
         marks: dict[str, Any] = {}
@@ -547,6 +567,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             load_after = os.getloadavg()
             monitor.__exit__(None, None, None)
         precomputed["at_end"] = precompute_status(base)
+        whole.sample()
     overall = summarize(recorder.samples, elapsed)
     n = max(1, overall["requests"])
     cores = os.cpu_count() or 1
@@ -558,6 +579,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "peak_rss_mib": round(monitor.peak_total / 2**20, 1),
             "peak_rss_per_process_mib": round(monitor.peak_per_process / 2**20, 1),
             "processes": monitor.processes,
+            "peak_rss_whole_run_mib": round(whole.peak_total / 2**20, 1),
         }
     loop_name = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     return {
@@ -601,7 +623,8 @@ def main(argv: list[str] | None = None) -> int:
         "--precompute",
         choices=PRECOMPUTE_MODES,
         default="wait",
-        help="wait: measure after the server answered every site ahead (default); during: while it does; off: without it.",
+        help="wait: measure after the server answered every site ahead (default); during: while it does; "
+        "both: a window during, then the measured one after; off: without it.",
     )
     p.add_argument("--prepare", action="store_true", help="Load the demo data into the store first (sitegraph demo).")
     p.add_argument("--start-neo4j", action="store_true", help="Start a temporary local Neo4j (with --store neo4j).")

@@ -841,14 +841,14 @@ def test_precomputed_answers_are_the_requests_own(client: TestClient, demo_store
     answers = _precompute_now(demo_store)
     snapshot = get_snapshot(demo_store)
     sites = [k for k, _ in snapshot.nodes("Site")]
-    assert answers.sites == len(sites) == 4 and answers.done == answers.total == 8
-    for name, path in (("tactics", "tactics"), ("related", "related")):
+    assert answers.sites == len(sites) == 4 and answers.done == answers.total == 12
+    for name, path in (("tactics", "/tactics"), ("related", "/related"), ("site", "")):
         spec = _spec(name)
         for site in sites:
-            expected = to_json(spec.model, spec.fn(snapshot, site, spec.limit))
-            assert answers.get(spec.fn, spec.model, (site, spec.limit), {}) == expected
+            expected = to_json(spec.model, spec.fn(snapshot, *spec.args(site)))
+            assert answers.get(spec.fn, spec.model, spec.args(site), {}) == expected
             hits = answers.hits
-            r = client.get(f"/sites/{quote(site, safe=':')}/{path}")
+            r = client.get(f"/sites/{quote(site, safe=':')}{path}")
             assert r.status_code == 200 and r.content == expected
             assert answers.hits == hits + 1  # served from the precomputed answers
     assert json.loads(client.get(f"/sites/{MGH}/tactics").content)["items"]  # MGH has recommendations
@@ -880,7 +880,7 @@ def test_precomputed_answers_are_never_served_after_a_write(
     fresh = client.get(f"/sites/{MGH}/tactics")
     snapshot = get_snapshot(demo_store)
     assert snapshot.version == demo_store.version() and answers_of(snapshot) is not answers
-    assert fresh.status_code == 200 and fresh.content == to_json(spec.model, spec.fn(snapshot, MGH, spec.limit))
+    assert fresh.status_code == 200 and fresh.content == to_json(spec.model, spec.fn(snapshot, *spec.args(MGH)))
 
     answers = _precompute_now(demo_store)
     answers.put(spec, MGH, STALE)
@@ -893,7 +893,7 @@ def test_precomputed_answers_are_never_served_after_a_write(
     after = client.get(f"/sites/{MGH}/tactics")
     assert after.status_code == 200 and after.content != STALE
     snapshot = get_snapshot(demo_store)
-    assert after.content == to_json(spec.model, spec.fn(snapshot, MGH, spec.limit))
+    assert after.content == to_json(spec.model, spec.fn(snapshot, *spec.args(MGH)))
 
 
 def test_precompute_stops_when_the_data_moves(demo_store: GraphStore) -> None:
@@ -905,7 +905,7 @@ def test_precompute_stops_when_the_data_moves(demo_store: GraphStore) -> None:
     pre.version = lambda: next(versions, snapshot.version + 1)
     pre.offer(snapshot)
     answers = pre.run(snapshot)
-    assert answers.abandoned and answers.finished is None and answers.done == 2  # one block of one site
+    assert answers.abandoned and answers.finished is None and answers.done == 3  # one block of one site
     other = get_snapshot(demo_store)
     assert other is snapshot  # nothing was written: only the probe said so
     pre2 = _precomputer(demo_store, block=1)
@@ -931,7 +931,8 @@ def test_precompute_thread_follows_writes(demo_store: GraphStore) -> None:
 
     with TestClient(create_app(store=demo_store, settings=api_settings(), precompute=True)) as c:
         status = wait_finished(c, demo_store.version())
-        assert status["answers"] == status["total"] == 8 and status["sites"] == 4 and not status["abandoned"]
+        assert status["answers"] == status["total"] == 12 and status["sites"] == 4 and not status["abandoned"]
+        assert status["phase"] == "finished"
         before = c.get(f"/sites/{MGH}/tactics").content
         r = c.post("/interactions", json=new_interaction(), headers={"Authorization": "Bearer test-key-1"})
         assert r.status_code == 201, r.text
@@ -943,7 +944,7 @@ def test_precompute_thread_follows_writes(demo_store: GraphStore) -> None:
         from sitegraph.queries.snapshot import get_snapshot
 
         spec = _spec("tactics")
-        assert after.content == to_json(spec.model, spec.fn(get_snapshot(demo_store), MGH, spec.limit))
+        assert after.content == to_json(spec.model, spec.fn(get_snapshot(demo_store), *spec.args(MGH)))
         assert before  # (the write may or may not change MGH's tactics; the answer is the new snapshot's either way)
 
 

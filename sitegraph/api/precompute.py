@@ -53,14 +53,19 @@ COMPRESS_LEVEL = 1
 @dataclass(frozen=True)
 class PerSite:
     """One per-site endpoint answered for every site: the route's own function, response model and
-    default ``limit`` (what its cache key is made of), and a batch function that gives the same
+    default ``limit`` (what its cache key is made of: ``fn(snapshot, site_id, limit)``, or
+    ``fn(snapshot, site_id)`` when ``limit`` is None), and a batch function that gives the same
     response object for many sites at once."""
 
     name: str
     model: Any
-    fn: Callable[[Snapshot, str, int], Any]
-    limit: int
-    batch: Callable[[Snapshot, list[str], int], Mapping[str, Any]]
+    fn: Callable[..., Any]
+    limit: int | None
+    batch: Callable[[Snapshot, list[str], int | None], Mapping[str, Any]]
+
+    def args(self, site_id: str) -> tuple[Any, ...]:
+        """The route's arguments after the snapshot (what the response cache keys on)."""
+        return (site_id,) if self.limit is None else (site_id, self.limit)
 
 
 class Answers:
@@ -78,7 +83,7 @@ class Answers:
         self.kept_bytes = 0
         self.hits = 0
         # one table per endpoint, found by the route's cache-key parts (fn, model, limit)
-        self._tables: dict[tuple[Any, Any, int], dict[str, bytes]] = {(s.fn, s.model, s.limit): {} for s in specs}
+        self._tables: dict[tuple[Any, Any, int | None], dict[str, bytes]] = {(s.fn, s.model, s.limit): {} for s in specs}
 
     @property
     def done(self) -> int:
@@ -95,9 +100,12 @@ class Answers:
 
     def get(self, fn: Any, model: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bytes | None:
         """The body of ``fn(snapshot, *args, **kwargs)`` as ``model``, if it was computed ahead."""
-        if kwargs or len(args) != 2 or not isinstance(args[0], str) or not isinstance(args[1], int):
+        if kwargs or not 1 <= len(args) <= 2 or not isinstance(args[0], str):
             return None
-        table = self._tables.get((fn, model, args[1]))
+        limit = args[1] if len(args) == 2 else None
+        if limit is not None and type(limit) is not int:
+            return None
+        table = self._tables.get((fn, model, limit))
         packed = table.get(args[0]) if table is not None else None
         if packed is None:
             return None

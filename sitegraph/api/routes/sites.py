@@ -47,21 +47,31 @@ def _tactics(snapshot: Snapshot, site_id: str, limit: int) -> TacticsResponse:
     return TacticsResponse(site_id=site_id, items=recommend_tactics(snapshot, site_id, limit))
 
 
-def _related_batch(snapshot: Snapshot, site_ids: list[str], limit: int) -> dict[str, RelatedSitesResponse]:
+def _related_batch(snapshot: Snapshot, site_ids: list[str], limit: int | None) -> dict[str, RelatedSitesResponse]:
     """:func:`_related` for many sites."""
-    return {s: RelatedSitesResponse(site_id=s, items=related_sites(snapshot, s, limit)) for s in site_ids}
+    n = RELATED_LIMIT if limit is None else limit
+    return {s: RelatedSitesResponse(site_id=s, items=related_sites(snapshot, s, n)) for s in site_ids}
 
 
-def _tactics_batch(snapshot: Snapshot, site_ids: list[str], limit: int) -> dict[str, TacticsResponse]:
+def _tactics_batch(snapshot: Snapshot, site_ids: list[str], limit: int | None) -> dict[str, TacticsResponse]:
     """:func:`_tactics` for many sites (``recommend_all`` gives each site exactly ``recommend_tactics``'s answer)."""
-    return {s: TacticsResponse(site_id=s, items=items) for s, items in dict(recommend_all(snapshot, site_ids, limit)).items()}
+    n = TACTICS_LIMIT if limit is None else limit
+    return {s: TacticsResponse(site_id=s, items=items) for s, items in dict(recommend_all(snapshot, site_ids, n)).items()}
+
+
+def _site_batch(snapshot: Snapshot, site_ids: list[str], limit: int | None) -> dict[str, Site360]:
+    """:func:`site_360` for many sites."""
+    return {s: site_360(snapshot, s) for s in site_ids}
 
 
 PER_SITE = (
     PerSite("tactics", TacticsResponse, _tactics, TACTICS_LIMIT, _tactics_batch),
     PerSite("related", RelatedSitesResponse, _related, RELATED_LIMIT, _related_batch),
+    PerSite("site", Site360, site_360, None, _site_batch),
 )
-"""What :mod:`sitegraph.api.precompute` answers ahead for every site: each route at its default limit."""
+"""What :mod:`sitegraph.api.precompute` answers ahead for every site: each route at its default limit
+(the Site 360 profile too: under requests spread over every site, computing it per request would
+hold up the other answers)."""
 
 
 @router.get("", response_model=SiteSearchResult, summary="Search sites")
