@@ -6,16 +6,18 @@ recommender, the search index, the activity tables, and that every cache follows
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from sitegraph.errors import NotFoundError
 from sitegraph.graph.memory import MemoryStore
 from sitegraph.graph.store import GraphBatch
-from sitegraph.queries.recommend import recommend_all, recommend_tactics, warm_up
-from sitegraph.queries.related import related_sites, top_positive
+from sitegraph.queries.recommend import recommend_all, recommend_tactics, similar_sites, warm_up
+from sitegraph.queries.related import block_top, related_scores, related_sites, site_structure, top_positive
 from sitegraph.queries.search import _index, _rank, normalize, search_sites
 from sitegraph.queries.signals import activity_table, engagement_index, site_barrier_activity
 from sitegraph.queries.snapshot import get_snapshot
@@ -48,10 +50,45 @@ def test_top_positive_matches_a_full_sort(seed: int) -> None:
 def test_recommend_all_is_recommend_tactics(generated: MemoryStore) -> None:
     snap = warm_up(generated)
     sites = [k for k, _ in snap.nodes("Site")][::7]
-    batch = recommend_all(snap, sites, 3)
-    assert list(batch) == sites and any(batch.values())
+    seen: list[int] = []
+    stream = recommend_all(snap, sites, 3, progress=seen.append)
+    assert isinstance(stream, Iterator)  # streamed, not held
+    batch = dict(stream)
+    assert list(batch) == sites and any(batch.values()) and seen == [1] * len(sites)
     for site in sites:
         assert [r.model_dump() for r in batch[site]] == [r.model_dump() for r in recommend_tactics(snap, site, 3)]
+    with pytest.raises(NotFoundError):
+        list(recommend_all(snap, ["site:nope"]))
+
+
+def test_recommend_all_small_blocks_every_site(generated: MemoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every site, in blocks of 8 (several blocks), in the store's order by default."""
+    import sitegraph.queries.recommend as rec
+
+    snap = warm_up(generated)
+    monkeypatch.setattr(rec, "BLOCK_CELLS", 1)
+    got = list(recommend_all(snap, limit=5))
+    assert [s for s, _ in got] == [k for k, _ in snap.nodes("Site")]
+    for site, recs in got[::5]:
+        assert [r.model_dump() for r in recs] == [r.model_dump() for r in recommend_tactics(snap, site, 5)]
+
+
+def test_block_top_is_the_per_site_top(generated: MemoryStore) -> None:
+    """Similar and related sites of a block: exactly the per-site vectors' top k, whichever path finds them."""
+    snap = warm_up(generated)
+    st = site_structure(snap)
+    rows = np.arange(len(st.sites))
+    for k_similar, k_related in ((30, 20), (3, 2), (200, 150)):
+        for start in range(0, len(rows), 64):
+            block = rows[start : start + 64]
+            for i, (sim_rows, sims, rel_rows, rels) in zip(block, block_top(snap, block, k_similar, k_related), strict=True):
+                site = st.sites[i]
+                assert [(st.sites[j], v) for j, v in zip(sim_rows.tolist(), sims.tolist(), strict=True)] == similar_sites(
+                    snap, site, k_similar
+                )
+                _, _, total = related_scores(snap, site)
+                order = top_positive(total, k_related)
+                assert rel_rows.tolist() == order and rels.tolist() == total[order].tolist()
 
 
 def test_activity_table_is_site_barrier_activity(generated: MemoryStore) -> None:

@@ -36,7 +36,7 @@ with the Cypher that returns them in Neo4j Browser. See ``docs/recommendations.m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +47,12 @@ from sitegraph.errors import NotFoundError
 from sitegraph.graph.store import GraphStore
 from sitegraph.queries.effectiveness import EffectivenessIndex, effectiveness_index, wilson_interval
 from sitegraph.queries.models import EngageWith, Evidence, ExplanationPath, PathStep, TacticRecommendation
-from sitegraph.queries.related import _neighbour_keys, site_structure, top_positive
+from sitegraph.queries.related import (
+    _neighbour_keys,
+    block_top,
+    site_structure,
+    top_positive,
+)
 from sitegraph.queries.signals import (
     ACTIVE_THRESHOLD,
     FAILURE_OUTCOMES,
@@ -225,6 +230,16 @@ def considered_barriers(snapshot: Snapshot, site_id: str) -> list[ConsideredBarr
     hit = cache.get(site_id)
     if hit is not None:
         return list(hit)
+    out = _considered(snapshot, site_id, None)
+    if len(cache) >= SIMILAR_CACHE_SIZE:
+        cache.clear()
+    cache[site_id] = out  # the snapshot's data version keys it: a write starts a new cache
+    return list(out)
+
+
+def _considered(snapshot: Snapshot, site_id: str, related: tuple[list[int], np.ndarray] | None) -> list[ConsideredBarrier]:
+    """:func:`considered_barriers` without its cache; ``related``: the site's 20 most related sites
+    (SiteStructure rows, best first) and their scores, when already known (else computed)."""
     recent, longrun = _own_activity(snapshot, site_id)
     top_r = max(recent.values(), default=0.0)
     top_l = max(longrun.values(), default=0.0)
@@ -237,11 +252,12 @@ def considered_barriers(snapshot: Snapshot, site_id: str) -> list[ConsideredBarr
     out.sort(key=lambda c: (-c.weight, c.iri))
     out = out[:MAX_BARRIERS]
     if INFER and len(out) < MAX_BARRIERS:
-        out += inferred_barriers(snapshot, site_id, {c.iri for c in out})[: MAX_BARRIERS - len(out)]
-    if len(cache) >= SIMILAR_CACHE_SIZE:
-        cache.clear()
-    cache[site_id] = out  # the snapshot's data version keys it: a write starts a new cache
-    return list(out)
+        known = {c.iri for c in out}
+        if related is None:
+            out += inferred_barriers(snapshot, site_id, known)[: MAX_BARRIERS - len(out)]
+        else:
+            out += _inferred(snapshot, related[0], related[1], known)[: MAX_BARRIERS - len(out)]
+    return out
 
 
 def _own_activity(snapshot: Snapshot, site_id: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -252,12 +268,12 @@ def _own_activity(snapshot: Snapshot, site_id: str) -> tuple[dict[str, float], d
     if snapshot.node("Site", site_id) is None:
         raise NotFoundError(f"no site with id {site_id!r}")
     out = []
+    i = site_structure(snapshot).index[site_id]
     for half_life in (HALF_LIFE_DAYS, RECURRENCE_HALF_LIFE_DAYS):
         table = activity_table(snapshot, half_life_days=half_life)
-        st = site_structure(snapshot)
-        i = st.index[site_id]
         lo, hi = int(table.indptr[i]), int(table.indptr[i + 1])
-        out.append({table.barriers[c]: v for c, v in zip(table.cols[lo:hi].tolist(), table.values[lo:hi].tolist(), strict=True)})
+        names = table.barriers
+        out.append({names[c]: v for c, v in zip(table.cols[lo:hi].tolist(), table.values[lo:hi].tolist(), strict=True)})
     return out[0], out[1]
 
 
@@ -269,24 +285,33 @@ def inferred_barriers(snapshot: Snapshot, site_id: str, known: set[str]) -> list
     """
     from sitegraph.queries.related import related_scores
 
-    sites, _features, total = related_scores(snapshot, site_id)
+    _sites, _features, total = related_scores(snapshot, site_id)
     order = top_positive(total, INFER_NEIGHBOURS)
+    return _inferred(snapshot, order, total[order], known)
+
+
+def _inferred(snapshot: Snapshot, order: list[int], sims: np.ndarray, known: set[str]) -> list[ConsideredBarrier]:
+    """:func:`inferred_barriers` from the related sites ``order`` (SiteStructure rows, best first) and their scores."""
     if not order:
         return []
     st = site_structure(snapshot)
-    sims = np.array([total[j] for j in order])
-    profile = (sims[:, None] * st.barrier_unit[[st.index[sites[j]] for j in order]]).sum(axis=0) / sims.sum()
+    sims = np.asarray(sims, dtype=np.float64)
+    profile = (sims[:, None] * st.barrier_unit[order]).sum(axis=0) / sims.sum()
     top = profile.max() if len(profile) else 0.0
-    rows = [st.index[sites[j]] for j in order]
+    ks = np.flatnonzero(profile > 0)
+    if not len(ks) or not top > 0:
+        return []
+    weights = np.round(INFER_WEIGHT * profile[ks] / top, 9)
+    keep = weights >= MIN_BARRIER_WEIGHT
+    ks, weights = ks[keep], weights[keep]
+    raised = st.activity[np.asarray(order)][:, ks] > 0  # rows: the related sites, best first
     out = []
-    for k in np.flatnonzero(profile > 0):
+    for n, (k, w) in enumerate(zip(ks.tolist(), weights, strict=True)):
         iri = st.barriers[k]
         if iri in known:
             continue
-        w = round(INFER_WEIGHT * profile[k] / top, 9) if top > 0 else 0.0
-        if w >= MIN_BARRIER_WEIGHT:
-            sources = tuple(st.sites[r] for r in rows if st.activity[r, k] > 0)
-            out.append(ConsideredBarrier(iri, 0.0, 0.0, w, False, sources))
+        sources = tuple(st.sites[order[r]] for r in np.flatnonzero(raised[:, n]).tolist())
+        out.append(ConsideredBarrier(iri, 0.0, 0.0, w, False, sources))
     out.sort(key=lambda c: (-c.weight, c.iri))
     return out
 
@@ -359,6 +384,9 @@ def country_rates(snapshot: Snapshot) -> dict[str, dict[str, tuple[int, int]]]:
     return built
 
 
+_NO_COUNTS: dict[Any, tuple[int, int]] = {}
+
+
 def _score_pairs(
     pairs: dict[str, list[_Pair]],
     weights: Mapping[str, float],
@@ -368,21 +396,27 @@ def _score_pairs(
     country: dict[str, tuple[int, int]],
 ) -> None:
     own = eff.by_site.get(site_id, {})
-    # The similar sites' counts, summed once per site in neighbour order (the same sums, in the same
-    # order, as summing per candidate over every neighbour: an absent count adds exactly zero).
+    # The similar sites' counts of the candidates, summed per candidate in neighbour order (absent
+    # counts add nothing: the same sums as over every count of every neighbour).
+    keys = {(tactic, p.barrier) for tactic, plist in pairs.items() for p in plist}
     by_tactic: dict[str, list[float]] = {}
     by_pair: dict[tuple[str, str], list[float]] = {}
     for other, w in neighbours:
-        for tactic, (n, s) in eff.by_site_tactic.get(other, {}).items():
-            acc = by_tactic.setdefault(tactic, [0.0, 0.0])
-            acc[0] += w * n
-            acc[1] += w * s
-        for key, (n, s) in eff.by_site.get(other, {}).items():
-            acc = by_pair.setdefault(key, [0.0, 0.0, 0, 0])
-            acc[0] += w * n
-            acc[1] += w * s
-            acc[2] += n
-            acc[3] += s
+        for tactic, (n, s) in eff.by_site_tactic.get(other, _NO_COUNTS).items():
+            if tactic in pairs:
+                acc = by_tactic.setdefault(tactic, [0.0, 0.0])
+                acc[0] += w * n
+                acc[1] += w * s
+        for key, (n, s) in eff.by_site.get(other, _NO_COUNTS).items():
+            if key in keys:
+                acc = by_pair.setdefault(key, [0.0, 0.0, 0, 0])
+                acc[0] += w * n
+                acc[1] += w * s
+                acc[2] += n
+                acc[3] += s
+    flat: list[_Pair] = []
+    a_list: list[float] = []
+    b_list: list[float] = []
     for tactic, plist in pairs.items():
         c_n, c_s = country.get(tactic, (0, 0))
         lt_n, lt_s = by_tactic.get(tactic, (0.0, 0.0))
@@ -400,38 +434,51 @@ def _score_pairs(
             raw_s += s
             a = l_s + PRIOR_LOCAL * h
             b = (l_n - l_s) + PRIOR_LOCAL * (1 - h)
-            p.effectiveness = _beta_low(a, b)
+            flat.append(p)
+            a_list.append(a)
+            b_list.append(b)
             p.posterior_mean = a / (a + b)
             p.similar_tries, p.similar_successes = int(raw_n), int(raw_s)
-            urgency = URGENCY_FLOOR + (1 - URGENCY_FLOOR) * weights[p.barrier]
-            p.score = (
-                urgency
-                * DEPTH_DISCOUNT**p.depth
-                * (EVIDENCE_WEIGHT * min(1.0, p.evidence) + EFFECTIVENESS_WEIGHT * p.effectiveness)
-            )
+    if not flat:
+        return
+    lows = betaincinv(np.array(a_list), np.array(b_list), LOWER_QUANTILE).tolist()  # elementwise: as one call per pair
+    for p, low in zip(flat, lows, strict=True):
+        p.effectiveness = low
+        urgency = URGENCY_FLOOR + (1 - URGENCY_FLOOR) * weights[p.barrier]
+        p.score = (
+            urgency * DEPTH_DISCOUNT**p.depth * (EVIDENCE_WEIGHT * min(1.0, p.evidence) + EFFECTIVENESS_WEIGHT * p.effectiveness)
+        )
 
 
 def rank_candidates(snapshot: Snapshot, site_id: str) -> list[_Candidate]:
     """Every candidate tactic of the site, scored and ranked (no explanations)."""
-    barriers = considered_barriers(snapshot, site_id)
+    return _rank(snapshot, site_id, considered_barriers(snapshot, site_id), lambda: similar_sites(snapshot, site_id))
+
+
+def _rank(
+    snapshot: Snapshot,
+    site_id: str,
+    barriers: list[ConsideredBarrier],
+    neighbours_of: Callable[[], list[tuple[str, float]]],
+) -> list[_Candidate]:
     if not barriers:
         return []
     weights = {b.iri: b.weight for b in barriers}
     pairs = candidate_pairs(snapshot, barriers)
     eff = effectiveness_index(snapshot)
-    neighbours = similar_sites(snapshot, site_id)
-    site_country = (snapshot.node("Site", site_id) or {}).get("country")
+    neighbours = neighbours_of()
+    site_country = snapshot.graph.nodes[("Site", site_id)].get("country")
     country = country_rates(snapshot).get(site_country, {}) if isinstance(site_country, str) else {}
     _score_pairs(pairs, weights, eff, site_id, neighbours, country)
     eng = engagement_index(snapshot)
     history = _recent_history(eng, site_id)
+    tactics = ontology_index(snapshot).tactics
     out: list[_Candidate] = []
     for tactic, plist in pairs.items():
         plist.sort(key=lambda p: (-round(p.score, 9), p.barrier))
         best = plist[0]
         others = sum(p.score for p in plist[1:] if p.barrier != best.barrier)
-        tprops = ontology_index(snapshot).tactics.get(tactic, {})
-        cost = effort_cost(tprops.get("effort"))
+        cost = effort_cost(tactics.get(tactic, {}).get("effort"))
         failures, tried = history.get(tactic, (0, False))
         penalty = min(MAX_RECENT_PENALTY, RECENT_FAILURE_PENALTY * failures)
         score = best.score + OTHER_BARRIERS_WEIGHT * others - cost - penalty
@@ -476,7 +523,8 @@ def engage_for_site(snapshot: Snapshot, site_id: str) -> EngageWith:
     channel, channel_reason = best_channel(snapshot, site_id)
     if not invs:
         return EngageWith(reason="no investigator recorded at this site", channel=channel, channel_reason=channel_reason)
-    props = {k: snapshot.node("Investigator", k) or {} for k in invs}
+    nodes = snapshot.graph.nodes
+    props = {k: nodes.get(("Investigator", k)) or {} for k in invs}
     ranks: dict[str, float] = {}
     for k, p in props.items():
         value = p.get("pagerank")
@@ -513,9 +561,19 @@ def engage_for_site(snapshot: Snapshot, site_id: str) -> EngageWith:
 
 
 def _step(snapshot: Snapshot, label: str, key: str) -> PathStep:
-    props = snapshot.node(label, key) or {}
-    name = props.get("name") or props.get("label") or props.get("title") or key
-    return PathStep(label=label, id=key, name=str(name))
+    return PathStep(label=label, id=key, name=_display_name(snapshot, label, key))
+
+
+def _display_name(snapshot: Snapshot, label: str, key: str) -> str:
+    """The node's name, label or title, else its key (remembered per snapshot: a write starts a new one)."""
+    names: dict[tuple[str, str], str] | None = snapshot.cache.get("recommend.names")
+    if names is None:
+        names = snapshot.cache.setdefault("recommend.names", {})
+    hit = names.get((label, key))
+    if hit is None:
+        props = snapshot.graph.nodes.get((label, key)) or {}
+        hit = names[(label, key)] = str(props.get("name") or props.get("label") or props.get("title") or key)
+    return hit
 
 
 def _explanations(
@@ -525,7 +583,16 @@ def _explanations(
     c: _Candidate,
     neighbours: list[tuple[str, float]],
     inferred_from: Mapping[str, tuple[str, ...]],
+    mentions: dict[tuple[str, str], Any] | None = None,
 ) -> list[ExplanationPath]:
+    latest = mentions if mentions is not None else {}
+
+    def latest_mention(site: str, iri: str) -> Any:
+        key = (site, iri)
+        if key not in latest:
+            latest[key] = _latest_mention(eng, site, iri)
+        return latest[key]
+
     out: list[ExplanationPath] = []
     site_step = _step(snapshot, "Site", site_id)
     tactic_step = _step(snapshot, "Tactic", c.tactic)
@@ -536,10 +603,10 @@ def _explanations(
         seen_barriers.add(p.barrier)
         chain = next((path for concept, _d, path in _ancestors(snapshot, p.barrier) if concept == p.mitigated), [p.barrier])
         source_site = site_id
-        rec = _latest_mention(eng, site_id, p.barrier)
+        rec = latest_mention(site_id, p.barrier)
         if rec is None:
             for other in inferred_from.get(p.barrier, ()):
-                found = _latest_mention(eng, other, p.barrier)
+                found = latest_mention(other, p.barrier)
                 if found is not None and found.mentions[p.barrier].stored:
                     rec, source_site = found, other
                     break
@@ -649,16 +716,28 @@ def recommend_tactics(source: Snapshot | GraphStore, site_id: str, limit: int = 
     snapshot = as_snapshot(source)
     if snapshot.node("Site", site_id) is None:
         raise NotFoundError(f"no site with id {site_id!r}")
-    ranked = rank_candidates(snapshot, site_id)[: max(0, limit)]
+    return _recommend(snapshot, site_id, limit, considered_barriers(snapshot, site_id), lambda: similar_sites(snapshot, site_id))
+
+
+def _recommend(
+    snapshot: Snapshot,
+    site_id: str,
+    limit: int,
+    barriers: list[ConsideredBarrier],
+    neighbours_of: Callable[[], list[tuple[str, float]]],
+) -> list[TacticRecommendation]:
+    ranked = _rank(snapshot, site_id, barriers, neighbours_of)[: max(0, limit)]
     if not ranked:
         return []
-    inferred_from = {b.iri: b.inferred_from for b in considered_barriers(snapshot, site_id) if b.inferred_from}
+    inferred_from = {b.iri: b.inferred_from for b in barriers if b.inferred_from}
     engage = engage_for_site(snapshot, site_id)
     eng = engagement_index(snapshot)
-    neighbours = similar_sites(snapshot, site_id)
+    neighbours = neighbours_of()
+    tactics = ontology_index(snapshot).tactics
+    mentions: dict[tuple[str, str], Any] = {}  # (site, barrier) -> its latest mention, shared by the explanations
     out: list[TacticRecommendation] = []
     for rank, c in enumerate(ranked, start=1):
-        tprops = snapshot.node("Tactic", c.tactic) or {}
+        tprops = tactics.get(c.tactic) or snapshot.node("Tactic", c.tactic) or {}
         evidence = []
         for p in c.pairs:
             rate = round(p.similar_successes / p.similar_tries, 4) if p.similar_tries else None
@@ -688,7 +767,7 @@ def recommend_tactics(source: Snapshot | GraphStore, site_id: str, limit: int = 
                 effort=_local(tprops.get("effort")),
                 engage=engage,
                 evidence=evidence,
-                explanations=_explanations(snapshot, eng, site_id, c, neighbours, inferred_from),
+                explanations=_explanations(snapshot, eng, site_id, c, neighbours, inferred_from, mentions),
                 recently_tried=c.recently_tried,
             )
         )
@@ -724,21 +803,40 @@ def warm_up(source: Snapshot | GraphStore) -> Snapshot:
     return snapshot
 
 
+BLOCK_CELLS = 4_000_000
+"""Sites per block of :func:`recommend_all`: about this many site pairs (so about 80 at 50,000 sites)."""
+
+
 def recommend_all(
     source: Snapshot | GraphStore,
-    site_ids: list[str] | None = None,
+    site_ids: Iterable[str] | None = None,
     limit: int = 5,
     progress: Callable[[int], None] | None = None,
-) -> dict[str, list[TacticRecommendation]]:
-    """:func:`recommend_tactics` for many sites (default: every site) on one snapshot, sharing its indexes.
+) -> Iterator[tuple[str, list[TacticRecommendation]]]:
+    """:func:`recommend_tactics` for many sites (default: every site, in id order) on one snapshot, streamed.
 
-    The result of each site is exactly :func:`recommend_tactics`'s. ``progress`` is called with 1 per site.
+    Yields ``(site id, recommendations)`` one site at a time, in the order given; each result is exactly
+    :func:`recommend_tactics`'s. Sites are scored a block at a time: the similar-site and related-site
+    scores of a block come from a few sparse matrix products (:func:`sitegraph.queries.related.block_top`)
+    instead of vectors over every site per site; nothing of a block is kept after it is yielded.
+    ``progress`` is called with 1 per site. :class:`NotFoundError` for an unknown site (when reached).
     """
     snapshot = warm_up(source)
-    ids = [k for k, _ in snapshot.nodes("Site")] if site_ids is None else site_ids
-    out: dict[str, list[TacticRecommendation]] = {}
-    for site in ids:
-        out[site] = recommend_tactics(snapshot, site, limit)
-        if progress is not None:
-            progress(1)
-    return out
+    st = site_structure(snapshot)
+    ids = list(st.sites) if site_ids is None else list(site_ids)
+    size = max(8, min(1024, BLOCK_CELLS // max(1, len(st.sites))))
+    for start in range(0, len(ids), size):
+        block = ids[start : start + size]
+        rows = []
+        for site in block:
+            row = st.index.get(site)
+            if row is None:
+                raise NotFoundError(f"no site with id {site!r}")
+            rows.append(row)
+        tops = block_top(snapshot, np.array(rows, dtype=np.int64), NEIGHBOURS, INFER_NEIGHBOURS)
+        for site, (similar, similarity, related, scores) in zip(block, tops, strict=True):
+            barriers = _considered(snapshot, site, (related.tolist(), scores))
+            neighbours = [(st.sites[j], v) for j, v in zip(similar.tolist(), similarity.tolist(), strict=True)]
+            yield site, _recommend(snapshot, site, limit, barriers, lambda n=neighbours: n)  # type: ignore[misc]
+            if progress is not None:
+                progress(1)

@@ -301,6 +301,234 @@ def related_scores(
     return result
 
 
+@dataclass
+class _BlockOperands:
+    """What :func:`block_top` multiplies by, once per snapshot."""
+
+    unit_t: sparse.csr_matrix  # barrier_unit_sparse transposed (barriers x sites)
+    walk_t: sparse.csr_matrix  # the proximity transition matrix transposed, rows with ascending columns
+    site_nodes: np.ndarray  # projection rows of the sites present in it
+    site_present: np.ndarray  # their SiteStructure rows
+    cond_bits: np.ndarray | None  # each site's conditions as a bit set, when there are at most 64
+
+
+def _block_operands(snapshot: Snapshot) -> _BlockOperands:
+    cached = snapshot.cache.get("related.block_operands")
+    if cached is not None:
+        return cached
+    st = site_structure(snapshot)
+    prox = _proximity(snapshot)
+    present = np.flatnonzero(prox.site_rows >= 0)
+    walk = sparse.csr_matrix((prox.data, prox.indices, prox.indptr), shape=(prox.n, prox.n))
+    walk_t = sparse.csr_matrix(walk.T)
+    walk_t.has_sorted_indices = False
+    walk_t.sort_indices()
+    unit_t = sparse.csr_matrix(st.barrier_unit_sparse.T)
+    unit_t.sort_indices()
+    cond_bits = None
+    if len(st.conditions) <= 64:
+        owner = np.repeat(np.arange(len(st.sites)), np.diff(st.site_cond.indptr))
+        cond_bits = np.zeros(len(st.sites), dtype=np.uint64)
+        np.bitwise_or.at(cond_bits, owner, np.left_shift(np.uint64(1), st.site_cond.indices.astype(np.uint64)))
+    built = _BlockOperands(unit_t, walk_t, prox.site_rows[present], present, cond_bits)
+    snapshot.cache["related.block_operands"] = built
+    return built
+
+
+def _proximity_block(snapshot: Snapshot, rows: np.ndarray) -> sparse.csr_matrix:
+    """:func:`proximity_vector` of the sites ``rows`` (SiteStructure order), one sparse row each, same values.
+
+    The truncated series on the transposed block, ``X' = Wᵀ (a X)``: each entry of a step sums the
+    walk's terms in ascending node order, as :func:`proximity_vector` does, so the values are equal;
+    the running total adds the steps in the same order.
+    """
+    prox = _proximity(snapshot)
+    ops = _block_operands(snapshot)
+    n_sites = len(prox.site_rows)
+    start = prox.site_rows[rows]
+    present = np.flatnonzero(start >= 0)
+    x = sparse.csr_matrix((np.ones(len(present)), (start[present], present)), shape=(prox.n, len(rows)))
+    total = x * (1.0 - PAGERANK_ALPHA)
+    if prox.n:
+        for _ in range(PROXIMITY_HOPS):
+            x = sparse.csr_matrix(ops.walk_t @ (x * PAGERANK_ALPHA))
+            if not x.nnz:
+                break
+            total = total + x * (1.0 - PAGERANK_ALPHA)
+    at_sites = sparse.csr_matrix(total)[ops.site_nodes]  # rows: the sites present in the projection
+    out = sparse.csr_matrix(at_sites.T)  # block rows x present sites
+    return sparse.csr_matrix((out.data, ops.site_present[out.indices], out.indptr), shape=(len(rows), n_sites))
+
+
+def _row_entries(m: sparse.csr_matrix, b: int) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = int(m.indptr[b]), int(m.indptr[b + 1])
+    return m.indices[lo:hi], m.data[lo:hi]
+
+
+_MARGIN = 1e-6
+_FEATURES = ("shared_investigator", "shared_study", "shared_condition", "similar_barriers", "network_proximity")
+
+
+class _Lookup:
+    """Dense per-site scratch vectors over every site, filled from a site's sparse rows and cleared after."""
+
+    def __init__(self, n: int, n_cond: int, cond_bits: np.ndarray | None) -> None:
+        self.values = {name: np.zeros(n) for name in _FEATURES if name != "shared_condition"}
+        self.conditions = np.zeros(n_cond, dtype=bool)
+        self.cond_bits = cond_bits
+        self.site = -1
+        self.seen = np.zeros(n, dtype=bool)  # sites already scored
+        self._filled: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def fill(self, name: str, cols: np.ndarray, vals: np.ndarray) -> None:
+        target = self.values[name]
+        target[cols] = vals
+        self._filled.append((target, cols))
+
+    def clear(self) -> None:
+        for target, cols in self._filled:
+            target[cols] = 0
+        self._filled.clear()
+        self.conditions[:] = False
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values, ascending (a sort: cheaper than hashing for these few thousand indexes)."""
+    values = np.sort(values.astype(np.int64, copy=False))
+    if len(values) > 1:
+        values = values[np.concatenate(([True], values[1:] != values[:-1]))]
+    return values
+
+
+def _shared_conditions(st: SiteStructure, lookup: _Lookup, cols: np.ndarray) -> np.ndarray:
+    """How many of the marked conditions each site of ``cols`` has (as :func:`_shared_counts`: exact counts)."""
+    marked = lookup.conditions
+    if lookup.cond_bits is not None:
+        return np.bitwise_count(lookup.cond_bits[cols] & lookup.cond_bits[lookup.site]).astype(np.float64)
+    m = st.site_cond
+    starts, ends = m.indptr[cols], m.indptr[cols + 1]
+    lengths = ends - starts
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
+    owner = np.repeat(np.arange(len(cols)), lengths)
+    return np.bincount(owner[marked[m.indices[offsets]]], minlength=len(cols)).astype(np.float64)
+
+
+def _totals_at(st: SiteStructure, i: int, cols: np.ndarray, lookup: _Lookup) -> np.ndarray:
+    """The related score of site ``i`` with the sites ``cols`` (not ``i``): :func:`related_scores`'s total at
+    those sites, the same operations on the same values (``lookup``: the site's shared investigator and
+    study counts, profile similarities and normalised proximity; its conditions marked)."""
+    v = lookup.values
+    features = (
+        1 - np.exp(-v["shared_investigator"][cols]),
+        _salton(v["shared_study"][cols], st.n_std[i], st.n_std[cols]),
+        _salton(_shared_conditions(st, lookup, cols), st.n_cond[i], st.n_cond[cols]),
+        np.clip(v["similar_barriers"][cols], 0.0, 1.0),
+        v["network_proximity"][cols],
+    )
+    total = np.zeros(len(cols))
+    for name, f in zip(_FEATURES, features, strict=True):
+        total += WEIGHTS.get(name, 0.0) * f
+    return np.round(total, 9)
+
+
+def block_top(
+    snapshot: Snapshot, rows: np.ndarray, k_similar: int, k_related: int
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """For each site of ``rows`` (SiteStructure order): its ``k_similar`` most similar sites by barrier
+    profile and their similarities (:func:`sitegraph.queries.recommend.similar_sites`), and its
+    ``k_related`` most related sites and their scores (``top_positive`` of :func:`related_scores`), as
+    (similar rows, similarities, related rows, scores), best first, exactly the per-site values.
+
+    The profile similarities of the whole block are one sparse product. A related score is computed
+    exactly only where it can reach the ``k_related``-th best: at every site that shares an
+    investigator or a study with the site or that its walk reaches, and at the most similar sites;
+    elsewhere the score is ``0.1 × shared conditions + 0.4 × similarity`` (with the default weights; at
+    most ``0.1 + 0.4 × similarity``), so a site whose bound stays below the ``k_related``-th best score
+    found so far cannot enter the top.
+    """
+    # at a site sharing no investigator or study with the site and not reached by its walk, the score
+    # is at most this much plus the similarity's weight times the similarity (every feature is in [0, 1])
+    base = WEIGHTS.get("shared_condition", 0.0)
+    w_sim = WEIGHTS.get("similar_barriers", 0.0)
+    st = site_structure(snapshot)
+    ops = _block_operands(snapshot)
+    rows = np.asarray(rows, dtype=np.int64)
+    n = len(st.sites)
+    sim = sparse.csr_matrix(st.barrier_unit_sparse[rows] @ ops.unit_t)
+    inv = sparse.csr_matrix(st.site_inv[rows] @ st.inv_site)
+    std = sparse.csr_matrix(st.site_study[rows] @ st.study_site)
+    ppr = _proximity_block(snapshot, rows)
+    lookup = _Lookup(n, len(st.conditions), ops.cond_bits)
+    seen = lookup.seen
+    out = []
+    for b, i in enumerate(rows.tolist()):
+        s_cols, s_vals = _row_entries(sim, b)
+        # similar sites: the top of the rounded similarities; rounding keeps the order, so only values
+        # within rounding of the k-th highest can be among them
+        cand = np.flatnonzero((s_cols != i) & (s_vals > 0))
+        if len(cand) > k_similar:
+            v = s_vals[cand]
+            kth = np.partition(v, len(v) - k_similar)[len(v) - k_similar]
+            cand = cand[v >= kth - 1e-9]
+        rounded = np.round(s_vals[cand], 9)
+        top = top_positive_sparse(s_cols[cand], rounded, k_similar)
+        similar_rows, similar_vals = s_cols[cand][top], rounded[top]
+        # proximity: normalised by the largest value at any other site
+        p_cols, p_vals = _row_entries(ppr, b)
+        keep = p_cols != i
+        p_cols, p_vals = p_cols[keep], p_vals[keep]
+        if len(p_vals):
+            p_vals = p_vals / p_vals.max()
+        i_cols, i_vals = _row_entries(inv, b)
+        t_cols, t_vals = _row_entries(std, b)
+        lookup.fill("shared_investigator", i_cols, i_vals)
+        lookup.fill("shared_study", t_cols, t_vals)
+        lookup.fill("similar_barriers", s_cols, s_vals)
+        lookup.fill("network_proximity", p_cols, p_vals)
+        lookup.site = i
+        lookup.conditions[st.site_cond.indices[st.site_cond.indptr[i] : st.site_cond.indptr[i + 1]]] = True
+        first = _distinct(np.concatenate([p_cols, i_cols, t_cols, similar_rows]))
+        first = first[first != i]
+        totals = _totals_at(st, i, first, lookup)
+        positive = totals[totals > 0]
+        cols = first
+        if len(positive) >= k_related:
+            bound = np.partition(positive, len(positive) - k_related)[len(positive) - k_related]
+        else:
+            bound = 0.0
+        seen[first] = True
+        seen[i] = True
+        if bound > base + _MARGIN and min(WEIGHTS.values()) >= 0:
+            more = s_cols[base + w_sim * s_vals + _MARGIN >= bound]
+        else:  # every site sharing a condition or a barrier may count
+            mine = st.site_cond.indices[st.site_cond.indptr[i] : st.site_cond.indptr[i + 1]]
+            sharing = [st.cond_site.indices[st.cond_site.indptr[c] : st.cond_site.indptr[c + 1]] for c in mine.tolist()]
+            more = _distinct(np.concatenate([s_cols, *sharing]))
+        more = more[~seen[more]]
+        seen[first] = False
+        seen[i] = False
+        if len(more):
+            cols = np.concatenate([first, more])
+            totals = np.concatenate([totals, _totals_at(st, i, more, lookup)])
+        lookup.clear()
+        top = top_positive_sparse(cols, totals, k_related)
+        out.append((similar_rows, similar_vals, cols[top], totals[top]))
+    return out
+
+
+def top_positive_sparse(cols: np.ndarray, vals: np.ndarray, k: int) -> np.ndarray:
+    """Positions in a sparse row (column indexes ``cols``, values ``vals``) of its ``k`` highest positive
+    values, best first, ties by column: the columns :func:`top_positive` gives for the dense row."""
+    pos = np.flatnonzero(vals > 0)
+    if not len(pos) or k <= 0:
+        return pos[:0]
+    if len(pos) > 2 * k:
+        v = vals[pos]
+        kth = np.partition(v, len(v) - k)[len(v) - k]
+        pos = pos[v >= kth]
+    return pos[np.lexsort((cols[pos], -vals[pos]))[:k]]
+
+
 def top_positive(scores: np.ndarray, k: int) -> list[int]:
     """Indexes of the ``k`` highest positive scores, ties by index (site ids are in index order)."""
     pos = np.flatnonzero(scores > 0)

@@ -772,7 +772,20 @@ def site_channel_stats(source: Snapshot | GraphStore, site_id: str) -> list[Chan
     """How the site responds on each channel, best first: tactic success (smoothed) and note sentiment."""
     snapshot = as_snapshot(source)
     _require_site(snapshot, site_id)
-    eng = engagement_index(snapshot)
+    return [ChannelStat(**row._asdict()) for row in _channel_rows(engagement_index(snapshot), site_id)]
+
+
+class _ChannelRow(NamedTuple):
+    channel: str
+    interactions: int
+    mean_sentiment: float | None
+    tactic_tries: int
+    tactic_successes: int
+    score: float
+
+
+def _channel_rows(eng: EngagementIndex, site_id: str) -> list[_ChannelRow]:
+    """:func:`site_channel_stats` as plain tuples, best first."""
     acc: dict[str, list[float]] = {}
     for r in eng.records(site_id):
         if not r.channel:
@@ -784,13 +797,13 @@ def site_channel_stats(source: Snapshot | GraphStore, site_id: str) -> list[Chan
             a[2] += 1
             if r.outcome in SUCCESS_OUTCOMES:
                 a[3] += 1
-    out: list[ChannelStat] = []
+    out: list[_ChannelRow] = []
     for channel, (n, sent_sum, tries, succ) in acc.items():
         success = (succ + 1) / (tries + 2)  # Laplace-smoothed success rate
         mood = (sent_sum / (n + 2) + 1) / 2  # mean sentiment shrunk towards neutral, mapped to [0, 1]
         score = round(0.6 * success + 0.4 * mood, 6)
         out.append(
-            ChannelStat(
+            _ChannelRow(
                 channel=channel,
                 interactions=int(n),
                 mean_sentiment=round(sent_sum / n, 4) if n else None,
@@ -805,7 +818,9 @@ def site_channel_stats(source: Snapshot | GraphStore, site_id: str) -> list[Chan
 
 def best_channel(source: Snapshot | GraphStore, site_id: str, *, min_interactions: int = 3) -> tuple[str | None, str]:
     """(channel, reason): the channel the site responds best to, from outcomes and sentiment."""
-    stats = [c for c in site_channel_stats(source, site_id) if c.interactions >= min_interactions]
+    snapshot = as_snapshot(source)
+    _require_site(snapshot, site_id)
+    stats = [c for c in _channel_rows(engagement_index(snapshot), site_id) if c.interactions >= min_interactions]
     if not stats:
         return None, f"fewer than {min_interactions} interactions on any channel"
     best = stats[0]
