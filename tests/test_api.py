@@ -806,6 +806,16 @@ def test_response_cache_is_bounded() -> None:
 STALE = b'{"site_id": "stale", "items": []}'
 
 
+@pytest.fixture
+def drop_answers(demo_store: GraphStore) -> Iterator[None]:
+    """Answers computed ahead by a test stay with the shared store's snapshot: drop them afterwards."""
+    yield
+    from sitegraph.api.precompute import PRECOMPUTED_KEY
+    from sitegraph.queries.snapshot import get_snapshot
+
+    get_snapshot(demo_store).cache.pop(PRECOMPUTED_KEY, None)
+
+
 def _precomputer(store: GraphStore, **kw: Any) -> Any:
     from sitegraph.api.precompute import Precomputer
     from sitegraph.api.routes.sites import PER_SITE
@@ -833,7 +843,7 @@ def _spec(name: str) -> Any:
     return next(s for s in PER_SITE if s.name == name)
 
 
-def test_precomputed_answers_are_the_requests_own(client: TestClient, demo_store: GraphStore) -> None:
+def test_precomputed_answers_are_the_requests_own(client: TestClient, demo_store: GraphStore, drop_answers: None) -> None:
     """Byte for byte what the route computes, for every site and both endpoints, and served from there."""
     from sitegraph.api.deps import to_json
     from sitegraph.queries.snapshot import get_snapshot
@@ -862,7 +872,7 @@ def test_precomputed_answers_are_the_requests_own(client: TestClient, demo_store
 
 
 def test_precomputed_answers_are_never_served_after_a_write(
-    client: TestClient, demo_store: GraphStore, request: pytest.FixtureRequest
+    client: TestClient, demo_store: GraphStore, request: pytest.FixtureRequest, drop_answers: None
 ) -> None:
     """Answers belong to the snapshot they were computed on: after a write through the API or from
     outside, requests read the new snapshot, never the old answers (marked here so they would show)."""
@@ -896,7 +906,7 @@ def test_precomputed_answers_are_never_served_after_a_write(
     assert after.content == to_json(spec.model, spec.fn(snapshot, *spec.args(MGH)))
 
 
-def test_precompute_stops_when_the_data_moves(demo_store: GraphStore) -> None:
+def test_precompute_stops_when_the_data_moves(demo_store: GraphStore, drop_answers: None) -> None:
     from sitegraph.queries.snapshot import get_snapshot
 
     snapshot = get_snapshot(demo_store)
@@ -914,7 +924,7 @@ def test_precompute_stops_when_the_data_moves(demo_store: GraphStore) -> None:
     assert pre2.run(snapshot).abandoned
 
 
-def test_precompute_thread_follows_writes(demo_store: GraphStore) -> None:
+def test_precompute_thread_follows_writes(demo_store: GraphStore, drop_answers: None) -> None:
     """The app's background thread answers every site, /ready reports it, and after a write it answers
     the new version (requests in between are computed, never taken from the old answers)."""
     import time
@@ -946,6 +956,28 @@ def test_precompute_thread_follows_writes(demo_store: GraphStore) -> None:
         spec = _spec("tactics")
         assert after.content == to_json(spec.model, spec.fn(get_snapshot(demo_store), *spec.args(MGH)))
         assert before  # (the write may or may not change MGH's tactics; the answer is the new snapshot's either way)
+
+
+def test_precompute_failures_are_left_to_the_requests(client: TestClient, demo_store: GraphStore, drop_answers: None) -> None:
+    import dataclasses
+
+    from sitegraph.api.precompute import Precomputer
+    from sitegraph.api.routes.sites import PER_SITE
+    from sitegraph.queries.snapshot import get_snapshot
+
+    def boom(*a: object) -> dict[str, Any]:
+        raise RuntimeError("batch failed")
+
+    specs = tuple(dataclasses.replace(s, batch=boom) if s.name == "tactics" else s for s in PER_SITE)
+    snapshot = get_snapshot(demo_store)
+    pre = Precomputer(specs, lambda: snapshot, freeze=False)
+    pre.offer(snapshot)
+    answers = pre.run(snapshot)
+    assert answers.finished is not None and answers.failed == 4 and answers.done == 8
+    tactics = _spec("tactics")
+    assert answers.get(tactics.fn, tactics.model, tactics.args(MGH), {}) is None
+    r = client.get(f"/sites/{MGH}/tactics")  # computed by the request
+    assert r.status_code == 200 and r.json()["site_id"] == MGH and r.json()["items"]
 
 
 def test_ready_without_precompute_has_no_progress(client: TestClient) -> None:

@@ -78,6 +78,7 @@ class Answers:
         self.started = time.time()
         self.finished: float | None = None
         self.abandoned = False
+        self.failed = 0  # answers whose computation raised (requests compute them)
         self.seconds = 0.0
         self.raw_bytes = 0
         self.kept_bytes = 0
@@ -279,9 +280,14 @@ class Precomputer:
             return
         seen = self.requests()
         t0 = time.perf_counter()
-        results = spec.batch(snapshot, todo, spec.limit)
-        for site in todo:
-            answers.put(spec, site, to_json(spec.model, results[site]))
+        try:
+            results = spec.batch(snapshot, todo, spec.limit)
+            for site in todo:
+                answers.put(spec, site, to_json(spec.model, results[site]))
+        except Exception:  # left to the requests, which compute (and report) it themselves
+            answers.failed += len(todo)
+            if answers.failed == len(todo):  # the first failure of this snapshot
+                log.exception("precompute: %s of %d sites failed (version %d)", spec.name, len(todo), snapshot.version)
         spent = time.perf_counter() - t0
         if self.requests() != seen and 0 < self.share < 1:
             rest = spent * (1 - self.share) / self.share
