@@ -17,7 +17,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from sitegraph.cli.common import JsonOption, StoreOption, console, fail, progress_bar, store_from
+from sitegraph.cli.common import JsonOption, StoreOption, console, err_console, fail, progress_bar, store_from
 from sitegraph.errors import UsageError
 
 
@@ -181,16 +181,38 @@ def related(
 
 
 def recommend(
-    site_id: Annotated[str, typer.Argument(help="The site's id.")],
+    site_id: Annotated[Optional[str], typer.Argument(help="The site's id (omit with --all).", show_default=False)] = None,  # noqa: UP045
     store: StoreOption = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many tactics.", min=1, max=50)] = 5,
     cypher: Annotated[bool, typer.Option("--cypher", help="Print each explanation's Cypher query and parameters.")] = False,
+    every_site: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Every site: one JSON line per site, {site_id, recommendations}, in site id order (to --out or stdout).",
+        ),
+    ] = False,
+    out: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--out", "-o", help="With --all: write the JSON lines to this file instead of stdout."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Next-best tactics for SITE_ID: for its active barriers, ranked, with whom to engage and why."""
+    """Next-best tactics for SITE_ID: for its active barriers, ranked, with whom to engage and why (--all: every site)."""
     from sitegraph.queries.recommend import recommend_tactics
     from sitegraph.queries.snapshot import get_snapshot
 
+    if every_site:
+        if site_id is not None:
+            raise fail(UsageError("give a site id or --all, not both"))
+        if cypher:
+            raise fail(UsageError("--cypher shows one site's table; --all writes JSON lines (each has its Cypher)"))
+        _recommend_every_site(store, limit, out)
+        return
+    if out is not None:
+        raise fail(UsageError("--out goes with --all"))
+    if site_id is None:
+        raise fail(UsageError("give a site id, or --all for every site"))
     with store_from(store) as st:
         items = recommend_tactics(get_snapshot(st), site_id, limit)
     if as_json:
@@ -236,6 +258,38 @@ def recommend(
             if cypher:
                 console.print(f"    params: {json.dumps(e.params)}", highlight=False, markup=False, soft_wrap=True)
                 console.print(f"    {e.cypher}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _recommend_every_site(store: str | None, limit: int, out: Path | None) -> None:
+    """``recommend --all``: stream every site's recommendations as JSON lines, with a progress bar on stderr."""
+    import sys
+
+    from sitegraph.queries.recommend import recommend_all
+    from sitegraph.queries.snapshot import get_snapshot
+
+    with store_from(store) as st:
+        snapshot = get_snapshot(st)
+        sites = [k for k, _ in snapshot.nodes("Site")]
+        try:
+            sink = out.open("w", encoding="utf-8") if out is not None else sys.stdout
+        except OSError as e:
+            raise fail(UsageError(f"cannot write {out}: {e.strerror}")) from e
+        written = 0
+        try:
+            with _progress() as progress:
+                progress("indexes", 0, 1)
+                results = recommend_all(snapshot, sites, limit, progress=lambda n: progress("sites", n, len(sites)))
+                for site, recs in results:
+                    if written == 0:
+                        progress("indexes", 1, 1)
+                    line = {"site_id": site, "recommendations": [r.model_dump(mode="json") for r in recs]}
+                    sink.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+                    written += 1
+        finally:
+            if out is not None:
+                sink.close()
+    if out is not None:
+        err_console.print(f"[green]wrote[/] recommendations for {written:,} sites to {out}", highlight=False)
 
 
 # --- effectiveness --------------------------------------------------------------------------------------

@@ -1,0 +1,73 @@
+"""`sitegraph recommend --all`: every site's recommendations as JSON lines, exactly the per-site answers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sitegraph.graph.memory import MemoryStore
+from sitegraph.queries.recommend import recommend_tactics
+from sitegraph.queries.snapshot import get_snapshot
+from sitegraph.settings import get_settings
+from tests.test_generate import build_graph, cli_app
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("recommend-all")
+    st = MemoryStore(root / "memory")
+    build_graph(st, seed=5, sites=40, per_site=12)
+    st.close()
+    return root
+
+
+@pytest.fixture
+def cli_home(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy)
+    monkeypatch.setenv("SITEGRAPH_HOME", str(copy))
+    monkeypatch.setenv("SITEGRAPH_STORE", "memory")
+    get_settings.cache_clear()
+    yield copy
+    get_settings.cache_clear()
+
+
+def _per_site(home: Path, limit: int) -> dict[str, list[dict[str, object]]]:
+    st = MemoryStore(home / "memory")
+    try:
+        snap = get_snapshot(st)
+        return {k: [r.model_dump(mode="json") for r in recommend_tactics(snap, k, limit)] for k, _ in snap.nodes("Site")}
+    finally:
+        st.close()
+
+
+def test_recommend_all_to_a_file(cli_home: Path, tmp_path: Path) -> None:
+    out_file = tmp_path / "all.jsonl"
+    res = CliRunner().invoke(cli_app(), ["recommend", "--all", "--limit", "3", "--out", str(out_file)])
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(line) for line in out_file.read_text(encoding="utf-8").splitlines()]
+    want = _per_site(cli_home, 3)
+    assert [row["site_id"] for row in lines] == list(want)  # every site, in id order
+    assert {row["site_id"]: row["recommendations"] for row in lines} == want
+    assert any(row["recommendations"] for row in lines) and all(len(row["recommendations"]) <= 3 for row in lines)
+
+
+def test_recommend_all_to_stdout(cli_home: Path) -> None:
+    res = CliRunner().invoke(cli_app(), ["recommend", "--all", "-n", "1"])
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(line) for line in res.stdout.splitlines()]
+    assert {row["site_id"]: row["recommendations"] for row in lines} == _per_site(cli_home, 1)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["recommend"], ["recommend", "site:x", "--all"], ["recommend", "--all", "--cypher"], ["recommend", "site:x", "--out", "f"]],
+)
+def test_recommend_all_usage_errors(cli_home: Path, args: list[str]) -> None:
+    res = CliRunner().invoke(cli_app(), args)
+    assert res.exit_code != 0 and "error" in res.output
