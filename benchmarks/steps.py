@@ -143,6 +143,40 @@ def _baseline_rows(batch: Any, n: int) -> list[Any]:
     return items[:n]
 
 
+def _neo4j_write(store: Any, batch: Any) -> tuple[str, Any]:
+    """Write a validated load into Neo4j the way ``sitegraph load`` does: ``--bulk auto`` (the offline
+    importer for a large load into the local server's nearly empty database) unless
+    ``SITEGRAPH_BENCH_BULK`` says ``never`` or ``always``. The benchmark's server is the managed one
+    under ``SITEGRAPH_HOME/neo4j`` (``benchmarks.run`` starts it there)."""
+    from sitegraph.graph.factory import LOCAL_NEO4J_DIR
+    from sitegraph.graph.neo4j_import import local_server_for, write_load
+    from sitegraph.settings import get_settings
+
+    bulk = os.environ.get("SITEGRAPH_BENCH_BULK", "auto")
+    server = local_server_for(store, get_settings().home / LOCAL_NEO4J_DIR)
+    return write_load(store, batch, bulk=bulk, server=server)
+
+
+def _server_peak_rss_mib() -> float | None:
+    """Peak RSS (VmHWM) of the local server now running (after a bulk load restarted it, the pid
+    that ``benchmarks.run`` watches is gone)."""
+    from sitegraph.graph.factory import LOCAL_NEO4J_DIR
+    from sitegraph.graph.localserver import LocalNeo4j
+    from sitegraph.settings import get_settings
+
+    server = LocalNeo4j.from_home(get_settings().home / LOCAL_NEO4J_DIR)
+    pid = server.pid() if server else None
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def _load(kind: str, workdir: Path, scale: str) -> list[Measurement]:
     from sitegraph.ontology import load_ontology, sync
 
@@ -157,7 +191,11 @@ def _load(kind: str, workdir: Path, scale: str) -> list[Measurement]:
     batch = res.batch
     nodes, rels = batch.node_count(), batch.rel_count()
     t0, cpu1 = time.perf_counter(), time.process_time()
-    store.write(batch)
+    how, bulk = ("transactional", None)
+    if kind == "neo4j":
+        how, bulk = _neo4j_write(store, batch)
+    else:
+        store.write(batch)
     write_secs, write_cpu = time.perf_counter() - t0, time.process_time() - cpu1
     total = time.perf_counter() - started
     rows_per_s = res.rows / total
@@ -188,6 +226,16 @@ def _load(kind: str, workdir: Path, scale: str) -> list[Measurement]:
         m(f"load.{kind}.seconds", scale, total, "s"),
         m(f"load.{kind}.rows", scale, res.rows, "rows"),
     ]
+    if kind == "neo4j":
+        out.append(m("load.neo4j.bulk_import", scale, 1 if how == "bulk" else 0, "1 = neo4j-admin import, 0 = transactions"))
+    if bulk is not None:
+        # phases of the bulk path; the server stops while the import files are written
+        for phase in ("check", "files", "stop", "import", "start", "schema"):
+            out.append(m(f"load.neo4j.bulk_{phase}_seconds", scale, getattr(bulk, f"{phase}_seconds"), "s"))
+        out.append(m("load.neo4j.bulk_importer_peak_rss", scale, bulk.importer_peak_rss_mib, "MiB"))
+        rss = _server_peak_rss_mib()
+        if rss is not None:
+            out.append(m("load.neo4j.server_peak_rss_after_restart", scale, rss, "MiB"))
     store.close()
     return out
 

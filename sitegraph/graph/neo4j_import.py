@@ -187,6 +187,27 @@ def _read_existing(store: Neo4jStore) -> _Existing:
     return _Existing(version, nodes, rels)
 
 
+def _check_endpoints(batch: GraphBatch, existing: _Existing) -> None:
+    """Every relationship's endpoints are in the batch or the database (all of which ``existing`` holds);
+    the same error as :meth:`GraphStore.check_endpoints_exist`, without asking the server."""
+    empty: dict[str, Props] = {}
+    known = {label: (batch.nodes.get(label, empty), existing.nodes.get(label, empty)) for label in NODES}
+    missing: dict[str, set[str]] = {}
+    for _, sl, start, el, end, _ in batch.rels:
+        a, b = known[sl]
+        if start not in a and start not in b:
+            missing.setdefault(sl, set()).add(start)
+        a, b = known[el]
+        if end not in a and end not in b:
+            missing.setdefault(el, set()).add(end)
+    if missing:
+        parts = []
+        for label, keys in missing.items():
+            shown = sorted(keys)
+            parts.append(f"{len(shown)} {label} node(s) not found: " + ", ".join(shown[:5]) + (" ..." if len(shown) > 5 else ""))
+        raise StoreError("relationships point at nodes that do not exist: " + "; ".join(parts))
+
+
 # --- the importer's CSV files ------------------------------------------------------------------------
 
 
@@ -306,21 +327,97 @@ def _check_names(sig: tuple[tuple[str, str], ...]) -> None:
             raise BulkRefused(f"property name {name!r} cannot be a column of the importer's CSV")
 
 
+class _Slow(Exception):
+    """A value the fast row formatter does not handle: the row takes the general path."""
+
+
+def _str_list(value: list[Any]) -> str:
+    for v in value:
+        if type(v) is not str or not v or _ARRAY_DELIMITER in v:
+            raise _Slow
+    if not value:
+        raise _Slow
+    return _q(_ARRAY_DELIMITER.join(value))
+
+
+def _long(value: int) -> str:
+    text = str(value)
+    if len(text) > 18 and not -(2**63) <= value < 2**63:
+        raise _Slow
+    return text
+
+
+_FAST: dict[type, tuple[str, Callable[[Any], str]]] = {
+    str: ("string", _q),
+    int: ("long", _long),
+    float: ("double", _float),
+    bool: ("boolean", lambda v: "true" if v else "false"),
+    list: ("string[]", _str_list),
+}
+
+
+def _plan(
+    names: tuple[str, ...], types: tuple[type, ...]
+) -> tuple[tuple[tuple[str, str], ...], list[Callable[[Any], str]]] | None:
+    """(header columns, formatters) for rows with these property names and value types; None: general path."""
+    sig: list[tuple[str, str]] = []
+    fmts: list[Callable[[Any], str]] = []
+    for name, t in zip(names, types, strict=True):
+        fast = _FAST.get(t)
+        if fast is None:
+            return None
+        sig.append((name, fast[0]))
+        fmts.append(fast[1])
+    _check_names(tuple(sig))
+    return tuple(sig), fmts
+
+
 def write_import_files(folder: Path, batch: GraphBatch, existing: _Existing, version: int) -> _Files:
-    """The importer's CSV files for the database's content with ``batch`` upserted into it."""
+    """The importer's CSV files for the database's content with ``batch`` upserted into it.
+
+    Rows of the batch whose values are plain (the usual case) are formatted by a fast path: one
+    formatter per column, chosen once per combination of property names and value types; the others
+    (merged with what the database holds, None values, lists of numbers...) by the general path.
+    """
     files = _Files(folder)
-    headers_checked: set[tuple[tuple[str, str], ...]] = set()
+    checked: set[tuple[tuple[str, str], ...]] = set()
     try:
         for label, rows in batch.nodes.items():
             spec = node_spec(label)
             before = existing.nodes.get(label, {})
+            plans: dict[Any, Any] = {}
             for key, props in rows.items():
-                old = before.get(key)
-                if old is not None:
-                    props = {**old, **props}
-                if label == "SitegraphMeta":
-                    props = {**props, "version": version}
-                _node_row(files, spec.label, spec.key, key, props, headers_checked)
+                if (before and key in before) or label == "SitegraphMeta":
+                    old = before.get(key, {})
+                    merged = {**old, **props}
+                    if label == "SitegraphMeta":
+                        merged["version"] = version
+                    _node_row(files, spec.label, spec.key, key, merged, checked)
+                    continue
+                ck = (tuple(props), tuple(map(type, props.values())))
+                plan: Any = plans.get(ck)
+                if plan is None:
+                    made = _plan(*ck)
+                    if made is None:
+                        plans[ck] = plan = False
+                    else:
+                        sig, fmts = made
+                        header = ",".join([f"{spec.key}:ID({spec.label})", *(f"{n}:{t}" for n, t in sig)])
+                        entry = files._file(("n", spec.label, sig), header, f"--nodes={spec.label}", rel=False)
+                        plans[ck] = plan = (entry, fmts)
+                if plan is False:
+                    _node_row(files, spec.label, spec.key, key, props, checked)
+                    continue
+                entry, fmts = plan
+                try:
+                    cells = "".join(["," + f(v) for f, v in zip(fmts, props.values(), strict=True)])
+                except _Slow:
+                    _node_row(files, spec.label, spec.key, key, props, checked)
+                    continue
+                buf = entry[1]
+                buf.append('"' + key.replace('"', '""') + '"' + cells + "\n")
+                if len(buf) >= 20_000:
+                    files._flush(entry)
         for label, rows in existing.nodes.items():
             spec = node_spec(label)
             written = batch.nodes.get(label, {})
@@ -328,20 +425,48 @@ def write_import_files(folder: Path, batch: GraphBatch, existing: _Existing, ver
                 if key not in written:
                     if label == "SitegraphMeta":
                         props = {**props, "version": version}
-                    _node_row(files, spec.label, spec.key, key, props, headers_checked)
+                    _node_row(files, spec.label, spec.key, key, props, checked)
         if "meta" not in existing.nodes.get("SitegraphMeta", {}) and "meta" not in batch.nodes.get("SitegraphMeta", {}):
-            _node_row(files, "SitegraphMeta", "id", "meta", {"version": version}, headers_checked)
+            _node_row(files, "SitegraphMeta", "id", "meta", {"version": version}, checked)
+        rel_plans: dict[Any, Any] = {}
+        old_rels = existing.rels
         for rk, props in batch.rels.items():
-            olds = existing.rels.get(rk)
-            if olds is None:
-                _rel_row(files, rk, props, headers_checked)
+            if old_rels and rk in old_rels:
+                for old in old_rels[rk]:
+                    _rel_row(files, rk, {**old, **props}, checked)
+                continue
+            rtype, sl, start, el, end, _ = rk
+            rck: tuple[Any, ...] = (rtype, sl, el, tuple(props), tuple(map(type, props.values()))) if props else (rtype, sl, el)
+            plan = rel_plans.get(rck)
+            if plan is None:
+                made = _plan(tuple(props), tuple(map(type, props.values()))) if props else ((), [])
+                if made is None:
+                    rel_plans[rck] = plan = False
+                else:
+                    sig, fmts = made
+                    header = ",".join([f":START_ID({sl})", f":END_ID({el})", *(f"{n}:{t}" for n, t in sig)])
+                    entry = files._file(("r", rtype, sl, el, sig), header, f"--relationships={rel_spec(rtype).type}", rel=True)
+                    rel_plans[rck] = plan = (entry, fmts)
+            if plan is False:
+                _rel_row(files, rk, props, checked)
+                continue
+            entry, fmts = plan
+            if props:
+                try:
+                    cells = "".join(["," + f(v) for f, v in zip(fmts, props.values(), strict=True)])
+                except _Slow:
+                    _rel_row(files, rk, props, checked)
+                    continue
             else:
-                for old in olds:
-                    _rel_row(files, rk, {**old, **props}, headers_checked)
-        for rk, olds in existing.rels.items():
+                cells = ""
+            buf = entry[1]
+            buf.append('"' + start.replace('"', '""') + '","' + end.replace('"', '""') + '"' + cells + "\n")
+            if len(buf) >= 20_000:
+                files._flush(entry)
+        for rk, olds in old_rels.items():
             if rk not in batch.rels:
                 for old in olds:
-                    _rel_row(files, rk, old, headers_checked)
+                    _rel_row(files, rk, old, checked)
     finally:
         files.close()
     return files
@@ -447,8 +572,8 @@ def bulk_load(
     report = BulkReport()
     t0 = time.perf_counter()
     with gc_paused():
-        store.check_endpoints_exist(batch)
         existing = _read_existing(store)
+        _check_endpoints(batch, existing)
     report.check_seconds = time.perf_counter() - t0
     java = find_java(server.java)
     base = Path(workdir) if workdir else server.home / "import"
