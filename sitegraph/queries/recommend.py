@@ -254,10 +254,25 @@ def _considered(snapshot: Snapshot, site_id: str, related: tuple[list[int], np.n
     if INFER and len(out) < MAX_BARRIERS:
         known = {c.iri for c in out}
         if related is None:
-            out += inferred_barriers(snapshot, site_id, known)[: MAX_BARRIERS - len(out)]
-        else:
-            out += _inferred(snapshot, related[0], related[1], known)[: MAX_BARRIERS - len(out)]
+            related = _related_top(snapshot, site_id)
+        out += _inferred(snapshot, related[0], related[1], known)[: MAX_BARRIERS - len(out)]
     return out
+
+
+def _related_top(snapshot: Snapshot, site_id: str) -> tuple[list[int], np.ndarray]:
+    """The site's :data:`INFER_NEIGHBOURS` most related sites (SiteStructure rows, best first) and their scores:
+    ``top_positive`` of :func:`related_scores`, through :func:`block_top` (which scores only the sites that can
+    be among them). Its similar sites, found on the way, go to :func:`similar_sites`' cache."""
+    st = site_structure(snapshot)
+    similar, similarity, related, scores = block_top(
+        snapshot, np.array([st.index[site_id]], dtype=np.int64), NEIGHBOURS, INFER_NEIGHBOURS
+    )[0]
+    cache: dict[tuple[str, int], list[tuple[str, float]]] = snapshot.cache.setdefault("recommend.similar_sites", {})
+    if (site_id, NEIGHBOURS) not in cache:
+        if len(cache) >= SIMILAR_CACHE_SIZE:
+            cache.clear()
+        cache[(site_id, NEIGHBOURS)] = [(st.sites[j], v) for j, v in zip(similar.tolist(), similarity.tolist(), strict=True)]
+    return related.tolist(), scores
 
 
 def _own_activity(snapshot: Snapshot, site_id: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -786,10 +801,11 @@ def warm_up(source: Snapshot | GraphStore) -> Snapshot:
     """Build every per-snapshot index the per-site queries read, so that no request pays for it.
 
     The engagement and effectiveness indexes, the activity tables at both half-lives, the site
-    structure (incidence matrices, barrier profiles), the ontology index, the country rates and the
-    projection for network proximity. Each is built once per data version (``snapshot.cache``).
+    structure (incidence matrices, barrier profiles), the ontology index, the country rates, the
+    projection for network proximity and the operands of :func:`sitegraph.queries.related.block_top`.
+    Each is built once per data version (``snapshot.cache``).
     """
-    from sitegraph.queries.related import _proximity
+    from sitegraph.queries.related import _block_operands, _proximity
 
     snapshot = as_snapshot(source)
     engagement_index(snapshot)
@@ -800,6 +816,7 @@ def warm_up(source: Snapshot | GraphStore) -> Snapshot:
     ontology_index(snapshot)
     country_rates(snapshot)
     _proximity(snapshot)
+    _block_operands(snapshot)
     return snapshot
 
 

@@ -335,6 +335,10 @@ def _block_operands(snapshot: Snapshot) -> _BlockOperands:
     return built
 
 
+FEW_ROWS = 4
+"""Up to this many sites, :func:`block_top` walks from each site instead of multiplying by the whole walk."""
+
+
 def _proximity_block(snapshot: Snapshot, rows: np.ndarray) -> sparse.csr_matrix:
     """:func:`proximity_vector` of the sites ``rows`` (SiteStructure order), one sparse row each, same values.
 
@@ -345,6 +349,9 @@ def _proximity_block(snapshot: Snapshot, rows: np.ndarray) -> sparse.csr_matrix:
     prox = _proximity(snapshot)
     ops = _block_operands(snapshot)
     n_sites = len(prox.site_rows)
+    if len(rows) <= FEW_ROWS:  # a walk touches only what it reaches; the product reads the whole matrix
+        st = site_structure(snapshot)
+        return sparse.csr_matrix(np.vstack([proximity_vector(snapshot, st.sites[i]) for i in rows.tolist()]))
     start = prox.site_rows[rows]
     present = np.flatnonzero(start >= 0)
     x = sparse.csr_matrix((np.ones(len(present)), (start[present], present)), shape=(prox.n, len(rows)))
