@@ -82,8 +82,15 @@ def neo4j_for(scale: str, base: Path) -> Iterator[dict[str, str]]:
             "NEO4J_URI": server.uri,
             "NEO4J_PASSWORD": server.password,
             "SITEGRAPH_HOME": str(base),
-            "SITEGRAPH_BENCH_NEO4J_PID": str(server.pid() or ""),
         }
+
+
+def neo4j_server_pid(env: dict[str, str]) -> int | None:
+    """The pid of the benchmark's server now (a bulk load restarts it under a new pid)."""
+    from sitegraph.graph.localserver import LocalNeo4j
+
+    server = LocalNeo4j.from_home(Path(env["SITEGRAPH_HOME"]) / "neo4j")
+    return server.pid() if server is not None else None
 
 
 def process_peak_rss_mib(pid: str | int | None) -> float | None:
@@ -154,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             measurements += run_step(step, workdir, args.scale, env)
             if "neo4j" in step:
                 # The server is a separate JVM: its memory is part of what the Neo4j steps cost.
-                rss = process_peak_rss_mib(env.get("SITEGRAPH_BENCH_NEO4J_PID"))
+                rss = process_peak_rss_mib(neo4j_server_pid(env))
                 if rss is not None:
                     measurements.append(
                         {"name": f"{step}.neo4j_server_peak_rss", "scale": args.scale, "value": round(rss, 1), "unit": "MiB"}

@@ -420,6 +420,9 @@ def step_api(workdir: Path, scale: str, kind: str) -> list[Measurement]:
 
     out_file = workdir / f"api-{kind}.json"
     args = ["--store", kind, "--duration", str(SCALES[scale].api_seconds), "--concurrency", "32", "--out", str(out_file)]
+    # every site, uniformly at random; one window while the server answers every site ahead, the
+    # measured one after it has (sitegraph.api.precompute)
+    args += ["--sites", "0", "--precompute", "both"]
     if kind == "memory":
         args += ["--home", str(workdir)]
     load_test.main(args)  # exits non-zero on errors, which are reported below as a measurement
@@ -439,6 +442,21 @@ def step_api(workdir: Path, scale: str, kind: str) -> list[Measurement]:
         out.append(m(f"api.{kind}.server_peak_rss", scale, server["peak_rss_mib"], "MiB"))
         out.append(m(f"api.{kind}.server_cpu_per_request", scale, server["cpu_ms_per_request"], "ms"))
     out.append(m(f"api.{kind}.load_average", scale, round(result["load_average"]["after"][0], 2), "1-min load"))
+    if server.get("peak_rss_whole_run_mib") is not None:
+        out.append(m(f"api.{kind}.server_peak_rss_whole_run", scale, server["peak_rss_whole_run_mib"], "MiB"))
+    out.append(m(f"api.{kind}.sites", scale, result["sites_sampled"], "sites"))
+    pre = result.get("precomputed") or {}
+    if pre.get("before_load"):
+        out.append(m(f"api.{kind}.precompute_seconds", scale, pre["before_load"]["seconds"], "s"))
+    if (pre.get("at_end") or {}).get("kept_mib") is not None:
+        out.append(m(f"api.{kind}.precompute_kept", scale, pre["at_end"]["kept_mib"], "MiB"))
+    during = pre.get("during") or {}
+    if during.get("overall"):
+        out.append(m(f"api.{kind}.during_precompute.throughput", scale, during["overall"]["throughput_rps"], "requests/s"))
+        out.append(m(f"api.{kind}.during_precompute.errors", scale, during["overall"]["errors"], "errors"))
+        for endpoint, summary in during["endpoints"].items():
+            if summary.get("p99_ms") is not None:
+                out.append(m(f"api.{kind}.during_precompute.{endpoint}.p99_ms", scale, summary["p99_ms"], "ms"))
     return out
 
 

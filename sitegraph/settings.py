@@ -31,6 +31,10 @@ class Settings(BaseSettings):
         default=SecretStr(""), description="Comma-separated API keys accepted by write endpoints."
     )
     sitegraph_cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS ('*' for any).")
+    sitegraph_api_precompute: bool = Field(
+        default=True,
+        description="The API answers every site's profile, related sites and tactics ahead, per snapshot, in the background.",
+    )
 
     @property
     def home(self) -> Path:

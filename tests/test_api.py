@@ -1354,3 +1354,15 @@ def test_oversized_body_is_413_and_stores_nothing(client: TestClient, demo_store
 
     assert_error(client.post("/interactions", content=chunks(), headers=headers), 413, "payload_too_large")
     assert interaction_count(demo_store) == before
+
+
+def test_precompute_setting_turns_the_thread_off(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """SITEGRAPH_API_PRECOMPUTE=0 (or `sitegraph serve --no-precompute`) serves without the thread."""
+    monkeypatch.setenv("SITEGRAPH_API_PRECOMPUTE", "0")
+    settings = Settings(_env_file=None, sitegraph_home=tmp_path)  # type: ignore[call-arg]
+    assert settings.sitegraph_api_precompute is False
+    assert create_app(settings=settings).state.precomputer is None
+    monkeypatch.setenv("SITEGRAPH_API_PRECOMPUTE", "true")
+    settings = Settings(_env_file=None, sitegraph_home=tmp_path)  # type: ignore[call-arg]
+    assert settings.sitegraph_api_precompute is True
+    assert create_app(settings=settings).state.precomputer is not None

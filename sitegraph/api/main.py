@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -62,13 +61,10 @@ def cors_origins(settings: Settings) -> list[str]:
     return ["*"] if raw == "*" else [o.strip() for o in raw.split(",") if o.strip()]
 
 
-PRECOMPUTE_ENV = "SITEGRAPH_API_PRECOMPUTE"
-"""Set to 0 to serve without answering every site ahead (see :mod:`sitegraph.api.precompute`)."""
-
-
-def precompute_default(holder: StoreHolder) -> bool:
-    """Answer every site ahead when serving for real (the app opened its store), unless turned off."""
-    return holder.owned and os.environ.get(PRECOMPUTE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+def precompute_default(holder: StoreHolder, settings: Settings) -> bool:
+    """Answer every site ahead when serving for real (the app opened its store), unless
+    ``SITEGRAPH_API_PRECOMPUTE`` is false (see :mod:`sitegraph.api.precompute`)."""
+    return holder.owned and settings.sitegraph_api_precompute
 
 
 def create_app(store: GraphStore | None = None, settings: Settings | None = None, *, precompute: bool | None = None) -> FastAPI:
@@ -80,7 +76,7 @@ def create_app(store: GraphStore | None = None, settings: Settings | None = None
     settings = settings or get_settings()
     holder = StoreHolder(settings, store)
     precomputer: Precomputer | None = None
-    if precompute if precompute is not None else precompute_default(holder):
+    if precompute if precompute is not None else precompute_default(holder, settings):
         from sitegraph.api.routes.sites import PER_SITE
 
         precomputer = Precomputer(

@@ -86,6 +86,14 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (more cores, more throughput).")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level: critical, error, warning, info or debug.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request with its status and duration.")] = True,
+    precompute: Annotated[
+        bool | None,
+        typer.Option(
+            "--precompute/--no-precompute",
+            help="Answer every site ahead in the background after each data change (default: on; env SITEGRAPH_API_PRECOMPUTE).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs). Writes need a key from SITEGRAPH_API_KEYS."""
     import uvicorn
@@ -96,6 +104,9 @@ def serve(
         if store not in ("memory", "neo4j"):
             raise fail(UsageError(f"unknown store {store!r}: use 'memory' or 'neo4j'"))
         os.environ["SITEGRAPH_STORE"] = store  # read by the app's settings (also in --reload workers)
+        get_settings.cache_clear()
+    if precompute is not None:
+        os.environ["SITEGRAPH_API_PRECOMPUTE"] = "1" if precompute else "0"  # read by the app's settings
         get_settings.cache_clear()
     settings = get_settings()
     kind = settings.sitegraph_store
