@@ -26,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks.steps import SCALES
+from benchmarks.steps import SCALES, process_peak_rss_mib
 
 log = logging.getLogger("benchmarks.run")
 RESULTS = Path(__file__).parent / "results"
@@ -91,19 +91,6 @@ def neo4j_server_pid(env: dict[str, str]) -> int | None:
 
     server = LocalNeo4j.from_home(Path(env["SITEGRAPH_HOME"]) / "neo4j")
     return server.pid() if server is not None else None
-
-
-def process_peak_rss_mib(pid: str | int | None) -> float | None:
-    """Peak resident set size (VmHWM) of a live process, from /proc; None if it cannot be read."""
-    if not pid:
-        return None
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError):
-        return None
-    return None
 
 
 def run_step(step: str, workdir: Path, scale: str, env: dict[str, str]) -> list[dict[str, Any]]:

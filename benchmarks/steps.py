@@ -165,8 +165,12 @@ def _server_peak_rss_mib() -> float | None:
     from sitegraph.settings import get_settings
 
     server = LocalNeo4j.from_home(get_settings().home / LOCAL_NEO4J_DIR)
-    pid = server.pid() if server else None
-    if pid is None:
+    return process_peak_rss_mib(server.pid() if server else None)
+
+
+def process_peak_rss_mib(pid: str | int | None) -> float | None:
+    """Peak resident set size (VmHWM) of a live process, from /proc; None if it cannot be read."""
+    if not pid:
         return None
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
