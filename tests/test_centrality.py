@@ -136,6 +136,40 @@ def test_personalized_pagerank_matches_networkx(graph: tuple[Projection, nx.Grap
     assert l1(fast, ref) <= 1e-6
 
 
+def test_degree_ordered_pagerank_gives_the_same_values(
+    graph: tuple[Projection, nx.Graph], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reordered iteration (large projections) against the plain one and networkx, every variant."""
+    p, g = graph
+    chosen = {p.nodes[0]: 1.0, p.nodes[len(p.nodes) // 2]: 3.0}
+    variants: list[dict[str, object]] = [{}, {"weighted": False}, {"personalization": chosen, "alpha": 0.7}]
+    plain = [c.pagerank(p, **kw) for kw in variants]  # type: ignore[arg-type]
+    monkeypatch.setattr(c, "REORDER_MIN_NODES", 1)
+    for kw, before in zip(variants, plain, strict=True):
+        after = c.pagerank(p, **kw)  # type: ignore[arg-type]
+        assert list(after) == p.nodes
+        assert l1(after, before) <= 1e-12
+        ref = nx.pagerank(
+            g,
+            alpha=float(kw.get("alpha", 0.85)),  # type: ignore[arg-type]
+            personalization=kw.get("personalization"),
+            weight=None if kw.get("weighted") is False else "weight",
+            tol=c.PAGERANK_TOL,
+            max_iter=1000,
+        )
+        assert l1(after, ref) <= 1e-6
+
+
+def test_degree_order_keeps_each_row() -> None:
+    p = as_projection(_with_isolates(_weighted(nx.barabasi_albert_graph(60, 2, seed=7), 8), 3))
+    m, order = c._degree_order(p.adjacency)
+    lengths = np.diff(m.indptr)
+    assert np.all(lengths[:-1] >= lengths[1:])
+    back = np.empty_like(order)
+    back[order] = np.arange(len(order))
+    assert (m[back][:, back] != p.adjacency).nnz == 0
+
+
 def test_scipy_baseline_matches_networkx(graph: tuple[Projection, nx.Graph]) -> None:
     p, g = graph
     assert l1(c.pagerank_scipy_baseline(p), nx.pagerank(g, tol=c.PAGERANK_TOL, max_iter=1000)) <= 1e-6
