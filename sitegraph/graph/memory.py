@@ -8,6 +8,7 @@ checks SQLite's ``data_version`` and reloads when someone else changed the file.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sqlite3
@@ -198,20 +199,39 @@ class MemoryStore(GraphStore):
         with gc_paused():
             keys = {label: sys.intern(spec.key) for label, spec in NODES.items()}
             loads = orjson.loads
+            node_attrs = b.graph._node
             for label, key, props in self._db.execute("SELECT label, key, props FROM nodes"):
-                nid = b.node_id(label, key)
+                nid = b.node_id(label, key)  # new: nodes come first, each once (the table's key)
                 attrs = b.props(label, loads(props), {"_label": nid[0]})
                 attrs[keys[label]] = nid[1]
-                b.add_node(label, key, attrs)
+                node_attrs[nid] = attrs
             node_id, edge_key, edge_props, add_edge = b.node_id, b.edge_key, b.edge_props, b.add_edge
+            ids = b.ids  # {label: {key: id}}: looked up inline, the builder's methods only for what is new
+            edge_keys = b.edge_keys  # {type: {identity json: key}}
             for rtype, sl, sk, el, ek, ident, props in self._db.execute(
                 "SELECT type, start_label, start_key, end_label, end_key, ident, props FROM rels"
             ):
                 data = EMPTY_PROPS if props == "{}" else edge_props(rtype, loads(props))
-                add_edge(node_id(sl, sk), node_id(el, ek), edge_key(rtype, ident), data)
+                try:
+                    u = ids[sl][sk]
+                except KeyError:
+                    u = node_id(sl, sk)
+                try:
+                    v = ids[el][ek]
+                except KeyError:
+                    v = node_id(el, ek)
+                try:
+                    key = edge_keys[rtype][ident]
+                except KeyError:
+                    key = edge_key(rtype, ident)
+                add_edge(u, v, key, data)
             g = b.finish()
+            # Long-lived and free of cycles: out of the collector's passes now (what build_snapshot does
+            # after a full read), before re-enabling it would start one pass over every object made here.
+            gc.freeze()
         self.loads += 1
-        log.debug("loaded embedded graph: %d nodes, %d relationships", g.number_of_nodes(), g.number_of_edges())
+        if log.isEnabledFor(logging.DEBUG):  # counting the edges walks them all
+            log.debug("loaded embedded graph: %d nodes, %d relationships", g.number_of_nodes(), g.number_of_edges())
         return g
 
     # --- writes ------------------------------------------------------------------------------

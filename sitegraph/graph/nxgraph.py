@@ -72,29 +72,12 @@ class SnapshotGraph(nx.MultiDiGraph):
 
     _owned: _Owned | None = None  # set on copies made by cow_copy: which inner dicts are this graph's own
 
-    @property
-    def edges(self) -> OutMultiEdgeView:
-        return OutMultiEdgeView(self)
-
-    @property
-    def out_edges(self) -> OutMultiEdgeView:
-        return OutMultiEdgeView(self)
-
-    @property
-    def in_edges(self) -> InMultiEdgeView:
-        return InMultiEdgeView(self)
-
-    @property
-    def degree(self) -> DiMultiDegreeView:
-        return DiMultiDegreeView(self)
-
-    @property
-    def in_degree(self) -> InMultiDegreeView:
-        return InMultiDegreeView(self)
-
-    @property
-    def out_degree(self) -> OutMultiDegreeView:
-        return OutMultiDegreeView(self)
+    # networkx's own views, made per access (its cached_property versions would hold the graph)
+    edges = out_edges = property(OutMultiEdgeView)
+    in_edges = property(InMultiEdgeView)
+    degree = property(DiMultiDegreeView)
+    in_degree = property(InMultiDegreeView)
+    out_degree = property(OutMultiDegreeView)
 
 
 def clear_nx_cache(g: nx.MultiDiGraph) -> None:
@@ -173,16 +156,16 @@ class GraphBuilder:
 
     def __init__(self) -> None:
         self.graph = SnapshotGraph()
-        self._ids: dict[str, dict[str, NodeId]] = {}
+        self.ids: dict[str, dict[str, NodeId]] = {}  # {label: {key: the node's id tuple}} (read-only outside)
         self._values = _Interner()
-        self._edge_keys: dict[tuple[str, str], EdgeKey] = {}
+        self.edge_keys: dict[str, dict[str, EdgeKey]] = {}  # {type: {identity json: edge key}} (read-only outside)
 
     def node_id(self, label: str, key: str) -> NodeId:
         """The graph's own id tuple for (label, key); a bare node is added when it is not there yet."""
-        ids = self._ids.get(label)
+        ids = self.ids.get(label)
         if ids is None:
             label = _LABELS.get(label) or sys.intern(label)
-            ids = self._ids[label] = {}
+            ids = self.ids[label] = {}
         nid = ids.get(key)
         if nid is None:
             nid = ids[key] = (_LABELS.get(label) or sys.intern(label), key)
@@ -206,12 +189,16 @@ class GraphBuilder:
             node[nid] = attrs
 
     def edge_key(self, rtype: str, ident: str) -> EdgeKey:
-        ek = self._edge_keys.get((rtype, ident))
-        if ek is None:
+        """The shared key tuple of a relationship of type ``rtype`` with identity JSON ``ident``."""
+        keys = self.edge_keys.get(rtype)
+        if keys is None:
             rtype = _TYPES.get(rtype) or sys.intern(rtype)
+            keys = self.edge_keys[rtype] = {}
+        ek = keys.get(ident)
+        if ek is None:
             if ident == _NO_IDENTITY:
                 ident = _NO_IDENTITY
-            ek = self._edge_keys[(rtype, ident)] = (rtype, ident)
+            ek = keys[ident] = (_TYPES.get(rtype) or sys.intern(rtype), ident)
         return ek
 
     def add_edge(self, u: NodeId, v: NodeId, ek: EdgeKey, props: Mapping[str, Any]) -> None:
@@ -228,8 +215,8 @@ class GraphBuilder:
         return self.props(rtype, props) if props else EMPTY_PROPS
 
     def finish(self) -> SnapshotGraph:
-        self._ids.clear()
-        self._edge_keys.clear()
+        self.ids.clear()
+        self.edge_keys.clear()
         self._values = _Interner()
         clear_nx_cache(self.graph)
         return self.graph

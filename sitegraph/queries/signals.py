@@ -44,9 +44,9 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sitegraph.errors import NotFoundError
-from sitegraph.graph.store import GraphStore
+from sitegraph.graph.store import GraphStore, gc_paused
 from sitegraph.queries.models import BarrierActivity, ChannelStat, FrictionSummary, Tag
-from sitegraph.queries.snapshot import Snapshot, get_snapshot
+from sitegraph.queries.snapshot import NodeId, Snapshot, get_snapshot
 
 HALF_LIFE_DAYS = 90.0
 """Age at which a mention counts half."""
@@ -93,6 +93,8 @@ NEGATION_WINDOW = 4
 
 
 def _norm_token(raw: str) -> str:
+    if raw.isascii():  # NFKD leaves ASCII as it is, and it has no combining marks
+        return raw.lower().replace("'", "")
     text = unicodedata.normalize("NFKD", raw.lower())
     text = "".join(c for c in text if not unicodedata.combining(c))
     return text.replace("'", "").replace("’", "")
@@ -399,9 +401,12 @@ def parse_day(value: Any) -> float | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(value)  # reads a trailing Z as UTC (Python 3.11+)
     except ValueError:
-        return None
+        try:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return (dt - _EPOCH).total_seconds() / 86400.0
@@ -490,12 +495,54 @@ def _barrier_meta(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
     return meta
 
 
+def _stored_mention(data: Mapping[str, Any], bm: Mapping[str, Any]) -> Mention:
+    """The mention a CONCERNS relationship records (its own severity and confidence, else the defaults)."""
+    src: str = data["source"] if data.get("source") in ("observed", "tagged") else "observed"
+    sev = _num(data.get("severity"))
+    if sev is None:
+        sev = _num(bm.get("severity"))
+    if sev is None:
+        sev = DEFAULT_SEVERITY
+    conf = _num(data.get("confidence"))
+    if conf is None:
+        conf = 1.0 if src == "observed" else TAG_CONFIDENCE_STEMMED
+    return Mention(src, sev, conf, True)
+
+
+def _ordered_edge_fields(
+    props: Mapping[str, Any], out_edges: Mapping[NodeId, Mapping[Any, Any]], meta: Mapping[str, Mapping[str, Any]]
+) -> tuple[str | None, dict[str, Mention]]:
+    """An interaction's outcome and stored mentions, its edges read in sorted order: the last APPLIED
+    outcome wins, and of several mentions of one barrier the first with the greatest weight."""
+    outcome = props.get("outcome") if isinstance(props.get("outcome"), str) else None
+    mentions: dict[str, Mention] = {}
+    edges = sorted(((v, ek, data) for v, keyed in out_edges.items() for ek, data in keyed.items()), key=lambda e: (e[0], e[1]))
+    for (_label, key), ek, data in edges:
+        if ek[0] == "APPLIED":
+            rel_outcome = data.get("outcome")
+            if isinstance(rel_outcome, str) and rel_outcome:
+                outcome = rel_outcome
+        elif ek[0] == "CONCERNS":
+            m = _stored_mention(data, meta.get(key, {}))
+            prev = mentions.get(key)
+            if prev is None or m.weight > prev.weight:
+                mentions[key] = m
+    return outcome, mentions
+
+
 def engagement_index(source: Snapshot | GraphStore) -> EngagementIndex:
     """The engagement index of a snapshot (built once per data version)."""
     snapshot = as_snapshot(source)
     cached = snapshot.cache.get("signals.engagement")
     if cached is not None:
         return cached
+    with gc_paused():  # a million records and their dicts, none in a cycle: the collector's passes over them cost a third
+        built = _build_engagement_index(snapshot)
+    snapshot.cache["signals.engagement"] = built
+    return built
+
+
+def _build_engagement_index(snapshot: Snapshot) -> EngagementIndex:
     g = snapshot.graph
     succ = g._succ  # {u: {v: {(type, identity): props}}}: networkx's adjacency, read directly (the views cost more)
     index = barrier_index(snapshot)
@@ -503,44 +550,45 @@ def engagement_index(source: Snapshot | GraphStore) -> EngagementIndex:
     by_site: dict[str, list[InteractionRecord]] = defaultdict(list)
     note_cache: dict[str, dict[str, float]] = {}  # tags of each distinct note, for this build only
     ref: float | None = None
-    for nid in sorted(n for n in g.nodes if n[0] == "Interaction"):
-        props = g.nodes[nid]
+    node = g._node
+    for nid in sorted(n for n in node if n[0] == "Interaction"):
+        props = node[nid]
         day = parse_day(props.get("occurred_at"))
         if day is None:
             continue
-        site = investigator = study = tactic = None
         outcome = props.get("outcome") if isinstance(props.get("outcome"), str) else None
+        # One pass over the edges in storage order. Every field but two is order-free (the least key);
+        # the two that are not (the last APPLIED outcome, the first best mention of a barrier) are
+        # read again in sorted edge order when an interaction has more than one such edge (rare).
+        site = investigator = study = tactic = None
         mentions: dict[str, Mention] = {}
-        edges = [(v, ek, data) for v, keyed in succ[nid].items() for ek, data in keyed.items()]
-        edges.sort(key=lambda e: (e[0], e[1]))  # the order of sorted(g.out_edges(nid, keys=True, data=True))
-        for (_label, key), ek, data in edges:
-            rtype = ek[0]
-            if rtype == "WITH_SITE":
-                site = key if site is None else min(site, key)
-            elif rtype == "WITH_INVESTIGATOR":
-                investigator = key if investigator is None else min(investigator, key)
-            elif rtype == "ABOUT_STUDY":
-                study = key if study is None else min(study, key)
-            elif rtype == "APPLIED":
-                tactic = key if tactic is None else min(tactic, key)
-                rel_outcome = data.get("outcome")
-                if isinstance(rel_outcome, str) and rel_outcome:
-                    outcome = rel_outcome
-            elif rtype == "CONCERNS":
-                bm = meta.get(key, {})
-                src = data.get("source") if data.get("source") in ("observed", "tagged") else "observed"
-                sev = _num(data.get("severity"))
-                if sev is None:
-                    sev = _num(bm.get("severity"))
-                if sev is None:
-                    sev = DEFAULT_SEVERITY
-                conf = _num(data.get("confidence"))
-                if conf is None:
-                    conf = 1.0 if src == "observed" else TAG_CONFIDENCE_STEMMED
-                m = Mention(src, sev, conf, True)
-                prev = mentions.get(key)
-                if prev is None or m.weight > prev.weight:
-                    mentions[key] = m
+        applied_outcomes = 0
+        clash = False
+        for v, keyed in succ[nid].items():
+            key = v[1]
+            for ek, data in keyed.items():
+                rtype = ek[0]
+                if rtype == "WITH_SITE":
+                    site = key if site is None else min(site, key)
+                elif rtype == "WITH_INVESTIGATOR":
+                    investigator = key if investigator is None else min(investigator, key)
+                elif rtype == "ABOUT_STUDY":
+                    study = key if study is None else min(study, key)
+                elif rtype == "APPLIED":
+                    tactic = key if tactic is None else min(tactic, key)
+                    rel_outcome = data.get("outcome")
+                    if isinstance(rel_outcome, str) and rel_outcome:
+                        outcome = rel_outcome
+                        applied_outcomes += 1
+                elif rtype == "CONCERNS":
+                    if key in mentions or v[0] != "Barrier":
+                        clash = True
+                    else:
+                        mentions[key] = _stored_mention(data, meta.get(key, {}))
+        if clash or applied_outcomes > 1:
+            outcome, mentions = _ordered_edge_fields(props, succ[nid], meta)
+        elif len(mentions) > 1:
+            mentions = dict(sorted(mentions.items()))  # the sorted edge order (sums over mentions follow it)
         if site is None:
             continue
         note = props.get("note") if isinstance(props.get("note"), str) else ""
@@ -573,9 +621,7 @@ def engagement_index(source: Snapshot | GraphStore) -> EngagementIndex:
         ref = day if ref is None else max(ref, day)
     for recs in by_site.values():
         recs.sort(key=lambda r: (r.day, r.id))
-    built = EngagementIndex(by_site=dict(by_site), reference_day=ref, barrier_meta=meta)
-    snapshot.cache["signals.engagement"] = built
-    return built
+    return EngagementIndex(by_site=dict(by_site), reference_day=ref, barrier_meta=meta)
 
 
 def reference_date(source: Snapshot | GraphStore) -> str | None:
@@ -720,7 +766,6 @@ class ActivityTable:
 
 def activity_table(source: Snapshot | GraphStore, *, half_life_days: float = HALF_LIFE_DAYS) -> ActivityTable:
     """The :class:`ActivityTable` of every site (cached per snapshot)."""
-    import numpy as np
 
     snapshot = as_snapshot(source)
     key = f"signals.activity_table.{half_life_days}"
@@ -728,6 +773,15 @@ def activity_table(source: Snapshot | GraphStore, *, half_life_days: float = HAL
     if cached is not None:
         return cached
     eng = engagement_index(snapshot)
+    with gc_paused():
+        built = _build_activity_table(snapshot, eng, half_life_days)
+    snapshot.cache[key] = built
+    return built
+
+
+def _build_activity_table(snapshot: Snapshot, eng: EngagementIndex, half_life_days: float) -> ActivityTable:
+    import numpy as np
+
     sites = [k for k, _ in snapshot.nodes("Site")]
     barriers = sorted(eng.barrier_meta)
     col = {iri: j for j, iri in enumerate(barriers)}
@@ -739,15 +793,13 @@ def activity_table(source: Snapshot | GraphStore, *, half_life_days: float = HAL
         cols += [c for c, _ in row]
         values += [v for _, v in row]
         indptr.append(len(cols))
-    built = ActivityTable(
+    return ActivityTable(
         sites=sites,
         barriers=barriers,
         indptr=np.array(indptr, dtype=np.int64),
         cols=np.array(cols, dtype=np.int64),
         values=np.array(values, dtype=np.float64),
     )
-    snapshot.cache[key] = built
-    return built
 
 
 def activity_vectors(
