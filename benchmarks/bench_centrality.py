@@ -252,20 +252,57 @@ def run_on_store(store: GraphStore, scale: str, *, seed: int = 0) -> list[Measur
     return out
 
 
+PAGERANK_RUNS = 3
+"""PageRank is timed this many times on each side (fast path, scipy bound, networkx; same graph, a full
+collection before each run) and the fastest run of each side is compared: one run on a shared machine
+measures the load as much as the code."""
+
+
+def _wall(t: Timing) -> float:
+    return t.wall
+
+
+def _best_of(fn: Callable[[], Any], runs: int) -> tuple[Any, list[Timing]]:
+    """``fn()``'s result and the timing of each of ``runs`` runs (a full collection before each)."""
+    timings: list[Timing] = []
+    out: Any = None
+    for _ in range(runs):
+        out = None
+        gc.collect()
+        out, t = _timed(fn)
+        timings.append(t)
+    return out, timings
+
+
+def _runs(m: Measurement, runs: list[Timing], baseline_runs: list[Timing]) -> Measurement:
+    """``m`` (timed as the best of several runs) with every run's wall seconds, both sides."""
+    m["runs"] = [round(t.wall, 4) for t in runs]
+    m["baseline_runs"] = [round(t.wall, 4) for t in baseline_runs]
+    return m
+
+
 def _against_references(proj: Projection, scale: str, seed: int, prefix: str | None = None) -> list[Measurement]:
     """PageRank against the sparse lower bound and networkx; the other measures against networkx."""
     out: list[Measurement] = []
     name = prefix or proj.name
-    fast, t_fast = _timed(partial(c.pagerank, proj))
-    base, t_base = _timed(partial(c.pagerank_scipy_baseline, proj))
-    out.append(_m(f"{name}_pagerank_fast", scale, t_fast, "s", "scipy sparse power iteration (lower bound)", t_base))
+    fast, fast_runs = _best_of(partial(c.pagerank, proj), PAGERANK_RUNS)
+    base, base_runs = _best_of(partial(c.pagerank_scipy_baseline, proj), PAGERANK_RUNS)
+    t_fast, t_base = min(fast_runs, key=_wall), min(base_runs, key=_wall)
+    out.append(
+        _runs(
+            _m(f"{name}_pagerank_fast", scale, t_fast, "s", "scipy sparse power iteration (lower bound)", t_base),
+            fast_runs,
+            base_runs,
+        )
+    )
     if proj.n_edges > NX_MAX_EDGES:
         out.append(_m(f"{name}_networkx_skipped", scale, proj.n_edges, "edges", "networkx edge limit", NX_MAX_EDGES))
         return out
     g, t_conv = _timed(proj.to_networkx)
     out.append(_m(f"{name}_to_networkx", scale, t_conv, "s"))
-    ref, t_nx = _timed(partial(nx.pagerank, g, tol=c.PAGERANK_TOL, max_iter=1000))
-    out.append(_m(f"{name}_pagerank_fast_vs_networkx", scale, t_fast, "s", "networkx pagerank", t_nx))
+    ref, nx_runs = _best_of(partial(nx.pagerank, g, tol=c.PAGERANK_TOL, max_iter=1000), PAGERANK_RUNS)
+    t_nx = min(nx_runs, key=_wall)
+    out.append(_runs(_m(f"{name}_pagerank_fast_vs_networkx", scale, t_fast, "s", "networkx pagerank", t_nx), fast_runs, nx_runs))
     out.append(_m(f"{name}_pagerank_l1_vs_networkx", scale, _diff(proj, fast, ref)[0], "L1"))
     out.append(_m(f"{name}_pagerank_baseline_l1_vs_networkx", scale, _diff(proj, base, ref)[0], "L1"))
     d_fast, t_df = _timed(partial(c.degree, proj))
