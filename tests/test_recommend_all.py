@@ -6,13 +6,17 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from sitegraph.errors import NotFoundError
 from sitegraph.graph.memory import MemoryStore
+from sitegraph.queries import related as related_mod
 from sitegraph.queries.recommend import recommend_tactics
-from sitegraph.queries.snapshot import get_snapshot
+from sitegraph.queries.related import related_all, related_sites
+from sitegraph.queries.snapshot import build_snapshot, get_snapshot
 from sitegraph.settings import get_settings
 from tests.test_generate import build_graph, cli_app
 
@@ -71,3 +75,39 @@ def test_recommend_all_to_stdout(cli_home: Path) -> None:
 def test_recommend_all_usage_errors(cli_home: Path, args: list[str]) -> None:
     res = CliRunner().invoke(cli_app(), args)
     assert res.exit_code != 0 and "error" in res.output
+
+
+def _json(items: list[Any]) -> str:
+    return "[" + ",".join(x.model_dump_json() for x in items) + "]"
+
+
+@pytest.mark.parametrize("limit", [1, 10, 50])
+def test_related_all_is_related_sites(home: Path, limit: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every site's batch answer is byte for byte the per-site one (small blocks: several blocks)."""
+    monkeypatch.setattr(related_mod, "RELATED_BLOCK_CELLS", 1)  # blocks of 8 sites
+    st = MemoryStore(home / "memory")
+    try:
+        snap = get_snapshot(st)
+        ids = [k for k, _ in snap.nodes("Site")]
+        got = dict(related_all(snap, ids, limit))
+        assert list(got) == ids
+        fresh = build_snapshot(st)  # per-site answers on a snapshot the batch did not touch
+        for k in ids:
+            assert _json(got[k]) == _json(related_sites(fresh, k, limit)), k
+        assert any(got[k] for k in ids) and all(len(v) <= limit for v in got.values())
+        # a subset, in a given order, and the default of every site
+        some = ids[::-3]
+        assert [s for s, _ in related_all(snap, some, limit)] == some
+        assert [s for s, _ in related_all(snap, limit=limit)] == ids
+    finally:
+        st.close()
+
+
+def test_related_all_unknown_site(home: Path) -> None:
+    st = MemoryStore(home / "memory")
+    try:
+        snap = get_snapshot(st)
+        with pytest.raises(NotFoundError):
+            list(related_all(snap, ["site:nope"]))
+    finally:
+        st.close()

@@ -25,7 +25,7 @@ identically. Everything is computed on the snapshot.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -420,27 +420,33 @@ def _shared_conditions(st: SiteStructure, lookup: _Lookup, cols: np.ndarray) -> 
     return np.bincount(owner[marked[m.indices[offsets]]], minlength=len(cols)).astype(np.float64)
 
 
-def _totals_at(st: SiteStructure, i: int, cols: np.ndarray, lookup: _Lookup) -> np.ndarray:
-    """The related score of site ``i`` with the sites ``cols`` (not ``i``): :func:`related_scores`'s total at
-    those sites, the same operations on the same values (``lookup``: the site's shared investigator and
-    study counts, profile similarities and normalised proximity; its conditions marked)."""
+def _features_at(st: SiteStructure, i: int, cols: np.ndarray, lookup: _Lookup) -> tuple[np.ndarray, ...]:
+    """The five features (:data:`_FEATURES` order) of site ``i`` with the sites ``cols`` (not ``i``):
+    :func:`related_scores`'s feature arrays at those sites, the same operations on the same values
+    (``lookup``: the site's shared investigator and study counts, profile similarities and normalised
+    proximity; its conditions marked)."""
     v = lookup.values
-    features = (
+    return (
         1 - np.exp(-v["shared_investigator"][cols]),
         _salton(v["shared_study"][cols], st.n_std[i], st.n_std[cols]),
         _salton(_shared_conditions(st, lookup, cols), st.n_cond[i], st.n_cond[cols]),
         np.clip(v["similar_barriers"][cols], 0.0, 1.0),
         v["network_proximity"][cols],
     )
+
+
+def _totals_at(st: SiteStructure, i: int, cols: np.ndarray, lookup: _Lookup) -> np.ndarray:
+    """The related score of site ``i`` with the sites ``cols`` (not ``i``): :func:`related_scores`'s total at
+    those sites (the weighted sum of :func:`_features_at`, added in the same order)."""
     total = np.zeros(len(cols))
-    for name, f in zip(_FEATURES, features, strict=True):
+    for name, f in zip(_FEATURES, _features_at(st, i, cols, lookup), strict=True):
         total += WEIGHTS.get(name, 0.0) * f
     return np.round(total, 9)
 
 
 def block_top(
-    snapshot: Snapshot, rows: np.ndarray, k_similar: int, k_related: int
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    snapshot: Snapshot, rows: np.ndarray, k_similar: int, k_related: int, *, features: bool = False
+) -> list[tuple[np.ndarray, ...]]:
     """For each site of ``rows`` (SiteStructure order): its ``k_similar`` most similar sites by barrier
     profile and their similarities (:func:`sitegraph.queries.recommend.similar_sites`), and its
     ``k_related`` most related sites and their scores (``top_positive`` of :func:`related_scores`), as
@@ -452,11 +458,16 @@ def block_top(
     elsewhere the score is ``0.1 × shared conditions + 0.4 × similarity`` (with the default weights; at
     most ``0.1 + 0.4 × similarity``), so a site whose bound stays below the ``k_related``-th best score
     found so far cannot enter the top.
+
+    With ``features``, each tuple has a fifth item: the five features (:data:`_FEATURES` order, one
+    row each) at the related rows, :func:`related_scores`'s feature values there.
     """
     # at a site sharing no investigator or study with the site and not reached by its walk, the score
     # is at most this much plus the similarity's weight times the similarity (every feature is in [0, 1])
     base = WEIGHTS.get("shared_condition", 0.0)
     w_sim = WEIGHTS.get("similar_barriers", 0.0)
+    w_prox = WEIGHTS.get("network_proximity", 0.0)
+    nonnegative = min(WEIGHTS.values()) >= 0
     st = site_structure(snapshot)
     ops = _block_operands(snapshot)
     rows = np.asarray(rows, dtype=np.int64)
@@ -467,13 +478,15 @@ def block_top(
     ppr = _proximity_block(snapshot, rows)
     lookup = _Lookup(n, len(st.conditions), ops.cond_bits)
     seen = lookup.seen
-    out = []
+    out: list[tuple[np.ndarray, ...]] = []
     for b, i in enumerate(rows.tolist()):
         s_cols, s_vals = _row_entries(sim, b)
         # similar sites: the top of the rounded similarities; rounding keeps the order, so only values
         # within rounding of the k-th highest can be among them
         cand = np.flatnonzero((s_cols != i) & (s_vals > 0))
-        if len(cand) > k_similar:
+        if k_similar <= 0:
+            cand = cand[:0]
+        elif len(cand) > k_similar:
             v = s_vals[cand]
             kth = np.partition(v, len(v) - k_similar)[len(v) - k_similar]
             cand = cand[v >= kth - 1e-9]
@@ -494,9 +507,26 @@ def block_top(
         lookup.fill("network_proximity", p_cols, p_vals)
         lookup.site = i
         lookup.conditions[st.site_cond.indices[st.site_cond.indptr[i] : st.site_cond.indptr[i + 1]]] = True
-        first = _distinct(np.concatenate([p_cols, i_cols, t_cols, similar_rows]))
-        first = first[first != i]
-        totals = _totals_at(st, i, first, lookup)
+        # first the sites sharing an investigator or a study and the most similar ones; then, of the sites
+        # only the walk reaches, those whose score can reach the k-th best of these (shared investigators
+        # and studies 0 there, the condition overlap at most 1)
+        core = _distinct(np.concatenate([i_cols, t_cols, similar_rows]))
+        core = core[core != i]
+        totals = _totals_at(st, i, core, lookup)
+        seen[core] = True
+        seen[i] = True
+        walked = ~seen[p_cols]
+        w_cols, w_vals = p_cols[walked], p_vals[walked]
+        seen[core] = False
+        seen[i] = False
+        positive = totals[totals > 0]
+        if len(positive) >= k_related and len(w_cols) and nonnegative:
+            kth = np.partition(positive, len(positive) - k_related)[len(positive) - k_related]
+            reach = base + w_sim * np.clip(lookup.values["similar_barriers"][w_cols], 0.0, 1.0) + w_prox * w_vals
+            w_cols = w_cols[reach + _MARGIN >= kth]
+        first = np.concatenate([core, w_cols])
+        if len(w_cols):
+            totals = np.concatenate([totals, _totals_at(st, i, w_cols, lookup)])
         positive = totals[totals > 0]
         cols = first
         if len(positive) >= k_related:
@@ -505,7 +535,7 @@ def block_top(
             bound = 0.0
         seen[first] = True
         seen[i] = True
-        if bound > base + _MARGIN and min(WEIGHTS.values()) >= 0:
+        if bound > base + _MARGIN and nonnegative:
             more = s_cols[base + w_sim * s_vals + _MARGIN >= bound]
         else:  # every site sharing a condition or a barrier may count
             mine = st.site_cond.indices[st.site_cond.indptr[i] : st.site_cond.indptr[i + 1]]
@@ -517,9 +547,13 @@ def block_top(
         if len(more):
             cols = np.concatenate([first, more])
             totals = np.concatenate([totals, _totals_at(st, i, more, lookup)])
-        lookup.clear()
         top = top_positive_sparse(cols, totals, k_related)
-        out.append((similar_rows, similar_vals, cols[top], totals[top]))
+        if features:
+            at = np.array(_features_at(st, i, cols[top], lookup), dtype=np.float64).reshape(len(_FEATURES), len(top))
+            out.append((similar_rows, similar_vals, cols[top], totals[top], at))
+        else:
+            out.append((similar_rows, similar_vals, cols[top], totals[top]))
+        lookup.clear()
     return out
 
 
@@ -557,31 +591,86 @@ def related_sites(
     :class:`NotFoundError` for an unknown site.
     """
     snapshot = as_snapshot(source)
-    sites, features, total = related_scores(snapshot, site_id, weights)
+    _sites, features, total = related_scores(snapshot, site_id, weights)
     w = dict(WEIGHTS if weights is None else weights)
     order = top_positive(total, limit)
     st = site_structure(snapshot)
-    out: list[RelatedSite] = []
-    for rank, j in enumerate(order, start=1):
-        other = sites[j]
-        props = snapshot.node("Site", other) or {}
-        parts = {name: round(float(f[j]) * w.get(name, 0.0), 6) for name, f in features.items() if f[j] > 0}
-        reasons, cypher, params = _reasons(snapshot, st, site_id, other, parts)
-        out.append(
-            RelatedSite(
-                rank=rank,
-                site_id=other,
-                name=str(props.get("name") or other),
-                city=props.get("city"),
-                country=props.get("country"),
-                score=round(float(total[j]), 6),
-                score_parts=parts,
-                reasons=reasons,
-                cypher=cypher,
-                params=params,
+    names = list(features)
+    return [
+        _related_site(snapshot, st, site_id, rank, j, float(total[j]), [float(features[f][j]) for f in names], names, w)
+        for rank, j in enumerate(order, start=1)
+    ]
+
+
+def _related_site(
+    snapshot: Snapshot,
+    st: SiteStructure,
+    site_id: str,
+    rank: int,
+    j: int,
+    total: float,
+    values: list[float],
+    names: list[str],
+    w: Mapping[str, float],
+) -> RelatedSite:
+    """The ``rank``-th related site of ``site_id``: SiteStructure row ``j``, its total score and its
+    feature ``values`` (named ``names``)."""
+    other = st.sites[j]
+    props = snapshot.node("Site", other) or {}
+    parts = {name: round(value * w.get(name, 0.0), 6) for name, value in zip(names, values, strict=True) if value > 0}
+    reasons, cypher, params = _reasons(snapshot, st, site_id, other, parts)
+    return RelatedSite(
+        rank=rank,
+        site_id=other,
+        name=str(props.get("name") or other),
+        city=props.get("city"),
+        country=props.get("country"),
+        score=round(total, 6),
+        score_parts=parts,
+        reasons=reasons,
+        cypher=cypher,
+        params=params,
+    )
+
+
+RELATED_BLOCK_CELLS = 4_000_000
+"""Sites per block of :func:`related_all`: about this many site pairs (so about 80 at 50,000 sites)."""
+
+
+def related_all(
+    source: Snapshot | GraphStore, site_ids: Iterable[str] | None = None, limit: int = 10
+) -> Iterator[tuple[str, list[RelatedSite]]]:
+    """:func:`related_sites` (default weights) for many sites (default: every site, in id order), streamed.
+
+    Yields ``(site id, related sites)`` in the order given, each exactly :func:`related_sites`'s answer.
+    Sites are scored a block at a time through :func:`block_top` (a few sparse products per block, exact
+    scores only where a site can reach the top ``limit``). :class:`NotFoundError` for an unknown site
+    (when its block is reached).
+    """
+    snapshot = as_snapshot(source)
+    st = site_structure(snapshot)
+    _block_operands(snapshot)
+    ids = list(st.sites) if site_ids is None else list(site_ids)
+    size = max(8, min(1024, RELATED_BLOCK_CELLS // max(1, len(st.sites))))
+    names = list(_FEATURES)
+    for start in range(0, len(ids), size):
+        block = ids[start : start + size]
+        rows = []
+        for site in block:
+            row = st.index.get(site)
+            if row is None or snapshot.node("Site", site) is None:
+                raise NotFoundError(f"no site with id {site!r}")
+            rows.append(row)
+        tops = block_top(snapshot, np.array(rows, dtype=np.int64), 0, max(0, limit), features=True)
+        for site, (_s, _v, related, totals, at) in zip(block, tops, strict=True):
+            cols = at.T.tolist()
+            yield (
+                site,
+                [
+                    _related_site(snapshot, st, site, rank, j, t, values, names, WEIGHTS)
+                    for rank, (j, t, values) in enumerate(zip(related.tolist(), totals.tolist(), cols, strict=True), start=1)
+                ],
             )
-        )
-    return out
 
 
 def _name(props: Mapping[str, Any] | None, key: str, *fields: str) -> str:
