@@ -149,6 +149,8 @@ class OntologyIndex:
     mitigators: dict[str, list[tuple[str, dict[str, Any]]]]  # barrier -> [(tactic, link props)], live tactics only
     ancestors: dict[str, list[tuple[str, int, list[str]]]] = field(default_factory=dict)  # filled on demand
     tactics: dict[str, dict[str, Any]] = field(default_factory=dict)  # tactic IRI -> its properties
+    # barrier -> [(tactic, mitigated concept, depth, link props, evidence)]: its candidate pairs, filled on demand
+    templates: dict[str, list[tuple[str, str, int, dict[str, Any], float]]] = field(default_factory=dict)
 
 
 def ontology_index(snapshot: Snapshot) -> OntologyIndex:
@@ -335,23 +337,33 @@ def _inferred(snapshot: Snapshot, order: list[int], sims: np.ndarray, known: set
 def candidate_pairs(snapshot: Snapshot, barriers: list[ConsideredBarrier]) -> dict[str, list[_Pair]]:
     """Tactic IRI -> the (barrier, link) pairs through which the ontology proposes it."""
     out: dict[str, list[_Pair]] = {}
-    mitigators = ontology_index(snapshot).mitigators
     for act in barriers:
-        for concept, depth, _path in _ancestors(snapshot, act.iri):
-            for tactic, link in mitigators.get(concept, []):
-                pairs = out.setdefault(tactic, [])
-                if any(p.barrier == act.iri for p in pairs if p.depth <= depth):
-                    continue
-                pairs.append(
-                    _Pair(
-                        tactic,
-                        act.iri,
-                        concept,
-                        depth,
-                        dict(link),
-                        evidence_score(link.get("evidence_level"), link.get("effect")),
-                    )
-                )
+        iri = act.iri
+        for tactic, concept, depth, link, evidence in _pair_templates(snapshot, iri):
+            pairs = out.get(tactic)
+            if pairs is None:
+                pairs = out[tactic] = []
+            pairs.append(_Pair(tactic, iri, concept, depth, link, evidence))
+    return out
+
+
+def _pair_templates(snapshot: Snapshot, iri: str) -> list[tuple[str, str, int, dict[str, Any], float]]:
+    """The candidate pairs of one barrier (cached per snapshot): for each tactic with a ``MITIGATES`` link to
+    the barrier or a broader concept, the nearest such link (ancestors nearest first, tactics by IRI), as
+    (tactic, concept, depth, link props, evidence score). The link props are shared: read them only."""
+    onto = ontology_index(snapshot)
+    hit = onto.templates.get(iri)
+    if hit is not None:
+        return hit
+    out: list[tuple[str, str, int, dict[str, Any], float]] = []
+    seen: set[str] = set()
+    for concept, depth, _path in _ancestors(snapshot, iri):
+        for tactic, link in onto.mitigators.get(concept, []):
+            if tactic in seen:  # a nearer (or equally near, earlier) link of this tactic to this barrier
+                continue
+            seen.add(tactic)
+            out.append((tactic, concept, depth, dict(link), evidence_score(link.get("evidence_level"), link.get("effect"))))
+    onto.templates[iri] = out
     return out
 
 
