@@ -263,18 +263,27 @@ def _cell(name: str, value: Any) -> str:
 
 
 class _Files:
-    """One importer CSV file per (label or type, endpoints, property names and types), written in chunks."""
+    """One importer CSV file per (label or type, endpoints, property names and types).
+
+    Nodes get the importer's actual node ids (``--id-type=actual``: no id mapping in the importer,
+    the relationships' ends are node ids already): node rows are kept as ``(key, row)`` until
+    :meth:`number_nodes` numbers them file after file (ids ascending across the files, as the
+    importer needs them) and writes them; relationship rows are then written in chunks with the
+    ids of their ends (:attr:`ids`).
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.open: dict[tuple[Any, ...], tuple[IO[str], list[str], str]] = {}
+        self.open: dict[tuple[Any, ...], tuple[IO[str], list[Any], str]] = {}
         self.node_args: list[str] = []
         self.rel_args: list[str] = []
         self.multiline: list[str] = []
         self._multi: set[str] = set()
         self.count = 0
+        #: label -> node key -> node id, once :meth:`number_nodes` ran
+        self.ids: dict[str, dict[str, int]] = {}
 
-    def _file(self, group: tuple[Any, ...], header: str, arg: str, *, rel: bool) -> tuple[IO[str], list[str], str]:
+    def _file(self, group: tuple[Any, ...], header: str, arg: str, *, rel: bool) -> tuple[IO[str], list[Any], str]:
         entry = self.open.get(group)
         if entry is None:
             self.count += 1
@@ -286,13 +295,27 @@ class _Files:
             self.open[group] = entry
         return entry
 
-    def add(self, entry: tuple[IO[str], list[str], str], line: str) -> None:
+    def add(self, entry: tuple[IO[str], list[Any], str], line: str) -> None:
         buf = entry[1]
         buf.append(line)
         if len(buf) >= 20_000:
             self._flush(entry)
 
-    def _flush(self, entry: tuple[IO[str], list[str], str]) -> None:
+    def number_nodes(self) -> None:
+        """Give every node row its id (ascending over the node files in the order of the arguments) and write them."""
+        n = 0
+        for group, entry in self.open.items():
+            if group[0] != "n":
+                continue
+            rows: list[Any] = entry[1]
+            ids = self.ids.setdefault(group[1], {})
+            numbers = range(n, n + len(rows))
+            ids.update(zip([key for key, _ in rows], numbers, strict=True))
+            entry[1][:] = [f"{i},{line}" for i, (_, line) in zip(numbers, rows, strict=True)]
+            n += len(rows)
+            self._flush(entry)
+
+    def _flush(self, entry: tuple[IO[str], list[Any], str]) -> None:
         fh, buf, path = entry
         if not buf:
             return
@@ -305,7 +328,9 @@ class _Files:
         fh.write(text)
 
     def close(self) -> None:
-        for entry in self.open.values():
+        for group, entry in self.open.items():
+            if group[0] == "n" and entry[1] and isinstance(entry[1][0], tuple):
+                entry[1].clear()  # not numbered: the files were not finished (an error), so not used
             self._flush(entry)
             entry[0].close()
 
@@ -403,7 +428,7 @@ def write_import_files(folder: Path, batch: GraphBatch, existing: _Existing, ver
                         plans[ck] = plan = False
                     else:
                         sig, fmts = made
-                        header = ",".join([f"{spec.key}:ID({spec.label})", *(f"{n}:{t}" for n, t in sig)])
+                        header = ",".join([":ID", f"{spec.key}:string", *(f"{n}:{t}" for n, t in sig)])
                         entry = files._file(("n", spec.label, sig), header, f"--nodes={spec.label}", rel=False)
                         plans[ck] = plan = (entry, fmts)
                 if plan is False:
@@ -415,10 +440,7 @@ def write_import_files(folder: Path, batch: GraphBatch, existing: _Existing, ver
                 except _Slow:
                     _node_row(files, spec.label, spec.key, key, props, checked)
                     continue
-                buf = entry[1]
-                buf.append('"' + key.replace('"', '""') + '"' + cells + "\n")
-                if len(buf) >= 20_000:
-                    files._flush(entry)
+                entry[1].append((key, '"' + key.replace('"', '""') + '"' + cells + "\n"))
         for label, rows in existing.nodes.items():
             spec = node_spec(label)
             written = batch.nodes.get(label, {})
@@ -429,6 +451,8 @@ def write_import_files(folder: Path, batch: GraphBatch, existing: _Existing, ver
                     _node_row(files, spec.label, spec.key, key, props, checked)
         if "meta" not in existing.nodes.get("SitegraphMeta", {}) and "meta" not in batch.nodes.get("SitegraphMeta", {}):
             _node_row(files, "SitegraphMeta", "id", "meta", {"version": version}, checked)
+        files.number_nodes()
+        ids = files.ids
         rel_plans: dict[Any, Any] = {}
         old_rels = existing.rels
         for rk, props in batch.rels.items():
@@ -445,13 +469,13 @@ def write_import_files(folder: Path, batch: GraphBatch, existing: _Existing, ver
                     rel_plans[rck] = plan = False
                 else:
                     sig, fmts = made
-                    header = ",".join([f":START_ID({sl})", f":END_ID({el})", *(f"{n}:{t}" for n, t in sig)])
+                    header = ",".join([":START_ID", ":END_ID", *(f"{n}:{t}" for n, t in sig)])
                     entry = files._file(("r", rtype, sl, el, sig), header, f"--relationships={rel_spec(rtype).type}", rel=True)
-                    rel_plans[rck] = plan = (entry, fmts)
+                    rel_plans[rck] = plan = (entry, fmts, ids[sl], ids[el])
             if plan is False:
                 _rel_row(files, rk, props, checked)
                 continue
-            entry, fmts = plan
+            entry, fmts, starts, ends = plan
             if props:
                 try:
                     cells = "".join(["," + f(v) for f, v in zip(fmts, props.values(), strict=True)])
@@ -461,7 +485,7 @@ def write_import_files(folder: Path, batch: GraphBatch, existing: _Existing, ver
             else:
                 cells = ""
             buf = entry[1]
-            buf.append('"' + start.replace('"', '""') + '","' + end.replace('"', '""') + '"' + cells + "\n")
+            buf.append(f"{starts[start]},{ends[end]}{cells}\n")
             if len(buf) >= 20_000:
                 files._flush(entry)
         for rk, olds in old_rels.items():
@@ -484,9 +508,9 @@ def _node_row(files: _Files, label: str, key_name: str, key: str, props: Props, 
         if sig not in checked:
             _check_names(sig)
             checked.add(sig)
-        header = ",".join([f"{key_name}:ID({label})", *(f"{n}:{t}" for n, t in sig)])
+        header = ",".join([":ID", f"{key_name}:string", *(f"{n}:{t}" for n, t in sig)])
         entry = files._file(group, header, f"--nodes={label}", rel=False)
-    files.add(entry, _q(key) + cells + "\n")
+    entry[1].append((key, _q(key) + cells + "\n"))  # numbered by files.number_nodes()
 
 
 def _rel_row(files: _Files, rk: RelKey, props: Props, checked: set[Any]) -> None:
@@ -500,9 +524,9 @@ def _rel_row(files: _Files, rk: RelKey, props: Props, checked: set[Any]) -> None
         if sig not in checked:
             _check_names(sig)
             checked.add(sig)
-        header = ",".join([f":START_ID({rk.start_label})", f":END_ID({rk.end_label})", *(f"{n}:{t}" for n, t in sig)])
+        header = ",".join([":START_ID", ":END_ID", *(f"{n}:{t}" for n, t in sig)])
         entry = files._file(group, header, f"--relationships={rel_spec(rk.type).type}", rel=True)
-    files.add(entry, _q(rk.start) + "," + _q(rk.end) + cells + "\n")
+    files.add(entry, f"{files.ids[rk.start_label][rk.start]},{files.ids[rk.end_label][rk.end]}{cells}\n")
 
 
 # --- the load ----------------------------------------------------------------------------------------
@@ -537,6 +561,7 @@ def _importer_command(server: LocalNeo4j, java: str, files: _Files, report: Path
         "full",
         "neo4j",
         "--overwrite-destination=true",
+        "--id-type=actual",
         "--bad-tolerance=0",
         "--skip-bad-relationships=false",
         "--skip-duplicate-nodes=false",
