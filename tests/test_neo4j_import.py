@@ -73,8 +73,8 @@ def dump(store: Neo4jStore) -> tuple[list[Any], list[Any]]:
         "coalesce(b.id, b.iri) AS e, properties(r) AS p"
     )
     for r in store.read(query):
-        props = tuple(sorted((k, _typed(v)) for k, v in dict(r["p"]).items()))
-        rels.append((tuple(r["sl"]), r["s"], r["t"], tuple(r["el"]), r["e"], props))
+        rprops = tuple(sorted((k, _typed(v)) for k, v in dict(r["p"]).items()))
+        rels.append((tuple(r["sl"]), r["s"], r["t"], tuple(r["el"]), r["e"], rprops))
     return sorted(nodes), sorted(rels)
 
 
@@ -165,14 +165,19 @@ def test_bulk_load_equals_transactional_load(bulk_store: Neo4jStore, tx_store: N
     assert dump(bulk_store)[0] == bulk_nodes  # idempotent: loading the same rows again changes nothing
 
 
-def test_failed_import_puts_the_database_back(
-    bulk_store: Neo4jStore, own_server: LocalNeo4j, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def loaded_first(bulk_store: Neo4jStore) -> tuple[Any, int, GraphBatch]:
+    """The database holding ``_first()``: what it holds, its data version, and the CSV batch to load on top."""
     bulk_store.write(_first())
-    before, version = dump(bulk_store), bulk_store.version()
+    return dump(bulk_store), bulk_store.version(), read_csv_folder(CSV_SMALL).batch
+
+
+def test_failed_import_puts_the_database_back(
+    bulk_store: Neo4jStore, own_server: LocalNeo4j, monkeypatch: pytest.MonkeyPatch, loaded_first: tuple[Any, int, GraphBatch]
+) -> None:
+    before, version, batch = loaded_first
     real = neo4j_import._importer_command
     monkeypatch.setattr(neo4j_import, "_importer_command", lambda *a: [*real(*a), "--no-such-option"])
-    batch = read_csv_folder(CSV_SMALL).batch
     with pytest.raises(neo4j_import.BulkFailed, match="put back as it was"):
         neo4j_import.write_load(bulk_store, batch, bulk="always", server=own_server)
     assert dump(bulk_store) == before
@@ -185,12 +190,10 @@ def test_failed_import_puts_the_database_back(
 
 
 def test_refuses_a_database_that_holds_more(
-    bulk_store: Neo4jStore, own_server: LocalNeo4j, monkeypatch: pytest.MonkeyPatch
+    bulk_store: Neo4jStore, own_server: LocalNeo4j, monkeypatch: pytest.MonkeyPatch, loaded_first: tuple[Any, int, GraphBatch]
 ) -> None:
-    bulk_store.write(_first())
-    before = dump(bulk_store)
+    before, _, batch = loaded_first
     monkeypatch.setattr(neo4j_import, "MAX_EXISTING", 3)
-    batch = read_csv_folder(CSV_SMALL).batch
     with pytest.raises(neo4j_import.BulkRefused, match="already holds"):
         neo4j_import.write_load(bulk_store, batch, bulk="always", server=own_server)
     assert dump(bulk_store) == before
@@ -243,3 +246,33 @@ def test_from_home_reads_back_the_configuration(tmp_path: Path) -> None:
     assert again.config() == server.config()
     assert (again.bolt_port, again.http_port, again.heap, again.pagecache) == (17001, 17002, "1g", "300m")
     assert LocalNeo4j.from_home(tmp_path / "missing") is None
+
+
+def test_import_files_use_node_ids_ascending_across_files(tmp_path: Path) -> None:
+    """``--id-type=actual``: node ids 0..n-1 ascending over the node files in argument order, and every
+    relationship row names the ids of its ends."""
+    import csv
+
+    batch = read_csv_folder(CSV_SMALL).batch
+    batch.extend(_tricky())
+    existing = neo4j_import._Existing(0, _first().nodes, {})
+    files = neo4j_import.write_import_files(tmp_path, batch, existing, 1)
+    seen: dict[int, tuple[str, str]] = {}
+    for arg in files.node_args:
+        label, path = arg.removeprefix("--nodes=").split("=", 1)
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+        assert rows[0][0] == ":ID" and rows[0][1].endswith(":string")
+        ids = [int(r[0]) for r in rows[1:]]
+        assert ids == list(range(len(seen), len(seen) + len(ids)))
+        seen.update((i, (label, r[1])) for i, r in zip(ids, rows[1:], strict=True))
+    assert (("Site", 'site:tricky, "quoted"')) in seen.values()
+    ends = {(rk.type, (rk.start_label, rk.start), (rk.end_label, rk.end)) for rk in batch.rels}
+    found: set[Any] = set()
+    for arg in files.rel_args:
+        rtype, path = arg.removeprefix("--relationships=").split("=", 1)
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+        assert rows[0][:2] == [":START_ID", ":END_ID"]
+        found.update((rtype, seen[int(r[0])], seen[int(r[1])]) for r in rows[1:])
+    assert found == ends
