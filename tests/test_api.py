@@ -1366,3 +1366,29 @@ def test_precompute_setting_turns_the_thread_off(monkeypatch: pytest.MonkeyPatch
     settings = Settings(_env_file=None, sitegraph_home=tmp_path)  # type: ignore[call-arg]
     assert settings.sitegraph_api_precompute is True
     assert create_app(settings=settings).state.precomputer is not None
+
+
+def test_precompute_with_the_batch_related_sites(demo_store: GraphStore, drop_answers: None) -> None:
+    """The precompute with ``/related`` answered by ``related_all`` (the batch path) keeps the route's own bodies."""
+    import dataclasses
+
+    from sitegraph.api.deps import to_json
+    from sitegraph.api.precompute import Precomputer
+    from sitegraph.api.routes.sites import PER_SITE
+    from sitegraph.api.schemas import RelatedSitesResponse
+    from sitegraph.queries.related import related_all
+    from sitegraph.queries.snapshot import get_snapshot
+
+    def batch(snapshot: Any, site_ids: list[str], limit: int | None) -> dict[str, Any]:
+        return {s: RelatedSitesResponse(site_id=s, items=items) for s, items in related_all(snapshot, site_ids, limit or 10)}
+
+    specs = tuple(dataclasses.replace(s, batch=batch) if s.name == "related" else s for s in PER_SITE)
+    snapshot = get_snapshot(demo_store)
+    pre = Precomputer(specs, lambda: snapshot, freeze=False, block=3)
+    pre.offer(snapshot)
+    answers = pre.run(snapshot)
+    assert answers.finished is not None and answers.failed == 0 and answers.done == answers.total
+    spec = next(s for s in specs if s.name == "related")
+    for site in [k for k, _ in snapshot.nodes("Site")]:
+        expected = to_json(spec.model, spec.fn(snapshot, *spec.args(site)))
+        assert answers.get(spec.fn, spec.model, spec.args(site), {}) == expected
