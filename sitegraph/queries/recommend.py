@@ -44,7 +44,7 @@ import numpy as np
 from scipy.special import betaincinv
 
 from sitegraph.errors import NotFoundError
-from sitegraph.graph.store import GraphStore
+from sitegraph.graph.store import GraphStore, gc_paused
 from sitegraph.queries.effectiveness import EffectivenessIndex, effectiveness_index, wilson_interval
 from sitegraph.queries.models import EngageWith, Evidence, ExplanationPath, PathStep, TacticRecommendation
 from sitegraph.queries.related import (
@@ -821,15 +821,16 @@ def warm_up(source: Snapshot | GraphStore) -> Snapshot:
     from sitegraph.queries.related import _block_operands, _proximity
 
     snapshot = as_snapshot(source)
-    engagement_index(snapshot)
-    effectiveness_index(snapshot)
-    for half_life in (HALF_LIFE_DAYS, RECURRENCE_HALF_LIFE_DAYS):
-        activity_table(snapshot, half_life_days=half_life)
-    site_structure(snapshot)
-    ontology_index(snapshot)
-    country_rates(snapshot)
-    _proximity(snapshot)
-    _block_operands(snapshot)
+    with gc_paused():  # millions of new, acyclic objects: the collector's passes over them find nothing
+        engagement_index(snapshot)
+        effectiveness_index(snapshot)
+        for half_life in (HALF_LIFE_DAYS, RECURRENCE_HALF_LIFE_DAYS):
+            activity_table(snapshot, half_life_days=half_life)
+        site_structure(snapshot)
+        ontology_index(snapshot)
+        country_rates(snapshot)
+        _proximity(snapshot)
+        _block_operands(snapshot)
     return snapshot
 
 
