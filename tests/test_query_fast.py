@@ -63,10 +63,10 @@ def test_recommend_all_is_recommend_tactics(generated: MemoryStore) -> None:
 
 def test_recommend_all_small_blocks_every_site(generated: MemoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every site, in blocks of 8 (several blocks), in the store's order by default."""
-    import sitegraph.queries.recommend as rec
+    import sitegraph.queries.related as related_mod
 
     snap = warm_up(generated)
-    monkeypatch.setattr(rec, "BLOCK_CELLS", 1)
+    monkeypatch.setattr(related_mod, "BLOCK_CELLS", 1)
     got = list(recommend_all(snap, limit=5))
     assert [s for s, _ in got] == [k for k, _ in snap.nodes("Site")]
     for site, recs in got[::5]:

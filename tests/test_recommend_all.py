@@ -84,7 +84,7 @@ def _json(items: list[Any]) -> str:
 @pytest.mark.parametrize("limit", [1, 10, 50])
 def test_related_all_is_related_sites(home: Path, limit: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every site's batch answer is byte for byte the per-site one (small blocks: several blocks)."""
-    monkeypatch.setattr(related_mod, "RELATED_BLOCK_CELLS", 1)  # blocks of 8 sites
+    monkeypatch.setattr(related_mod, "BLOCK_CELLS", 1)  # blocks of 8 sites
     st = MemoryStore(home / "memory")
     try:
         snap = get_snapshot(st)

@@ -48,9 +48,9 @@ from sitegraph.graph.store import GraphStore, gc_paused
 from sitegraph.queries.effectiveness import EffectivenessIndex, effectiveness_index, wilson_interval
 from sitegraph.queries.models import EngageWith, Evidence, ExplanationPath, PathStep, TacticRecommendation
 from sitegraph.queries.related import (
-    SiteStructure,
     _neighbour_keys,
     block_top,
+    site_blocks,
     site_structure,
     top_positive,
 )
@@ -834,23 +834,11 @@ def warm_up(source: Snapshot | GraphStore) -> Snapshot:
     return snapshot
 
 
-BLOCK_CELLS = 4_000_000
-"""Sites per block of :func:`recommend_all`: about this many site pairs (so about 80 at 50,000 sites)."""
-
-
-def _block_size(st: SiteStructure) -> int:
-    return max(8, min(1024, BLOCK_CELLS // max(1, len(st.sites))))
-
-
-def _recommend_block(snapshot: Snapshot, block: list[str], limit: int) -> Iterator[tuple[str, list[TacticRecommendation]]]:
+def _recommend_block(
+    snapshot: Snapshot, block: list[str], rows: np.ndarray, limit: int
+) -> Iterator[tuple[str, list[TacticRecommendation]]]:
     st = site_structure(snapshot)
-    rows = []
-    for site in block:
-        row = st.index.get(site)
-        if row is None:
-            raise NotFoundError(f"no site with id {site!r}")
-        rows.append(row)
-    tops = block_top(snapshot, np.array(rows, dtype=np.int64), NEIGHBOURS, INFER_NEIGHBOURS)
+    tops = block_top(snapshot, rows, NEIGHBOURS, INFER_NEIGHBOURS)
     for site, (similar, similarity, related, scores) in zip(block, tops, strict=True):
         barriers = _considered(snapshot, site, (related.tolist(), scores))
         neighbours = [(st.sites[j], v) for j, v in zip(similar.tolist(), similarity.tolist(), strict=True)]
@@ -872,11 +860,8 @@ def recommend_all(
     ``progress`` is called with 1 per site. :class:`NotFoundError` for an unknown site (when reached).
     """
     snapshot = warm_up(source)
-    st = site_structure(snapshot)
-    ids = list(st.sites) if site_ids is None else list(site_ids)
-    size = _block_size(st)
-    for start in range(0, len(ids), size):
-        for site, recs in _recommend_block(snapshot, ids[start : start + size], limit):
+    for block, rows in site_blocks(snapshot, site_ids):
+        for site, recs in _recommend_block(snapshot, block, rows, limit):
             yield site, recs
             if progress is not None:
                 progress(1)

@@ -633,8 +633,28 @@ def _related_site(
     )
 
 
-RELATED_BLOCK_CELLS = 4_000_000
-"""Sites per block of :func:`related_all`: about this many site pairs (so about 80 at 50,000 sites)."""
+BLOCK_CELLS = 4_000_000
+"""Sites per block of the batch functions (:func:`related_all`,
+:func:`sitegraph.queries.recommend.recommend_all`): about this many site pairs (so about 80 at 50,000
+sites)."""
+
+
+def site_blocks(snapshot: Snapshot, site_ids: Iterable[str] | None) -> Iterator[tuple[list[str], np.ndarray]]:
+    """``site_ids`` (default: every site, in id order) in blocks of about :data:`BLOCK_CELLS` site pairs,
+    each with its sites' SiteStructure rows. :class:`NotFoundError` for an unknown site (when its block
+    is reached)."""
+    st = site_structure(snapshot)
+    ids = list(st.sites) if site_ids is None else list(site_ids)
+    size = max(8, min(1024, BLOCK_CELLS // max(1, len(st.sites))))
+    for start in range(0, len(ids), size):
+        block = ids[start : start + size]
+        rows = []
+        for site in block:
+            row = st.index.get(site)
+            if row is None:
+                raise NotFoundError(f"no site with id {site!r}")
+            rows.append(row)
+        yield block, np.array(rows, dtype=np.int64)
 
 
 def related_all(
@@ -649,19 +669,9 @@ def related_all(
     """
     snapshot = as_snapshot(source)
     st = site_structure(snapshot)
-    _block_operands(snapshot)
-    ids = list(st.sites) if site_ids is None else list(site_ids)
-    size = max(8, min(1024, RELATED_BLOCK_CELLS // max(1, len(st.sites))))
     names = list(_FEATURES)
-    for start in range(0, len(ids), size):
-        block = ids[start : start + size]
-        rows = []
-        for site in block:
-            row = st.index.get(site)
-            if row is None or snapshot.node("Site", site) is None:
-                raise NotFoundError(f"no site with id {site!r}")
-            rows.append(row)
-        tops = block_top(snapshot, np.array(rows, dtype=np.int64), 0, max(0, limit), features=True)
+    for block, rows in site_blocks(snapshot, site_ids):
+        tops = block_top(snapshot, rows, 0, max(0, limit), features=True)
         for site, (_s, _v, related, totals, at) in zip(block, tops, strict=True):
             cols = at.T.tolist()
             yield (
