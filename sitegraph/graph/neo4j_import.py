@@ -684,22 +684,20 @@ def _start_and_build_schema(server: LocalNeo4j, store: Neo4jStore, report: BulkR
         except Exception:  # not up yet (refused, unavailable, still starting)
             time.sleep(0.2)
     report.start_seconds = time.perf_counter() - t4
-    schema_error: Exception | None = None
     t5 = time.perf_counter()
-    if answered:
-        try:
-            store.ensure_schema()
-        except Exception as e:
-            schema_error = e
+    if not answered:  # the start finished (or failed) before a query got through
+        thread.join()
+        if failed:
+            raise failed[0]
+        store.reconnect()
+    schema_error: Exception | None = None
+    try:
+        store.ensure_schema()
+    except Exception as e:
+        schema_error = e
     thread.join()
     if failed:
         raise failed[0]
-    if not answered:  # the start finished before a query was tried
-        store.reconnect()
-        try:
-            store.ensure_schema()
-        except Exception as e:
-            schema_error = e
     report.schema_seconds = time.perf_counter() - t5
     return schema_error
 
