@@ -205,7 +205,10 @@ def test_browser_shows_catalogue_results(server_with_demo: Any, tmp_path: Path) 
             assert query_block.inner_text().strip() == site_360.cypher
             result = session.click_block_and_run(query_block, site_360.cypher)
 
-            result.wait_for_selector("svg g.node", state="attached")
+            try:
+                result.wait_for_selector("svg g.node", state="attached")
+            except Exception as e:  # say what the frame shows instead (an error, a table, nothing yet)
+                raise AssertionError(f"the Site 360 query drew no graph; its frame shows: {result.inner_text()[:800]!r}") from e
             page.wait_for_timeout(2_000)  # let the force layout settle before the screenshot
             nodes = result.query_selector_all("svg g.node")
             assert len(nodes) >= 5, "the graph has too few nodes"
