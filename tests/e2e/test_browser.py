@@ -150,6 +150,16 @@ def _block(frame: ElementHandle, starts_with: str) -> ElementHandle:
     raise AssertionError(f"no runnable block starting with {starts_with!r} on the guide's current slide")
 
 
+def _wait_for_params(frame: ElementHandle, params: dict[str, Any]) -> None:
+    """Wait until Browser confirms a ``:params`` frame: a query run before that may see none of the parameters."""
+    try:
+        frame.wait_for_selector("text=Successfully set your parameters.", state="attached", timeout=TIMEOUT_MS)
+    except Exception as e:
+        raise AssertionError(f":params was not confirmed; its frame shows: {frame.inner_text()[:500]!r}") from e
+    shown = frame.inner_text()
+    assert all(name in shown for name in params), shown[:500]
+
+
 def test_browser_shows_catalogue_results(server_with_demo: Any, tmp_path: Path) -> None:
     try:
         from playwright.sync_api import sync_playwright
@@ -200,7 +210,8 @@ def test_browser_shows_catalogue_results(server_with_demo: Any, tmp_path: Path) 
             next_slide.click()
             params_block = _block(guide_frame, ":params")
             assert params_block.inner_text().strip() == site_360.params_command()
-            session.click_block_and_run(params_block, site_360.params_command())
+            params_frame = session.click_block_and_run(params_block, site_360.params_command())
+            _wait_for_params(params_frame, site_360.example_params())
             query_block = _block(guide_frame, "MATCH (s:Site {id: $site_id})")
             assert query_block.inner_text().strip() == site_360.cypher
             result = session.click_block_and_run(query_block, site_360.cypher)
@@ -220,7 +231,7 @@ def test_browser_shows_catalogue_results(server_with_demo: Any, tmp_path: Path) 
             result.screenshot(path=str(SCREENSHOT))
 
             # A table result: typed into the editor with its parameters.
-            session.type_and_run(pagerank.params_command())
+            _wait_for_params(session.type_and_run(pagerank.params_command()), pagerank.example_params())
             table = session.type_and_run(pagerank.cypher)
             table.wait_for_selector("tr.relatable__table-body-row")
             rows = table.query_selector_all("tr.relatable__table-body-row")
