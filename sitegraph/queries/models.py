@@ -5,11 +5,13 @@ These are the documented shapes of related sites, next-best tactics and the Site
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class PathStep(BaseModel):
-    """One node on an explanation path."""
+    """One node on an explanation path (immutable: answers may share one)."""
+
+    model_config = ConfigDict(frozen=True)
 
     label: str = Field(description="Node label, e.g. Site, Barrier, Tactic.")
     id: str = Field(description="The node's key (id or IRI).")

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from scipy.special import betaincinv
 
 from sitegraph.errors import NotFoundError
@@ -258,7 +259,7 @@ def _considered(snapshot: Snapshot, site_id: str, related: tuple[list[int], np.n
         known = {c.iri for c in out}
         if related is None:
             related = _related_top(snapshot, site_id)
-        out += _inferred(snapshot, related[0], related[1], known)[: MAX_BARRIERS - len(out)]
+        out += _inferred(snapshot, related[0], related[1], known, MAX_BARRIERS - len(out))
     return out
 
 
@@ -308,8 +309,11 @@ def inferred_barriers(snapshot: Snapshot, site_id: str, known: set[str]) -> list
     return _inferred(snapshot, order, total[order], known)
 
 
-def _inferred(snapshot: Snapshot, order: list[int], sims: np.ndarray, known: set[str]) -> list[ConsideredBarrier]:
-    """:func:`inferred_barriers` from the related sites ``order`` (SiteStructure rows, best first) and their scores."""
+def _inferred(
+    snapshot: Snapshot, order: list[int], sims: np.ndarray, known: set[str], limit: int | None = None
+) -> list[ConsideredBarrier]:
+    """:func:`inferred_barriers` from the related sites ``order`` (SiteStructure rows, best first) and their scores
+    (the first ``limit`` of them when given)."""
     if not order:
         return []
     st = site_structure(snapshot)
@@ -322,16 +326,21 @@ def _inferred(snapshot: Snapshot, order: list[int], sims: np.ndarray, known: set
     weights = np.round(INFER_WEIGHT * profile[ks] / top, 9)
     keep = weights >= MIN_BARRIER_WEIGHT
     ks, weights = ks[keep], weights[keep]
-    raised = st.activity[np.asarray(order)][:, ks] > 0  # rows: the related sites, best first
-    out = []
-    for n, (k, w) in enumerate(zip(ks.tolist(), weights, strict=True)):
-        iri = st.barriers[k]
-        if iri in known:
-            continue
-        sources = tuple(st.sites[order[r]] for r in np.flatnonzero(raised[:, n]).tolist())
-        out.append(ConsideredBarrier(iri, 0.0, 0.0, w, False, sources))
-    out.sort(key=lambda c: (-c.weight, c.iri))
-    return out
+    names = st.barriers
+    chosen = sorted(
+        ((-w, names[k], k, w) for k, w in zip(ks.tolist(), weights, strict=True) if names[k] not in known),
+        key=lambda t: (t[0], t[1]),
+    )
+    if limit is not None:
+        chosen = chosen[: max(0, limit)]
+    if not chosen:
+        return []
+    rows = np.asarray(order)
+    raised = st.activity[rows[:, None], np.array([t[2] for t in chosen])] > 0  # rows: the related sites, best first
+    return [
+        ConsideredBarrier(iri, 0.0, 0.0, w, False, tuple(st.sites[order[r]] for r in np.flatnonzero(raised[:, n]).tolist()))
+        for n, (_, iri, _k, w) in enumerate(chosen)
+    ]
 
 
 def candidate_pairs(snapshot: Snapshot, barriers: list[ConsideredBarrier]) -> dict[str, list[_Pair]]:
@@ -412,49 +421,142 @@ def country_rates(snapshot: Snapshot) -> dict[str, dict[str, tuple[int, int]]]:
     return built
 
 
+@dataclass
+class _PairCounts:
+    """The effectiveness counts of every site as one sparse matrix (cached per snapshot): SiteStructure rows
+    x [tries per tactic | successes per tactic | tries per (tactic, barrier) | successes per (tactic, barrier)]."""
+
+    tactics: dict[str, int]
+    keys: dict[tuple[str, str], int]
+    counts: sparse.csr_matrix
+
+
+def _pair_counts(snapshot: Snapshot) -> _PairCounts:
+    cached = snapshot.cache.get("recommend.pair_counts")
+    if cached is not None:
+        return cached
+    eff = effectiveness_index(snapshot)
+    st = site_structure(snapshot)
+    tactics: dict[str, int] = {}
+    keys: dict[tuple[str, str], int] = {}
+    for d in eff.by_site_tactic.values():
+        for t in d:
+            tactics.setdefault(t, len(tactics))
+    for d2 in eff.by_site.values():
+        for k in d2:
+            keys.setdefault(k, len(keys))
+    n_t, n_k = len(tactics), len(keys)
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[int] = []
+    for site, row in st.index.items():
+        for t, (n, k) in eff.by_site_tactic.get(site, _NO_COUNTS).items():
+            c = tactics[t]
+            rows += (row, row)
+            cols += (c, n_t + c)
+            vals += (n, k)
+        for key, (n, k) in eff.by_site.get(site, _NO_COUNTS).items():
+            c = keys[key]
+            rows += (row, row)
+            cols += (2 * n_t + c, 2 * n_t + n_k + c)
+            vals += (n, k)
+    counts = sparse.csr_matrix(
+        (np.array(vals, dtype=np.float64), (np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64))),
+        shape=(len(st.sites), 2 * n_t + 2 * n_k),
+    )
+    counts.sort_indices()
+    built = _PairCounts(tactics, keys, counts)
+    snapshot.cache["recommend.pair_counts"] = built
+    return built
+
+
+@dataclass
+class _NeighbourSums:
+    """For each site of a block, its similar sites' counts (:class:`_PairCounts` columns): weighted by similarity
+    and summed in neighbour order (as a loop over the neighbours adding ``w × n`` would), and unweighted."""
+
+    weighted: sparse.csr_matrix
+    raw: sparse.csr_matrix
+
+    def at(self, b: int, wanted: np.ndarray) -> tuple[list[float], list[float]]:
+        """Row ``b``'s weighted and raw sums at the columns ``wanted`` (-1: a column no site has; 0 there)."""
+        out = []
+        for m in (self.weighted, self.raw):
+            lo, hi = int(m.indptr[b]), int(m.indptr[b + 1])
+            cols, vals = m.indices[lo:hi], m.data[lo:hi]
+            if not len(cols):
+                out.append([0.0] * len(wanted))
+                continue
+            pos = np.minimum(np.searchsorted(cols, wanted), len(cols) - 1)
+            hit = (cols[pos] == wanted) & (wanted >= 0)
+            out.append(np.where(hit, vals[pos], 0.0).tolist())
+        return out[0], out[1]
+
+
+def _neighbour_sums(snapshot: Snapshot, neighbours: list[list[tuple[str, float]]]) -> _NeighbourSums:
+    """:class:`_NeighbourSums` of sites whose similar sites (best first) and similarities are ``neighbours``.
+
+    Two sparse products; each row of the left operand keeps its entries in neighbour order, and the
+    product adds a row's terms in that order, so every sum is the one a loop over the neighbours gives."""
+    st = site_structure(snapshot)
+    pc = _pair_counts(snapshot)
+    index = st.index
+    indptr = np.zeros(len(neighbours) + 1, dtype=np.int64)
+    np.cumsum([len(n) for n in neighbours], out=indptr[1:])
+    cols = np.array([index[s] for n in neighbours for s, _ in n], dtype=np.int64)
+    data = np.array([w for n in neighbours for _, w in n], dtype=np.float64)
+    shape = (len(neighbours), len(st.sites))
+    weighted = sparse.csr_matrix((data, cols, indptr), shape=shape)  # indices left in neighbour order
+    ones = sparse.csr_matrix((np.ones(len(cols)), cols, indptr), shape=shape)
+    out = []
+    for left in (weighted, ones):
+        m = sparse.csr_matrix(left @ pc.counts)
+        m.sort_indices()  # moves entries, not values
+        out.append(m)
+    return _NeighbourSums(out[0], out[1])
+
+
 _NO_COUNTS: dict[Any, tuple[int, int]] = {}
 
 
 def _score_pairs(
+    snapshot: Snapshot,
     pairs: dict[str, list[_Pair]],
     weights: Mapping[str, float],
     eff: EffectivenessIndex,
     site_id: str,
-    neighbours: list[tuple[str, float]],
+    sums: tuple[_NeighbourSums, int],
     country: dict[str, tuple[int, int]],
 ) -> None:
     own = eff.by_site.get(site_id, {})
-    # The similar sites' counts of the candidates, summed per candidate in neighbour order (absent
-    # counts add nothing: the same sums as over every count of every neighbour).
-    keys = {(tactic, p.barrier) for tactic, plist in pairs.items() for p in plist}
-    by_tactic: dict[str, list[float]] = {}
-    by_pair: dict[tuple[str, str], list[float]] = {}
-    for other, w in neighbours:
-        for tactic, (n, s) in eff.by_site_tactic.get(other, _NO_COUNTS).items():
-            if tactic in pairs:
-                acc = by_tactic.setdefault(tactic, [0.0, 0.0])
-                acc[0] += w * n
-                acc[1] += w * s
-        for key, (n, s) in eff.by_site.get(other, _NO_COUNTS).items():
-            if key in keys:
-                acc = by_pair.setdefault(key, [0.0, 0.0, 0, 0])
-                acc[0] += w * n
-                acc[1] += w * s
-                acc[2] += n
-                acc[3] += s
+    # The similar sites' counts of the candidates, each summed over the neighbours in neighbour order
+    # (absent counts add nothing).
+    pc = _pair_counts(snapshot)
+    n_t, n_k = len(pc.tactics), len(pc.keys)
+    wanted: list[int] = []
+    for tactic, plist in pairs.items():
+        t = pc.tactics.get(tactic, -1)
+        wanted += (t, n_t + t) if t >= 0 else (-1, -1)
+        for p in plist:
+            k = pc.keys.get((tactic, p.barrier), -1)
+            wanted += (2 * n_t + k, 2 * n_t + n_k + k) if k >= 0 else (-1, -1)
+    w_sums, raw_sums = sums[0].at(sums[1], np.array(wanted, dtype=np.int64))
+    at = 0
     flat: list[_Pair] = []
     a_list: list[float] = []
     b_list: list[float] = []
     for tactic, plist in pairs.items():
         c_n, c_s = country.get(tactic, (0, 0))
-        lt_n, lt_s = by_tactic.get(tactic, (0.0, 0.0))
+        lt_n, lt_s = w_sums[at], w_sums[at + 1]
+        at += 2
         for p in plist:
             g_n, g_s = eff.overall.get((tactic, p.barrier), (0, 0))
             p0 = 0.2 + 0.3 * min(1.0, p.evidence)
             g = (g_s + PRIOR_GLOBAL * p0) / (g_n + PRIOR_GLOBAL)
             g = (c_s + PRIOR_COUNTRY * g) / (c_n + PRIOR_COUNTRY) if USE_COUNTRY else g
             h = (lt_s + PRIOR_TACTIC * g) / (lt_n + PRIOR_TACTIC)
-            l_n, l_s, raw_n, raw_s = by_pair.get((tactic, p.barrier), (0.0, 0.0, 0, 0))
+            l_n, l_s, raw_n, raw_s = w_sums[at], w_sums[at + 1], raw_sums[at], raw_sums[at + 1]
+            at += 2
             n, s = own.get((tactic, p.barrier), (0, 0))
             l_n += OWN_HISTORY_WEIGHT * n
             l_s += OWN_HISTORY_WEIGHT * s
@@ -488,16 +590,20 @@ def _rank(
     site_id: str,
     barriers: list[ConsideredBarrier],
     neighbours_of: Callable[[], list[tuple[str, float]]],
+    sums: tuple[_NeighbourSums, int] | None = None,
 ) -> list[_Candidate]:
+    """Every candidate of the site, scored and ranked; ``sums``: its row of its block's :class:`_NeighbourSums`
+    when already computed (else computed for the site alone)."""
     if not barriers:
         return []
     weights = {b.iri: b.weight for b in barriers}
     pairs = candidate_pairs(snapshot, barriers)
     eff = effectiveness_index(snapshot)
-    neighbours = neighbours_of()
+    if sums is None:
+        sums = (_neighbour_sums(snapshot, [neighbours_of()]), 0)
     site_country = snapshot.graph.nodes[("Site", site_id)].get("country")
     country = country_rates(snapshot).get(site_country, {}) if isinstance(site_country, str) else {}
-    _score_pairs(pairs, weights, eff, site_id, neighbours, country)
+    _score_pairs(snapshot, pairs, weights, eff, site_id, sums, country)
     eng = engagement_index(snapshot)
     history = _recent_history(eng, site_id)
     tactics = ontology_index(snapshot).tactics
@@ -551,7 +657,7 @@ def engage_for_site(snapshot: Snapshot, site_id: str) -> EngageWith:
     channel, channel_reason = best_channel(snapshot, site_id)
     if not invs:
         return EngageWith(reason="no investigator recorded at this site", channel=channel, channel_reason=channel_reason)
-    nodes = snapshot.graph.nodes
+    nodes = snapshot.graph._node  # {node: its properties}: a plain dict read
     props = {k: nodes.get(("Investigator", k)) or {} for k in invs}
     ranks: dict[str, float] = {}
     for k, p in props.items():
@@ -589,19 +695,20 @@ def engage_for_site(snapshot: Snapshot, site_id: str) -> EngageWith:
 
 
 def _step(snapshot: Snapshot, label: str, key: str) -> PathStep:
-    return PathStep(label=label, id=key, name=_display_name(snapshot, label, key))
+    """The node's :class:`PathStep` (one per node and snapshot, shared by the answers: it is immutable)."""
+    steps: dict[tuple[str, str], PathStep] | None = snapshot.cache.get("recommend.steps")
+    if steps is None:
+        steps = snapshot.cache.setdefault("recommend.steps", {})
+    hit = steps.get((label, key))
+    if hit is None:
+        hit = steps[(label, key)] = PathStep(label=label, id=key, name=_display_name(snapshot, label, key))
+    return hit
 
 
 def _display_name(snapshot: Snapshot, label: str, key: str) -> str:
-    """The node's name, label or title, else its key (remembered per snapshot: a write starts a new one)."""
-    names: dict[tuple[str, str], str] | None = snapshot.cache.get("recommend.names")
-    if names is None:
-        names = snapshot.cache.setdefault("recommend.names", {})
-    hit = names.get((label, key))
-    if hit is None:
-        props = snapshot.graph.nodes.get((label, key)) or {}
-        hit = names[(label, key)] = str(props.get("name") or props.get("label") or props.get("title") or key)
-    return hit
+    """The node's name, label or title, else its key."""
+    props = snapshot.graph._node.get((label, key)) or {}
+    return str(props.get("name") or props.get("label") or props.get("title") or key)
 
 
 def _explanations(
@@ -753,8 +860,9 @@ def _recommend(
     limit: int,
     barriers: list[ConsideredBarrier],
     neighbours_of: Callable[[], list[tuple[str, float]]],
+    sums: tuple[_NeighbourSums, int] | None = None,
 ) -> list[TacticRecommendation]:
-    ranked = _rank(snapshot, site_id, barriers, neighbours_of)[: max(0, limit)]
+    ranked = _rank(snapshot, site_id, barriers, neighbours_of, sums)[: max(0, limit)]
     if not ranked:
         return []
     inferred_from = {b.iri: b.inferred_from for b in barriers if b.inferred_from}
@@ -829,6 +937,7 @@ def warm_up(source: Snapshot | GraphStore) -> Snapshot:
         site_structure(snapshot)
         ontology_index(snapshot)
         country_rates(snapshot)
+        _pair_counts(snapshot)
         _proximity(snapshot)
         _block_operands(snapshot)
     return snapshot
@@ -839,10 +948,12 @@ def _recommend_block(
 ) -> Iterator[tuple[str, list[TacticRecommendation]]]:
     st = site_structure(snapshot)
     tops = block_top(snapshot, rows, NEIGHBOURS, INFER_NEIGHBOURS)
-    for site, (similar, similarity, related, scores) in zip(block, tops, strict=True):
+    names = st.sites
+    neighbours = [[(names[j], v) for j, v in zip(t[0].tolist(), t[1].tolist(), strict=True)] for t in tops]
+    sums = _neighbour_sums(snapshot, neighbours)
+    for b, (site, (_similar, _similarity, related, scores)) in enumerate(zip(block, tops, strict=True)):
         barriers = _considered(snapshot, site, (related.tolist(), scores))
-        neighbours = [(st.sites[j], v) for j, v in zip(similar.tolist(), similarity.tolist(), strict=True)]
-        yield site, _recommend(snapshot, site, limit, barriers, lambda n=neighbours: n)  # type: ignore[misc]
+        yield site, _recommend(snapshot, site, limit, barriers, lambda n=neighbours[b]: n, (sums, b))  # type: ignore[misc]
 
 
 def recommend_all(
