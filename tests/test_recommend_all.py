@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from sitegraph.errors import NotFoundError
 from sitegraph.graph.memory import MemoryStore
+from sitegraph.graph.store import GraphBatch
 from sitegraph.queries import related as related_mod
-from sitegraph.queries.recommend import recommend_tactics
+from sitegraph.queries.recommend import rank_candidates, recommend_all, recommend_tactics
 from sitegraph.queries.related import related_all, related_sites
 from sitegraph.queries.snapshot import build_snapshot, get_snapshot
 from sitegraph.settings import get_settings
@@ -109,5 +110,46 @@ def test_related_all_unknown_site(home: Path) -> None:
         snap = get_snapshot(st)
         with pytest.raises(NotFoundError):
             list(related_all(snap, ["site:nope"]))
+    finally:
+        st.close()
+
+
+def _rec_json(items: list[Any]) -> str:
+    return "[" + ",".join(x.model_dump_json() for x in items) + "]"
+
+
+@pytest.mark.parametrize("limit", [0, 1, 5, 50])
+def test_recommend_all_is_recommend_tactics_byte_for_byte(
+    home: Path, tmp_path: Path, limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every site's batch answer, serialised, is the per-site answer on a snapshot the batch never touched:
+    in blocks of 8 (several blocks), with a site that has no barrier (nor investigator, nor interaction),
+    and with limits that cut the ranking (1, 5) or keep all of it (50)."""
+    shutil.copytree(home, tmp_path / "h")
+    st = MemoryStore(tmp_path / "h" / "memory")
+    try:
+        b = GraphBatch()
+        b.add_node("Site", "site:zz-quiet", {"name": "Quiet site", "country": "Nowhere"})
+        st.write(b)
+        monkeypatch.setattr(related_mod, "BLOCK_CELLS", 1)  # blocks of 8 sites
+        snap = get_snapshot(st)
+        ids = [k for k, _ in snap.nodes("Site")]
+        got = dict(recommend_all(snap, ids, limit))
+        assert list(got) == ids
+        fresh = build_snapshot(st)
+        want = {k: recommend_tactics(fresh, k, limit) for k in ids}
+        for k in ids:
+            assert _rec_json(got[k]) == _rec_json(want[k]), k
+        assert got["site:zz-quiet"] == []
+        if limit:
+            assert any(got.values()) and all(len(v) <= limit for v in got.values())
+            assert any(r.inferred_barriers for v in got.values() for r in v)  # barriers inferred from related sites
+        if limit == 1:
+            assert any(len(rank_candidates(fresh, k)) > 1 for k in ids)  # the limit cut a longer ranking
+        # a subset in a given order, then an unknown site when its block is reached
+        some = ids[::-3]
+        assert [s for s, _ in recommend_all(snap, some, limit)] == some
+        with pytest.raises(NotFoundError):
+            list(recommend_all(snap, [*ids[:3], "site:nope"], limit))
     finally:
         st.close()
