@@ -6,6 +6,8 @@ These tests start their own local Neo4j (the bulk path stops and starts it), bes
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,18 @@ def _typed(value: Any) -> Any:
     if isinstance(value, list):
         return ("list", tuple(_typed(v) for v in value))
     return (type(value).__name__, repr(value))
+
+
+def schema(store: Neo4jStore) -> tuple[list[Any], list[Any]]:
+    """Every index and constraint: name, kind, what it covers, online."""
+    indexes = store.read(
+        "SHOW INDEXES YIELD name, type, entityType, labelsOrTypes, properties, owningConstraint, state "
+        "RETURN name, type, entityType, labelsOrTypes, properties, owningConstraint, state"
+    )
+    constraints = store.read(
+        "SHOW CONSTRAINTS YIELD name, type, labelsOrTypes, properties RETURN name, type, labelsOrTypes, properties"
+    )
+    return sorted(map(repr, indexes)), sorted(map(repr, constraints))
 
 
 def dump(store: Neo4jStore) -> tuple[list[Any], list[Any]]:
@@ -160,6 +174,8 @@ def test_bulk_load_equals_transactional_load(bulk_store: Neo4jStore, tx_store: N
     names = {r["name"] for r in bulk_store.read("SHOW CONSTRAINTS YIELD name RETURN name")}
     assert "site_id_unique" in names and "interaction_id_unique" in names
     assert {r["name"] for r in bulk_store.read("SHOW INDEXES YIELD name RETURN name")} >= {"site_fulltext", "site_name"}
+    # the same constraints and indexes as the transactional load's ensure_schema (built in parallel here)
+    assert schema(bulk_store) == schema(tx_store)
     again = read_csv_folder(CSV_SMALL).batch
     bulk_store.write(again)
     assert dump(bulk_store)[0] == bulk_nodes  # idempotent: loading the same rows again changes nothing
@@ -276,3 +292,29 @@ def test_import_files_use_node_ids_ascending_across_files(tmp_path: Path) -> Non
         assert rows[0][:2] == [":START_ID", ":END_ID"]
         found.update((rtype, seen[int(r[0])], seen[int(r[1])]) for r in rows[1:])
     assert found == ends
+
+
+def test_class_archive_is_made_checked_and_optional(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The JVMs' class-data sharing archive: written at exit while there is none, used once checked,
+    a broken one never becomes the archive (a truncated archive crashes a JVM), and it can be turned off."""
+    import shutil
+
+    from sitegraph.graph.localserver import ClassArchive, find_java
+
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("no Java")
+    java = find_java()
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    archive = ClassArchive(lib, java, "server")
+    dump_to = tmp_path / "dump.jsa"
+    assert archive.flags(dump_to)[0] == f"-XX:ArchiveClassesAtExit={dump_to}"
+    dump_to.write_bytes(b"not an archive" * 1000)
+    assert not archive.promote(dump_to)
+    assert not dump_to.exists() and not archive.path.exists()
+    # a real one, made by a JVM at its exit, becomes the archive and is used from then on
+    assert subprocess.run([java, *archive.flags(dump_to), "-cp", str(lib / "*"), "-version"], capture_output=True).returncode == 0
+    assert archive.promote(dump_to) and archive.path.is_file() and not dump_to.exists()
+    assert archive.flags(dump_to)[0] == f"-XX:SharedArchiveFile={archive.path}"
+    monkeypatch.setenv("SITEGRAPH_NEO4J_CDS", "0")
+    assert archive.flags(dump_to) == []

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import logging
 import os
 import re
@@ -50,9 +51,11 @@ __all__ = [
     "JVM_FLAGS",
     "MIN_JAVA_VERSION",
     "NEO4J_VERSION",
+    "ClassArchive",
     "LocalNeo4j",
     "LocalServerError",
     "ServerStatus",
+    "classpath",
     "default_lib_dir",
     "find_java",
     "find_mvn",
@@ -228,6 +231,106 @@ def find_mvn() -> str:
             f"Maven Central but is not on PATH; {_MVN_INSTALL_HINT}."
         )
     return found
+
+
+def classpath(lib_dir: Path) -> str:
+    """The jars of ``lib_dir`` as an explicit classpath in name order (what ``lib_dir/*`` gives, but in
+    a fixed order, which a class-data sharing archive needs to match the JVM it was made by)."""
+    jars = sorted(p.name for p in lib_dir.glob("*.jar"))
+    if not jars:
+        return str(lib_dir / "*")
+    return os.pathsep.join(str(lib_dir / name) for name in jars)
+
+
+#: ``SITEGRAPH_NEO4J_CDS=0`` turns the class-data sharing archives off.
+_CDS_ENV = "SITEGRAPH_NEO4J_CDS"
+
+
+class ClassArchive:
+    """An AppCDS archive (Java's class-data sharing) for one kind of Neo4j JVM: the server or the importer.
+
+    A JVM that starts with it maps the classes it loaded last time (parsed and verified) instead of
+    reading them from ~200 jars, which is most of a cold start. There is none at first: the JVM is
+    then told to write one when it exits (``-XX:ArchiveClassesAtExit``, into a file of its own), and
+    :meth:`promote` checks that file with the same JVM and classpath (``-Xshare:on`` with checksums)
+    before it becomes the archive others use. The archive's name holds a fingerprint of the java
+    executable and the jars, so another Java or other jars simply make (and then use) another one.
+    A JVM that cannot use an archive runs without it; ``SITEGRAPH_NEO4J_CDS=0`` turns them off.
+    """
+
+    def __init__(self, lib_dir: Path, java: str, kind: str) -> None:
+        self.lib_dir = lib_dir
+        self.java = java
+        self.kind = kind
+        self._path: Path | None = None
+
+    @staticmethod
+    def enabled() -> bool:
+        return os.environ.get(_CDS_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            digest = hashlib.sha256()
+            java = Path(self.java).resolve()
+            for item in [java, *sorted(self.lib_dir.glob("*.jar"))]:
+                try:
+                    st = item.stat()
+                except OSError:
+                    continue
+                digest.update(f"{item.name if item != java else item}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            self._path = self.lib_dir.parent / "cds" / f"{self.kind}-{digest.hexdigest()[:16]}.jsa"
+        return self._path
+
+    def flags(self, dump_to: Path) -> list[str]:
+        """JVM flags: use the archive if there is one, else write one to ``dump_to`` at exit."""
+        if not self.enabled():
+            return []
+        if self.path.is_file():
+            return [f"-XX:SharedArchiveFile={self.path}", "-Xlog:cds=off", "-Xlog:cds+dynamic=off"]
+        with contextlib.suppress(OSError):
+            dump_to.unlink()
+        return [f"-XX:ArchiveClassesAtExit={dump_to}", "-Xlog:cds=off", "-Xlog:cds+dynamic=off"]
+
+    def promote(self, dump_to: Path) -> bool:
+        """Make ``dump_to`` (a JVM's archive written at its exit) the archive, if it is whole and works."""
+        if not dump_to.is_file():
+            return False
+        try:
+            if self.enabled() and not self.path.is_file():
+                proc = subprocess.run(
+                    [
+                        self.java,
+                        "-Xshare:on",
+                        "-XX:+VerifySharedSpaces",
+                        f"-XX:SharedArchiveFile={dump_to}",
+                        "-cp",
+                        classpath(self.lib_dir),
+                        "-version",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                    check=False,
+                    stdin=subprocess.DEVNULL,
+                )
+                if proc.returncode == 0:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(dump_to, self.path)
+                    logger.info("Class-data sharing archive for the Neo4j %s: %s", self.kind, self.path)
+                    return True
+                logger.info("Not using the class-data sharing archive %s: %s", dump_to, proc.stdout + proc.stderr)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            logger.info("Could not check the class-data sharing archive %s: %s", dump_to, exc)
+        finally:
+            with contextlib.suppress(OSError):
+                dump_to.unlink()
+        return False
+
+    def discard(self) -> None:
+        """Remove the archive (a JVM that used it failed to start)."""
+        with contextlib.suppress(OSError):
+            self.path.unlink()
 
 
 @contextlib.contextmanager
@@ -636,15 +739,22 @@ class LocalNeo4j:
         tmp.replace(self.conf_file)
         return self.conf_file
 
-    def jvm_command(self, java: str) -> list[str]:
-        """The full java command line that launches the server."""
+    @property
+    def _cds_dump(self) -> Path:
+        """Where a server started without a class-data sharing archive writes one when it exits."""
+        return self.run_dir / "server-classes.jsa"
+
+    def jvm_command(self, java: str, *, cds: bool = True) -> list[str]:
+        """The full java command line that launches the server (with the class-data sharing
+        archive's flags unless ``cds`` is false: :class:`ClassArchive`)."""
         return [
             java,
             f"-Xms{self.heap}",
             f"-Xmx{self.heap}",
             *JVM_FLAGS,
+            *(ClassArchive(self.lib_dir, java, "server").flags(self._cds_dump) if cds else []),
             "-cp",
-            str(self.lib_dir / "*"),
+            classpath(self.lib_dir),
             ENTRY_POINT,
             f"--home-dir={self.home}",
             f"--config-dir={self.conf_dir}",
@@ -755,6 +865,14 @@ class LocalNeo4j:
             logger.debug("Bolt not ready yet: %s", exc)
             return False
 
+    def bolt_ready(self) -> bool:
+        """True if the server answers an authenticated Bolt connectivity check right now (one try, no
+        retries: the driver's own retries back off for seconds while a server starts)."""
+        try:
+            return self._bolt_ready()
+        except Exception:
+            return False
+
     def _http_ready(self) -> bool:
         try:
             with urllib.request.urlopen(self.http_url, timeout=5) as resp:  # noqa: S310 (our http:// URL)
@@ -796,9 +914,23 @@ class LocalNeo4j:
         elif not self.password_file.exists():
             raise LocalServerError(self._lost_password_message())
 
+        archive = ClassArchive(self.lib_dir, java, "server")
+        archive.promote(self._cds_dump)  # written when the server last exited (if it had no archive)
+        try:
+            self._launch(java, deadline, started, cds=True)
+        except LocalServerError as exc:
+            crashed = "fatal error has been detected" in str(exc) or "shared archive" in str(exc).lower()
+            if not (crashed and ClassArchive.enabled() and archive.path.is_file()):
+                raise
+            # A JVM that cannot use an archive runs without it; this is for one that crashed on it.
+            logger.warning("Neo4j did not start with the class-data sharing archive %s; starting without it", archive.path)
+            archive.discard()
+            self._launch(java, deadline, started, cds=False)
+
+    def _launch(self, java: str, deadline: float, started: float, *, cds: bool) -> None:
         if self.console_log.exists():
             self.console_log.replace(self.console_log.with_name("console.log.1"))
-        cmd = self.jvm_command(java)
+        cmd = self.jvm_command(java, cds=cds)
         logger.info(
             "Starting Neo4j %s in %s (bolt %s, http %d, heap %s, page cache %s)",
             NEO4J_VERSION,
@@ -889,11 +1021,13 @@ class LocalNeo4j:
     def _kill(self, pid: int, timeout: float) -> None:
         self._signal(pid, signal.SIGTERM)
         end = time.monotonic() + timeout
+        killed = False
         while time.monotonic() < end:
             if self._exited(pid):
                 break
             time.sleep(0.1)
         else:
+            killed = True
             logger.warning("Neo4j (pid %d) did not stop within %.0f s; killing it", pid, timeout)
             self._signal(pid, signal.SIGKILL)
             end = time.monotonic() + 10
@@ -904,6 +1038,9 @@ class LocalNeo4j:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=1)
             self._proc = None
+        if killed:
+            with contextlib.suppress(OSError):
+                self._cds_dump.unlink()  # possibly cut short
 
     def stop(self, timeout: float = 60) -> bool:
         """Stop the server (SIGTERM, then SIGKILL after ``timeout``); True if it was running."""
