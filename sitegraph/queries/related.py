@@ -616,7 +616,7 @@ def _related_site(
     """The ``rank``-th related site of ``site_id``: SiteStructure row ``j``, its total score and its
     feature ``values`` (named ``names``)."""
     other = st.sites[j]
-    props = snapshot.node("Site", other) or {}
+    props = snapshot.graph._node.get(("Site", other)) or {}  # read only
     parts = {name: round(value * w.get(name, 0.0), 6) for name, value in zip(names, values, strict=True) if value > 0}
     reasons, cypher, params = _reasons(snapshot, st, site_id, other, parts)
     return RelatedSite(
@@ -687,6 +687,19 @@ def related_all(
             )
 
 
+def _item(snapshot: Snapshot, label: str, key: str, name_field: str) -> PathStep:
+    """A reason's item: the node as a :class:`PathStep` named by ``name_field`` (else its key); one per node
+    and snapshot, shared by the answers (it is immutable)."""
+    items: dict[tuple[str, str, str], PathStep] | None = snapshot.cache.get("related.items")
+    if items is None:
+        items = snapshot.cache.setdefault("related.items", {})
+    hit = items.get((label, key, name_field))
+    if hit is None:
+        props = snapshot.graph._node.get((label, key))
+        hit = items[(label, key, name_field)] = PathStep(label=label, id=key, name=_name(props, key, name_field))
+    return hit
+
+
 def _name(props: Mapping[str, Any] | None, key: str, *fields: str) -> str:
     for f in fields:
         v = (props or {}).get(f)
@@ -725,7 +738,7 @@ def _reasons(
         if kind not in parts:
             continue
         shared_keys = sorted(keys[k] for k in _row(matrix, i) & _row(matrix, j))[:MAX_ITEMS]
-        items = [PathStep(label=label, id=k, name=_name(snapshot.node(label, k), k, name_field)) for k in shared_keys]
+        items = [_item(snapshot, label, k, name_field) for k in shared_keys]
         reasons.append(RelatedReason(kind=kind, weight=parts[kind], items=items))
         params[param] = shared_keys
         queries.append(query)
@@ -740,7 +753,7 @@ def _reasons(
             RelatedReason(
                 kind="similar_barriers",
                 weight=parts["similar_barriers"],
-                items=[PathStep(label="Barrier", id=iri, name=_name(snapshot.node("Barrier", iri), iri, "label")) for iri in top],
+                items=[_item(snapshot, "Barrier", iri, "label") for iri in top],
             )
         )
         eng = engagement_index(snapshot)

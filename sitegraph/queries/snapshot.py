@@ -49,7 +49,7 @@ class Snapshot:
     cache: dict[str, Any] = field(default_factory=dict)  # derived results valid for this version
 
     def node(self, label: str, key: str) -> dict[str, Any] | None:
-        data = self.graph.nodes.get((label, key))
+        data = self.graph._node.get((label, key))  # the node's own dict (a plain read, not the NodeView's)
         if data is None:
             return None
         return {k: v for k, v in data.items() if k != "_label"}
