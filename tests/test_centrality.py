@@ -12,7 +12,7 @@ import itertools
 import json
 import math
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import networkx as nx
@@ -68,12 +68,12 @@ def relabel(p: Projection, g: nx.Graph) -> nx.Graph:
     return nx.relabel_nodes(g, dict(zip(g.nodes, p.nodes, strict=True)))
 
 
-def l1(a: dict[NodeId, float], b: dict[NodeId, float]) -> float:
+def l1(a: Mapping[NodeId, float], b: Mapping[NodeId, float]) -> float:
     assert a.keys() == b.keys()
     return sum(abs(a[v] - b[v]) for v in a)
 
 
-def max_abs(a: dict[NodeId, float], b: dict[NodeId, float]) -> float:
+def max_abs(a: Mapping[NodeId, float], b: Mapping[NodeId, float]) -> float:
     assert a.keys() == b.keys()
     return max((abs(a[v] - b[v]) for v in a), default=0.0)
 
@@ -121,6 +121,31 @@ def test_pagerank_matches_networkx(graph: tuple[Projection, nx.Graph]) -> None:
     assert l1(fast, ref) <= 1e-6
     assert math.isclose(sum(fast.values()), 1.0, abs_tol=1e-9)
     assert l1(c.pagerank(p, method="networkx"), ref) == 0.0
+
+
+def test_fast_scores_are_a_read_only_mapping_equal_to_a_dict(graph: tuple[Projection, nx.Graph]) -> None:
+    """The fast path's scores (an array behind a mapping) read like networkx's dict, both ways."""
+    p, g = graph
+    for scores in (c.pagerank(p), c.degree(p), c.strength(p), c.harmonic(p)):
+        assert isinstance(scores, c.NodeScores)
+        fast: c.NodeScores = scores
+        assert list(fast) == list(fast.keys()) == p.nodes and len(fast) == p.n_nodes
+        plain = fast.as_dict()
+        assert plain == dict(fast) == dict(fast.items()) and list(plain) == p.nodes
+        assert all(type(v) is float for v in plain.values())
+        assert fast == plain and plain == fast
+        assert fast.tolist() == [plain[v] for v in p.nodes] == list(fast.values())
+        stranger: NodeId = ("Site", "not-in-the-projection")
+        assert stranger not in fast and fast.get(stranger) is None
+        with pytest.raises(KeyError):
+            fast[stranger]
+        changed = dict(plain)
+        changed[p.nodes[0]] += 1.0
+        assert fast != changed and changed != fast
+        assert fast != {**plain, stranger: 0.0}
+        with pytest.raises(ValueError):
+            fast.array[0] = 1.0
+    assert l1(c.pagerank(p), nx.pagerank(g, tol=c.PAGERANK_TOL, max_iter=1000)) <= 1e-6
 
 
 def test_unweighted_pagerank_matches_networkx(graph: tuple[Projection, nx.Graph]) -> None:

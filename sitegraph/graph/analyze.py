@@ -198,6 +198,13 @@ def _compute_projection(
     return scores, runs
 
 
+def _in_node_order(proj: Projection, scores: c.Scores) -> list[float]:
+    """The scores of ``proj``'s nodes, in its node order (the fast path's scores are already an array in it)."""
+    if isinstance(scores, c.NodeScores) and scores.nodes is proj.nodes:
+        return scores.tolist()
+    return [scores[v] for v in proj.nodes]
+
+
 def compute(
     source: Snapshot | ProjectionEdges,
     *,
@@ -233,7 +240,7 @@ def compute(
         names = property_names(name)
         columns = list(scores)
         prop_names = [names[measure] for measure in columns]
-        values = [[scores[measure][v] for v in proj.nodes] for measure in columns]
+        values = [_in_node_order(proj, scores[measure]) for measure in columns]
         del scores
         for node, *row in zip(proj.nodes, *values, strict=True):  # one pass per node, not per (node, measure)
             existing = props.get(node)

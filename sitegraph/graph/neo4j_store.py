@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import Any, LiteralString
 
 import neo4j
+import numpy as np
+import numpy.typing as npt
 from neo4j import GraphDatabase, ManagedTransaction, RoutingControl
 from neo4j.exceptions import (
     AuthError,
@@ -48,6 +51,39 @@ _BUMP = "MERGE (m:SitegraphMeta {id: 'meta'}) SET m.version = coalesce(m.version
 def _q(text: str) -> LiteralString:
     """Mark Cypher assembled from allow-listed names (never from input) as a query string."""
     return text
+
+
+# Property names written as ``SET n.`name` = r[i]``: plain identifiers only (anything else goes in a map).
+_PROPERTY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Above this many distinct property-name lists among one label's rows, the rows go as maps instead.
+_MAX_SHAPES = 16
+
+
+def _node_statements(verb: str, label: str, key: str, pairs: list[tuple[str, Props]]) -> list[Statement]:
+    """``UNWIND`` statements creating or merging nodes of ``label`` and setting their properties.
+
+    Rows sharing the same property names are written as lists, ``[key, value, ...]``, by one
+    statement that sets each property by name (``SET n.`a` = r[1], n.`b` = r[2]``): at large scale
+    about a third less time than sending each row's properties as a map (``SET n += r[1]``), whose
+    names the server reads again for every row. The names are spliced into the query only when they
+    are plain identifiers (backquoted as well); otherwise, or when the rows have many different sets
+    of names, every row goes as ``[key, map]`` with ``SET n += r[1]`` (same result).
+    """
+    head = f"UNWIND $rows AS r {verb} (n:{label} {{{key}: r[0]}})"
+    groups: dict[tuple[str, ...], list[list[Any]]] = {}
+    for k, props in pairs:
+        names = tuple(props)
+        rows = groups.get(names)
+        if rows is None:
+            if len(groups) == _MAX_SHAPES or not all(_PROPERTY_NAME.fullmatch(name) for name in names):
+                return [(f"{head} SET n += r[1]", [[k2, p2] for k2, p2 in pairs])]
+            rows = groups[names] = []
+        rows.append([k, *props.values()])
+    out: list[Statement] = []
+    for names, rows in groups.items():
+        sets = ", ".join(f"n.`{name}` = r[{i}]" for i, name in enumerate(names, 1))
+        out.append((f"{head} SET {sets}" if sets else head, rows))
+    return out
 
 
 def _ident_json(spec_identity: tuple[str, ...], props: Props) -> str:
@@ -179,12 +215,12 @@ class Neo4jStore(GraphStore):
         for label, rows in batch.nodes.items():
             spec = node_spec(label)
             created = new.get(label, set())
-            fresh = [[k, p] for k, p in rows.items() if k in created]
-            known = [[k, p] for k, p in rows.items() if k not in created] if fresh else [[k, p] for k, p in rows.items()]
-            if fresh:
-                add(f"UNWIND $rows AS r CREATE (n:{spec.label} {{{spec.key}: r[0]}}) SET n += r[1]", fresh)
-            if known:
-                add(f"UNWIND $rows AS r MERGE (n:{spec.label} {{{spec.key}: r[0]}}) SET n += r[1]", known)
+            fresh = [(k, p) for k, p in rows.items() if k in created]
+            known = [(k, p) for k, p in rows.items() if k not in created] if fresh else list(rows.items())
+            for verb, pairs in (("CREATE", fresh), ("MERGE", known)):
+                if pairs:
+                    for query, items in _node_statements(verb, spec.label, spec.key, pairs):
+                        add(query, items)
         nodes, out = out, []
         # Grouped by type, endpoints, whether the relationship is new, and whether it has properties
         # (most have none: their rows are [start, end] and the statement sets nothing).
@@ -214,6 +250,12 @@ class Neo4jStore(GraphStore):
             return
         with gc_paused():
             self.check_endpoints_exist(batch)
+            if not batch.rels:
+                # Nodes only (analyze's write-back, to nodes that all exist): MERGE each, which looks
+                # the key up in the constraint's index as CREATE would, without reading first which
+                # of them exist.
+                self._write(batch, None, progress)
+                return
             try:
                 self._write(batch, self._new_keys(batch), progress)
             except StoreError as e:
@@ -377,12 +419,17 @@ class Neo4jStore(GraphStore):
         spec = node_spec(label)
         keys = list(keys)
         found: set[str] = set()
+        # The keys that are *not* there come back, as one list per chunk: a write-back to existing
+        # nodes (analyze) gets empty lists, and no read returns a record per key (~25 us each).
         for i in range(0, len(keys), 50_000):
+            chunk = keys[i : i + 50_000]
             rows = self.read(
-                f"UNWIND $keys AS k MATCH (n:{spec.label} {{{spec.key}: k}}) RETURN n.{spec.key} AS k",
-                {"keys": keys[i : i + 50_000]},
+                f"UNWIND $keys AS k OPTIONAL MATCH (n:{spec.label} {{{spec.key}: k}}) "
+                "WITH k, n WHERE n IS NULL RETURN collect(k) AS missing",
+                {"keys": chunk},
             )
-            found.update(r["k"] for r in rows)
+            missing = set(rows[0]["missing"]) if rows else set()
+            found.update(k for k in chunk if k not in missing)
         return found
 
     def iter_nodes(self, label: str) -> Iterator[Props]:
@@ -454,21 +501,83 @@ class Neo4jStore(GraphStore):
         starts, ends = self.run_read(partial(self._tx_endpoints, rel_type=rel_type, start_label=start_label, end_label=end_label))
         return starts, ends
 
+    @staticmethod
+    def _tx_node_ids(tx: ManagedTransaction, label: str) -> tuple[npt.NDArray[np.int64], list[str]]:
+        """Internal ids and keys of every node of the label (with a key), in the same order."""
+        spec = node_spec(label)
+        rec = tx.run(
+            _q(f"MATCH (n:{spec.label}) WHERE n.{spec.key} IS NOT NULL RETURN collect(id(n)) AS i, collect(n.{spec.key}) AS k")
+        ).single()
+        if rec is None:
+            return np.zeros(0, dtype=np.int64), []
+        return np.array(rec["i"], dtype=np.int64), list(rec["k"])
+
+    @staticmethod
+    def _tx_endpoint_ids(
+        tx: ManagedTransaction, rel_type: str, start_label: str, end_label: str
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        spec = check_endpoints(rel_type, start_label, end_label)
+        start, end = node_spec(start_label), node_spec(end_label)
+        rec = tx.run(
+            _q(f"MATCH (a:{start.label})-[:{spec.type}]->(b:{end.label}) RETURN collect(id(a)) AS s, collect(id(b)) AS e")
+        ).single()
+        if rec is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.array(rec["s"], dtype=np.int64), np.array(rec["e"], dtype=np.int64)
+
     def graph_keys(
         self, labels: Iterable[str], relationships: Iterable[tuple[str, str, str]]
     ) -> tuple[int, dict[str, list[str]], dict[tuple[str, str, str], tuple[list[str], list[str]]]]:
         """Every read in one managed read transaction (Neo4j's read-committed isolation: the version
-        is read first, so it is never newer than the keys)."""
+        is read first, so it is never newer than the keys).
+
+        Relationships come back as the internal ids of their ends, mapped to keys here through each
+        label's (id, key) list: the server then reads no property per relationship (a key lookup for
+        each of millions of ends, slow on a cold page cache) and sends integers. Ids are only
+        compared within this one transaction. Ends without a key are left out, as before.
+        """
         wanted = [node_spec(label).label for label in labels]
         pairs = [(check_endpoints(t, sl, el).type, sl, el) for t, sl, el in relationships]
+        involved = list(dict.fromkeys([*wanted, *(sl for _, sl, _ in pairs), *(el for _, _, el in pairs)]))
 
         def work(
             tx: ManagedTransaction,
         ) -> tuple[int, dict[str, list[str]], dict[tuple[str, str, str], tuple[list[str], list[str]]]]:
             rec = tx.run(_q("MATCH (m:SitegraphMeta {id: 'meta'}) RETURN m.version AS v")).single()
             version = int(rec["v"]) if rec is not None and rec["v"] is not None else 0
-            keys = {label: self._tx_node_keys(tx, label) for label in wanted}
-            rels = {pair: self._tx_endpoints(tx, *pair) for pair in pairs}
+            lookup = {label: _IdKeys(*self._tx_node_ids(tx, label)) for label in involved}
+            keys = {label: sorted(lookup[label].keys) for label in wanted}
+            rels: dict[tuple[str, str, str], tuple[list[str], list[str]]] = {}
+            for pair in pairs:
+                s_ids, e_ids = self._tx_endpoint_ids(tx, *pair)
+                s_pos, s_found = lookup[pair[1]].find(s_ids)
+                e_pos, e_found = lookup[pair[2]].find(e_ids)
+                ok = s_found & e_found
+                if not ok.all():
+                    s_pos, e_pos = s_pos[ok], e_pos[ok]
+                rels[pair] = lookup[pair[1]].keys_at(s_pos), lookup[pair[2]].keys_at(e_pos)
             return version, keys, rels
 
         return self.run_read(work)
+
+
+class _IdKeys:
+    """One label's nodes as (internal id, key), for mapping relationship ends to keys in bulk."""
+
+    def __init__(self, ids: npt.NDArray[np.int64], keys: list[str]) -> None:
+        self.keys = keys
+        order = np.argsort(ids, kind="stable")
+        self._ids = ids[order]
+        self._keys = np.empty(len(keys), dtype=object)
+        self._keys[:] = keys
+        self._keys = self._keys[order]
+
+    def find(self, ids: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+        """Positions of ``ids`` among this label's nodes, and which were found."""
+        if not self._ids.size:
+            return np.zeros(ids.size, dtype=np.intp), np.zeros(ids.size, dtype=bool)
+        pos = np.minimum(np.searchsorted(self._ids, ids), self._ids.size - 1)
+        return pos, self._ids[pos] == ids
+
+    def keys_at(self, pos: npt.NDArray[np.intp]) -> list[str]:
+        return list(self._keys[pos].tolist())
