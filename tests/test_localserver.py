@@ -93,3 +93,11 @@ def test_local_neo4j_bolt_auth_and_browser(tmp_path: Path) -> None:
 
     assert not server.status().running
     assert not server.pid_file.exists()
+
+    # The server's class-data sharing archive: made at its exit if there was none, checked and kept
+    # for the next starts (the JVM's own dump is not left behind).
+    from sitegraph.graph.localserver import ClassArchive, find_java
+
+    if ClassArchive.enabled():
+        assert ClassArchive(server.lib_dir, find_java(), "server").path.is_file()
+        assert not (server.run_dir / "server-classes.jsa").exists()

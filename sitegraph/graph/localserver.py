@@ -1041,6 +1041,9 @@ class LocalNeo4j:
         if killed:
             with contextlib.suppress(OSError):
                 self._cds_dump.unlink()  # possibly cut short
+        elif self._cds_dump.is_file():  # written at its exit: the archive the next starts use
+            with contextlib.suppress(LocalServerError):
+                ClassArchive(self.lib_dir, find_java(self.java), "server").promote(self._cds_dump)
 
     def stop(self, timeout: float = 60) -> bool:
         """Stop the server (SIGTERM, then SIGKILL after ``timeout``); True if it was running."""

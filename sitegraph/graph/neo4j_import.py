@@ -639,7 +639,8 @@ def bulk_load(
             t3 = time.perf_counter()
             _run_importer(server, java, files, folder, report)
             report.import_seconds = time.perf_counter() - t3
-            schema_error = _start_and_build_schema(server, store, report)
+            sizes = {label: len(rows) for label, rows in batch.nodes.items()}
+            schema_error = _start_and_build_schema(server, store, report, sizes)
         except (BulkFailed, LocalServerError, OSError) as e:
             _put_back(server, moved)
             store.reconnect()
@@ -657,7 +658,9 @@ def bulk_load(
     return report
 
 
-def _start_and_build_schema(server: LocalNeo4j, store: Neo4jStore, report: BulkReport) -> Exception | None:
+def _start_and_build_schema(
+    server: LocalNeo4j, store: Neo4jStore, report: BulkReport, sizes: dict[str, int] | None = None
+) -> Exception | None:
     """Start the server on the imported files and create the constraints and indexes.
 
     The schema is built as soon as the database answers on Bolt, while the server is still starting
@@ -692,7 +695,7 @@ def _start_and_build_schema(server: LocalNeo4j, store: Neo4jStore, report: BulkR
     store.reconnect()
     schema_error: Exception | None = None
     try:
-        build_schema(store)
+        build_schema(store, sizes)
     except Exception as e:
         schema_error = e
     thread.join()
@@ -718,14 +721,15 @@ def schema_statements() -> tuple[list[tuple[str, str]], list[str]]:
     return constraints, indexes
 
 
-def build_schema(store: Neo4jStore, workers: int = 2) -> None:
+def build_schema(store: Neo4jStore, sizes: dict[str, int] | None = None, workers: int = 2) -> None:
     """The schema of :meth:`Neo4jStore.ensure_schema` on a freshly imported database, built in parallel.
 
     A uniqueness constraint's statement returns once its index is built (one label at a time), while
     a plain index is built in the background. So the plain indexes are created first, in one
     transaction (one population job), and the constraints from ``workers`` sessions at once, the
     label with the most nodes first (on 2 cores: the interactions' constraint on one, everything else
-    on the other); then the indexes are awaited, as ``ensure_schema`` does.
+    on the other); then the indexes are awaited, as ``ensure_schema`` does. ``sizes``: nodes per label
+    (what was imported), else counted.
     """
     constraints, indexes = schema_statements()
 
@@ -734,7 +738,9 @@ def build_schema(store: Neo4jStore, workers: int = 2) -> None:
             tx.run(statement).consume()
 
     store._run_write(create_indexes)
-    counts = {r["l"]: r["n"] for r in store.read("MATCH (n) RETURN labels(n)[0] AS l, count(*) AS n")}
+    if sizes is None:  # from the count store, one label at a time (labels from the schema's allow-list)
+        sizes = {label: store.read(f"MATCH (n:{label}) RETURN count(n) AS n")[0]["n"] for label, _ in constraints}
+    counts = sizes
     constraints.sort(key=lambda c: -counts.get(c[0], 0))
     errors: list[BaseException] = []
     pending = list(reversed(constraints))
