@@ -525,3 +525,43 @@ def test_neo4j_failed_many_transaction_write_says_how_to_finish(
     monkeypatch.setattr(store, "_run_write", real)
     store.write(_mixed_batch())
     _check_mixed(store)
+
+
+def test_node_writes_by_property_set_give_the_same_nodes(store: GraphStore) -> None:
+    """Node rows go by property-name set (lists) or as maps (odd names, many sets): same nodes either way."""
+    store.write(small_batch())
+    b = GraphBatch()
+    expected: dict[str, dict[str, object]] = {}
+    for i in range(60):
+        props: dict[str, object] = {"name": f"Site {i}", "rank": i / 7}
+        if i % 2:
+            props["city"] = "Lyon"
+        if i % 5 == 0:
+            props["aliases"] = [f"S{i}", f"Site-{i}"]
+        expected[f"site:n{i}"] = props  # four sets of names: lists
+    people = {f"inv:p{i}": {"name": f"P{i}", f"extra_{i}": i} for i in range(30)}  # 30 sets of names: maps
+    b.add_node("Site", "site:a", {"city": None, "score": 1.5})  # an existing node: city removed, score added
+    for key, props in expected.items():
+        b.add_node("Site", key, props)
+    for key, props in people.items():
+        b.add_node("Investigator", key, props)
+    b.add_node("Study", "NCT00000001", {"odd name": 1, "back`tick": "x", "enrollment": 121})  # names that are not identifiers
+    b.add_node("Study", "NCT00000002", {"title": "Another"})
+    store.write(b)  # nodes only
+    for key, props in expected.items():
+        assert store.get_node("Site", key) == {"id": key, **props}
+    for key, props in people.items():
+        assert store.get_node("Investigator", key) == {"id": key, **props}
+    alpha = store.get_node("Site", "site:a")
+    assert alpha is not None and "city" not in alpha and alpha["score"] == 1.5 and alpha["name"] == "Alpha Hospital"
+    study = store.get_node("Study", "NCT00000001")
+    assert study is not None and study["odd name"] == 1 and study["back`tick"] == "x" and study["enrollment"] == 121
+    assert store.get_node("Study", "NCT00000002") == {"id": "NCT00000002", "title": "Another"}
+    # With a relationship in the batch (the path that reads which nodes exist first), the same.
+    b2 = GraphBatch()
+    b2.add_node("Site", "site:n1", {"city": "Paris"})
+    b2.add_node("Site", "site:new", {"name": "New"})
+    b2.add_rel("PARTICIPATES_IN", "Site", "site:new", "Study", "NCT00000002")
+    store.write(b2)
+    assert store.get_node("Site", "site:n1") == {"id": "site:n1", **expected["site:n1"], "city": "Paris"}
+    assert store.get_node("Site", "site:new") == {"id": "site:new", "name": "New"}
