@@ -721,15 +721,15 @@ def schema_statements() -> tuple[list[tuple[str, str]], list[str]]:
     return constraints, indexes
 
 
-def build_schema(store: Neo4jStore, sizes: dict[str, int] | None = None, workers: int = 2) -> None:
-    """The schema of :meth:`Neo4jStore.ensure_schema` on a freshly imported database, built in parallel.
+def build_schema(store: Neo4jStore, sizes: dict[str, int] | None = None) -> None:
+    """The schema of :meth:`Neo4jStore.ensure_schema` on a freshly imported database.
 
-    A uniqueness constraint's statement returns once its index is built (one label at a time), while
-    a plain index is built in the background. So the plain indexes are created first, in one
-    transaction (one population job), and the constraints from ``workers`` sessions at once, the
-    label with the most nodes first (on 2 cores: the interactions' constraint on one, everything else
-    on the other); then the indexes are awaited, as ``ensure_schema`` does. ``sizes``: nodes per label
-    (what was imported), else counted.
+    A uniqueness constraint's statement returns once its index is built, while a plain index is built
+    in the background, and Neo4j builds one schema change at a time (constraints from two sessions
+    were built one after the other). So the plain indexes are created first, in one transaction (one
+    population job over the nodes), and are built while the constraints are created one by one, the
+    label with the most nodes first; then the indexes are awaited, as ``ensure_schema`` does.
+    ``sizes``: nodes per label (what was imported), else counted.
     """
     constraints, indexes = schema_statements()
 
@@ -741,31 +741,8 @@ def build_schema(store: Neo4jStore, sizes: dict[str, int] | None = None, workers
     if sizes is None:  # from the count store, one label at a time (labels from the schema's allow-list)
         sizes = {label: store.read(f"MATCH (n:{label}) RETURN count(n) AS n")[0]["n"] for label, _ in constraints}
     counts = sizes
-    constraints.sort(key=lambda c: -counts.get(c[0], 0))
-    errors: list[BaseException] = []
-    pending = list(reversed(constraints))
-    lock = threading.Lock()
-
-    def worker() -> None:
-        while True:
-            with lock:
-                if not pending or errors:
-                    return
-                _, statement = pending.pop()
-            try:
-                store._run_statement(statement)
-            except BaseException as e:
-                with lock:
-                    errors.append(e)
-                return
-
-    threads = [threading.Thread(target=worker, name=f"sitegraph-schema-{i}", daemon=True) for i in range(max(1, workers))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    for _, statement in sorted(constraints, key=lambda c: -counts.get(c[0], 0)):
+        store._run_statement(statement)
     store._run_statement("CALL db.awaitIndexes(300)")
 
 
