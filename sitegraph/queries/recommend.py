@@ -140,6 +140,8 @@ class _Candidate:
     score: float = 0.0
     parts: dict[str, float] = field(default_factory=dict)
     recently_tried: bool = False
+    # what :func:`_fill_parts` makes ``parts`` of: the best pair's barrier weight, the other pairs' sum, cost, penalty
+    terms: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
 
 
 @dataclass
@@ -591,9 +593,12 @@ def _rank(
     barriers: list[ConsideredBarrier],
     neighbours_of: Callable[[], list[tuple[str, float]]],
     sums: tuple[_NeighbourSums, int] | None = None,
+    *,
+    parts: bool = True,
 ) -> list[_Candidate]:
     """Every candidate of the site, scored and ranked; ``sums``: its row of its block's :class:`_NeighbourSums`
-    when already computed (else computed for the site alone)."""
+    when already computed (else computed for the site alone). Without ``parts``, the candidates' ``parts``
+    are left empty (:func:`_fill_parts` fills them: the same values)."""
     if not barriers:
         return []
     weights = {b.iri: b.weight for b in barriers}
@@ -607,27 +612,39 @@ def _rank(
     eng = engagement_index(snapshot)
     history = _recent_history(eng, site_id)
     tactics = ontology_index(snapshot).tactics
+    costs: dict[str, float] = snapshot.cache.setdefault("recommend.costs", {})  # tactic -> effort_cost of its effort
     out: list[_Candidate] = []
     for tactic, plist in pairs.items():
         plist.sort(key=lambda p: (-round(p.score, 9), p.barrier))
         best = plist[0]
         others = sum(p.score for p in plist[1:] if p.barrier != best.barrier)
-        cost = effort_cost(tactics.get(tactic, {}).get("effort"))
+        cost = costs.get(tactic)
+        if cost is None:
+            cost = costs[tactic] = effort_cost(tactics.get(tactic, {}).get("effort"))
         failures, tried = history.get(tactic, (0, False))
         penalty = min(MAX_RECENT_PENALTY, RECENT_FAILURE_PENALTY * failures)
         score = best.score + OTHER_BARRIERS_WEIGHT * others - cost - penalty
         c = _Candidate(tactic, plist, round(score, 9), recently_tried=tried)
-        c.parts = {
-            "barrier_weight": round(weights[best.barrier] * DEPTH_DISCOUNT**best.depth, 6),
-            "evidence": round(min(1.0, best.evidence), 6),
-            "effectiveness": round(best.effectiveness, 6),
-            "other_barriers": round(OTHER_BARRIERS_WEIGHT * others, 6),
-            "cost": round(-cost, 6),
-            "recent_failures": round(-penalty, 6),
-        }
+        c.terms = (weights[best.barrier], others, cost, penalty)
+        if parts:
+            _fill_parts(c)
         out.append(c)
     out.sort(key=lambda c: (-c.score, c.tactic))
     return out
+
+
+def _fill_parts(c: _Candidate) -> None:
+    """The candidate's ``parts`` (the components of its score, rounded) from its ranked pairs and ``terms``."""
+    best = c.pairs[0]
+    weight, others, cost, penalty = c.terms
+    c.parts = {
+        "barrier_weight": round(weight * DEPTH_DISCOUNT**best.depth, 6),
+        "evidence": round(min(1.0, best.evidence), 6),
+        "effectiveness": round(best.effectiveness, 6),
+        "other_barriers": round(OTHER_BARRIERS_WEIGHT * others, 6),
+        "cost": round(-cost, 6),
+        "recent_failures": round(-penalty, 6),
+    }
 
 
 def _recent_history(eng: EngagementIndex, site_id: str) -> dict[str, tuple[int, bool]]:
@@ -862,29 +879,50 @@ def _recommend(
     neighbours_of: Callable[[], list[tuple[str, float]]],
     sums: tuple[_NeighbourSums, int] | None = None,
 ) -> list[TacticRecommendation]:
-    ranked = _rank(snapshot, site_id, barriers, neighbours_of, sums)[: max(0, limit)]
+    ranked = _rank(snapshot, site_id, barriers, neighbours_of, sums, parts=False)[: max(0, limit)]
     if not ranked:
         return []
+    for c in ranked:
+        _fill_parts(c)
     inferred_from = {b.iri: b.inferred_from for b in barriers if b.inferred_from}
     engage = engage_for_site(snapshot, site_id)
     eng = engagement_index(snapshot)
     neighbours = neighbours_of()
     tactics = ontology_index(snapshot).tactics
     mentions: dict[tuple[str, str], Any] = {}  # (site, barrier) -> its latest mention, shared by the explanations
+    # per snapshot: a link's (evidence level, source, effect) by the link's id (the link kept beside them, so the
+    # id stays its own), and Wilson intervals by (successes, tries)
+    link_fields: dict[int, tuple[dict[str, Any], str | None, str | None, str | None]] = snapshot.cache.setdefault(
+        "recommend.link_fields", {}
+    )
+    intervals: dict[tuple[int, int], tuple[float, float] | None] = snapshot.cache.setdefault("recommend.intervals", {})
     out: list[TacticRecommendation] = []
     for rank, c in enumerate(ranked, start=1):
         tprops = tactics.get(c.tactic) or snapshot.node("Tactic", c.tactic) or {}
         evidence = []
         for p in c.pairs:
             rate = round(p.similar_successes / p.similar_tries, 4) if p.similar_tries else None
+            fields = link_fields.get(id(p.link))
+            if fields is None or fields[0] is not p.link:
+                effect = p.link.get("effect")
+                fields = link_fields[id(p.link)] = (
+                    p.link,
+                    _local(p.link.get("evidence_level")),
+                    _source(p.link.get("source")),
+                    effect if isinstance(effect, str) else None,
+                )
+            counts = (p.similar_successes, p.similar_tries)
+            interval = intervals.get(counts, _MISSING)
+            if interval is _MISSING:
+                interval = intervals[counts] = wilson_interval(*counts)
             evidence.append(
                 Evidence(
                     barrier_iri=p.barrier,
-                    evidence_level=_local(p.link.get("evidence_level")),
-                    source=_source(p.link.get("source")),
-                    effect=p.link.get("effect") if isinstance(p.link.get("effect"), str) else None,
+                    evidence_level=fields[1],
+                    source=fields[2],
+                    effect=fields[3],
                     observed_success_rate=rate,
-                    observed_interval=wilson_interval(p.similar_successes, p.similar_tries),
+                    observed_interval=interval,
                     observed_tries=p.similar_tries,
                 )
             )
@@ -908,6 +946,9 @@ def _recommend(
             )
         )
     return out
+
+
+_MISSING: Any = object()
 
 
 def _source(value: Any) -> str | None:
