@@ -131,6 +131,11 @@ class _Pair:
     score: float = 0.0
     similar_tries: int = 0
     similar_successes: int = 0
+    # site-independent, from :func:`_template_columns`: the :class:`_PairCounts` columns of the tactic and of the
+    # (tactic, barrier) pair (-1: none), and the prior centred on the pair's rate over all sites
+    t_col: int = -1
+    k_col: int = -1
+    prior: float = 0.0
 
 
 @dataclass
@@ -350,11 +355,33 @@ def candidate_pairs(snapshot: Snapshot, barriers: list[ConsideredBarrier]) -> di
     out: dict[str, list[_Pair]] = {}
     for act in barriers:
         iri = act.iri
-        for tactic, concept, depth, link, evidence in _pair_templates(snapshot, iri):
+        for (tactic, concept, depth, link, evidence), (t, k, prior) in zip(
+            _pair_templates(snapshot, iri), _template_columns(snapshot, iri), strict=True
+        ):
             pairs = out.get(tactic)
             if pairs is None:
                 pairs = out[tactic] = []
-            pairs.append(_Pair(tactic, iri, concept, depth, link, evidence))
+            pairs.append(_Pair(tactic, iri, concept, depth, link, evidence, t_col=t, k_col=k, prior=prior))
+    return out
+
+
+def _template_columns(snapshot: Snapshot, iri: str) -> list[tuple[int, int, float]]:
+    """For each of the barrier's :func:`_pair_templates` (cached per snapshot): the :class:`_PairCounts` columns of
+    its tactic and of the (tactic, barrier) pair (-1: no site has counts there), and the pair's prior rate over all
+    sites, ``(successes + 4 × p0) / (tries + 4)`` with ``p0 = 0.2 + 0.3 × evidence`` (what :func:`_score_pairs`
+    starts from)."""
+    cache: dict[str, list[tuple[int, int, float]]] = snapshot.cache.setdefault("recommend.template_columns", {})
+    hit = cache.get(iri)
+    if hit is not None:
+        return hit
+    pc = _pair_counts(snapshot)
+    eff = effectiveness_index(snapshot)
+    out = []
+    for tactic, _concept, _depth, _link, evidence in _pair_templates(snapshot, iri):
+        g_n, g_s = eff.overall.get((tactic, iri), (0, 0))
+        p0 = 0.2 + 0.3 * min(1.0, evidence)
+        out.append((pc.tactics.get(tactic, -1), pc.keys.get((tactic, iri), -1), (g_s + PRIOR_GLOBAL * p0) / (g_n + PRIOR_GLOBAL)))
+    cache[iri] = out
     return out
 
 
@@ -536,11 +563,11 @@ def _score_pairs(
     pc = _pair_counts(snapshot)
     n_t, n_k = len(pc.tactics), len(pc.keys)
     wanted: list[int] = []
-    for tactic, plist in pairs.items():
-        t = pc.tactics.get(tactic, -1)
+    for plist in pairs.values():
+        t = plist[0].t_col  # the same tactic in every pair of the list
         wanted += (t, n_t + t) if t >= 0 else (-1, -1)
         for p in plist:
-            k = pc.keys.get((tactic, p.barrier), -1)
+            k = p.k_col
             wanted += (2 * n_t + k, 2 * n_t + n_k + k) if k >= 0 else (-1, -1)
     w_sums, raw_sums = sums[0].at(sums[1], np.array(wanted, dtype=np.int64))
     at = 0
@@ -552,9 +579,7 @@ def _score_pairs(
         lt_n, lt_s = w_sums[at], w_sums[at + 1]
         at += 2
         for p in plist:
-            g_n, g_s = eff.overall.get((tactic, p.barrier), (0, 0))
-            p0 = 0.2 + 0.3 * min(1.0, p.evidence)
-            g = (g_s + PRIOR_GLOBAL * p0) / (g_n + PRIOR_GLOBAL)
+            g = p.prior
             g = (c_s + PRIOR_COUNTRY * g) / (c_n + PRIOR_COUNTRY) if USE_COUNTRY else g
             h = (lt_s + PRIOR_TACTIC * g) / (lt_n + PRIOR_TACTIC)
             l_n, l_s, raw_n, raw_s = w_sums[at], w_sums[at + 1], raw_sums[at], raw_sums[at + 1]
