@@ -761,7 +761,10 @@ def _explanations(
     neighbours: list[tuple[str, float]],
     inferred_from: Mapping[str, tuple[str, ...]],
     mentions: dict[tuple[str, str], Any] | None = None,
+    steps: dict[str, PathStep] | None = None,
 ) -> list[ExplanationPath]:
+    """The candidate's explanation paths. ``mentions`` ((site, barrier) -> its latest mention) and ``steps``
+    (interaction id -> its :class:`PathStep`, immutable) may be shared by the candidates of one site."""
     latest = mentions if mentions is not None else {}
 
     def latest_mention(site: str, iri: str) -> Any:
@@ -769,6 +772,16 @@ def _explanations(
         if key not in latest:
             latest[key] = _latest_mention(eng, site, iri)
         return latest[key]
+
+    shown = steps if steps is not None else {}
+
+    def interaction_step(rec: Any) -> PathStep:
+        hit = shown.get(rec.id)
+        if hit is None:
+            hit = shown[rec.id] = PathStep(
+                label="Interaction", id=rec.id, name=f"{rec.channel or 'interaction'} {rec.occurred_at[:10]}"
+            )
+        return hit
 
     out: list[ExplanationPath] = []
     site_step = _step(snapshot, "Site", site_id)
@@ -778,7 +791,7 @@ def _explanations(
         if len(out) >= MAX_EXPLANATIONS or p.barrier in seen_barriers:
             continue
         seen_barriers.add(p.barrier)
-        chain = next((path for concept, _d, path in _ancestors(snapshot, p.barrier) if concept == p.mitigated), [p.barrier])
+        b_step, via, broader, chain_steps = _pair_path(snapshot, p)
         source_site = site_id
         rec = latest_mention(site_id, p.barrier)
         if rec is None:
@@ -787,15 +800,11 @@ def _explanations(
                 if found is not None and found.mentions[p.barrier].stored:
                     rec, source_site = found, other
                     break
-        level = _local(p.link.get("evidence_level")) or "unknown evidence"
-        b_step = _step(snapshot, "Barrier", p.barrier)
-        via = f" (a narrower case of '{_step(snapshot, 'Barrier', p.mitigated).name}')" if p.depth else ""
+        level = _link_fields(snapshot, p.link)[1] or "unknown evidence"
         params: dict[str, str | int | float | list[str]] = {"site": source_site, "barrier": p.barrier, "tactic": c.tactic}
         tail = "<-[:MITIGATES]-(t:Tactic {iri: $tactic})"
-        broader = ""
         if p.depth:
             params["mitigated"] = p.mitigated
-            broader = f"-[:BROADER*{p.depth}]->(m:Barrier {{iri: $mitigated}})"
         if rec is not None and rec.mentions[p.barrier].stored:
             params["interaction"] = rec.id
             m = rec.mentions[p.barrier]
@@ -806,7 +815,7 @@ def _explanations(
             src_step = site_step if source_site == site_id else _step(snapshot, "Site", source_site)
             nodes = [
                 src_step,
-                PathStep(label="Interaction", id=rec.id, name=f"{rec.channel or 'interaction'} {rec.occurred_at[:10]}"),
+                interaction_step(rec),
                 b_step,
             ]
             rels = ["WITH_SITE", "CONCERNS"]
@@ -824,7 +833,7 @@ def _explanations(
             )
             nodes = [
                 site_step,
-                PathStep(label="Interaction", id=rec.id, name=f"{rec.channel or 'interaction'} {rec.occurred_at[:10]}"),
+                interaction_step(rec),
                 b_step,
             ]
             rels = ["WITH_SITE", "CONCERNS"]
@@ -838,9 +847,8 @@ def _explanations(
             nodes = [b_step]
             rels = []
             desc = f"'{b_step.name}' is common at related sites{via}; '{tactic_step.name}' mitigates it ({level})"
-        for parent in chain[1:]:
-            nodes.append(_step(snapshot, "Barrier", parent))
-            rels.append("BROADER")
+        nodes += chain_steps
+        rels += ["BROADER"] * len(chain_steps)
         nodes.append(tactic_step)
         rels.append("MITIGATES")
         out.append(ExplanationPath(description=desc, nodes=nodes, relationships=rels, cypher=cypher, params=params))
@@ -869,6 +877,46 @@ def _explanations(
             )
         )
     return out
+
+
+def _pair_path(snapshot: Snapshot, p: _Pair) -> tuple[PathStep, str, str, list[PathStep]]:
+    """The site-independent parts of a pair's explanation (cached per snapshot): the barrier's step, the
+    "narrower case" phrase, the ``BROADER`` hop of its Cypher, and the steps of the broader concepts up to
+    the mitigated one (the barrier's path to it through :func:`_ancestors`)."""
+    cache: dict[tuple[str, str, int], tuple[PathStep, str, str, list[PathStep]]] = snapshot.cache.setdefault(
+        "recommend.pair_paths", {}
+    )
+    key = (p.barrier, p.mitigated, p.depth)
+    hit = cache.get(key)
+    if hit is None:
+        chain = next((path for concept, _d, path in _ancestors(snapshot, p.barrier) if concept == p.mitigated), [p.barrier])
+        via = f" (a narrower case of '{_step(snapshot, 'Barrier', p.mitigated).name}')" if p.depth else ""
+        broader = f"-[:BROADER*{p.depth}]->(m:Barrier {{iri: $mitigated}})" if p.depth else ""
+        hit = cache[key] = (
+            _step(snapshot, "Barrier", p.barrier),
+            via,
+            broader,
+            [_step(snapshot, "Barrier", parent) for parent in chain[1:]],
+        )
+    return hit
+
+
+def _link_fields(snapshot: Snapshot, link: dict[str, Any]) -> tuple[dict[str, Any], str | None, str | None, str | None]:
+    """(the link, its evidence level's local name, its source, its effect) of a ``MITIGATES`` link's shared
+    properties (cached per snapshot by the link's id; the link is kept beside them, so the id stays its own)."""
+    cache: dict[int, tuple[dict[str, Any], str | None, str | None, str | None]] = snapshot.cache.setdefault(
+        "recommend.link_fields", {}
+    )
+    hit = cache.get(id(link))
+    if hit is None or hit[0] is not link:
+        effect = link.get("effect")
+        hit = cache[id(link)] = (
+            link,
+            _local(link.get("evidence_level")),
+            _source(link.get("source")),
+            effect if isinstance(effect, str) else None,
+        )
+    return hit
 
 
 def _latest_mention(eng: EngagementIndex, site_id: str, iri: str) -> Any:
@@ -915,11 +963,8 @@ def _recommend(
     neighbours = neighbours_of()
     tactics = ontology_index(snapshot).tactics
     mentions: dict[tuple[str, str], Any] = {}  # (site, barrier) -> its latest mention, shared by the explanations
-    # per snapshot: a link's (evidence level, source, effect) by the link's id (the link kept beside them, so the
-    # id stays its own), and Wilson intervals by (successes, tries)
-    link_fields: dict[int, tuple[dict[str, Any], str | None, str | None, str | None]] = snapshot.cache.setdefault(
-        "recommend.link_fields", {}
-    )
+    steps: dict[str, PathStep] = {}  # interaction id -> its step, shared by the explanations
+    # per snapshot: Wilson intervals by (successes, tries)
     intervals: dict[tuple[int, int], tuple[float, float] | None] = snapshot.cache.setdefault("recommend.intervals", {})
     out: list[TacticRecommendation] = []
     for rank, c in enumerate(ranked, start=1):
@@ -927,15 +972,7 @@ def _recommend(
         evidence = []
         for p in c.pairs:
             rate = round(p.similar_successes / p.similar_tries, 4) if p.similar_tries else None
-            fields = link_fields.get(id(p.link))
-            if fields is None or fields[0] is not p.link:
-                effect = p.link.get("effect")
-                fields = link_fields[id(p.link)] = (
-                    p.link,
-                    _local(p.link.get("evidence_level")),
-                    _source(p.link.get("source")),
-                    effect if isinstance(effect, str) else None,
-                )
+            fields = _link_fields(snapshot, p.link)
             counts = (p.similar_successes, p.similar_tries)
             interval = intervals.get(counts, _MISSING)
             if interval is _MISSING:
@@ -966,7 +1003,7 @@ def _recommend(
                 effort=_local(tprops.get("effort")),
                 engage=engage,
                 evidence=evidence,
-                explanations=_explanations(snapshot, eng, site_id, c, neighbours, inferred_from, mentions),
+                explanations=_explanations(snapshot, eng, site_id, c, neighbours, inferred_from, mentions, steps),
                 recently_tried=c.recently_tried,
             )
         )
