@@ -599,9 +599,10 @@ def _score_pairs(
     if not flat:
         return
     lows = betaincinv(np.array(a_list), np.array(b_list), LOWER_QUANTILE).tolist()  # elementwise: as one call per pair
+    urgencies = {iri: URGENCY_FLOOR + (1 - URGENCY_FLOOR) * w for iri, w in weights.items()}
     for p, low in zip(flat, lows, strict=True):
         p.effectiveness = low
-        urgency = URGENCY_FLOOR + (1 - URGENCY_FLOOR) * weights[p.barrier]
+        urgency = urgencies[p.barrier]
         p.score = (
             urgency * DEPTH_DISCOUNT**p.depth * (EVIDENCE_WEIGHT * min(1.0, p.evidence) + EFFECTIVENESS_WEIGHT * p.effectiveness)
         )
@@ -640,7 +641,8 @@ def _rank(
     costs: dict[str, float] = snapshot.cache.setdefault("recommend.costs", {})  # tactic -> effort_cost of its effort
     out: list[_Candidate] = []
     for tactic, plist in pairs.items():
-        plist.sort(key=lambda p: (-round(p.score, 9), p.barrier))
+        if len(plist) > 1:  # (one pair: nothing to order)
+            plist.sort(key=lambda p: (-round(p.score, 9), p.barrier))
         best = plist[0]
         others = sum(p.score for p in plist[1:] if p.barrier != best.barrier)
         cost = costs.get(tactic)
