@@ -966,11 +966,25 @@ def _recommend(
     tactics = ontology_index(snapshot).tactics
     mentions: dict[tuple[str, str], Any] = {}  # (site, barrier) -> its latest mention, shared by the explanations
     steps: dict[str, PathStep] = {}  # interaction id -> its step, shared by the explanations
+    # per snapshot: a tactic's (id, label, role, channel, effort) as the answer shows them
+    tactic_fields: dict[str, tuple[str, str, str | None, str | None, str | None]] = snapshot.cache.setdefault(
+        "recommend.tactic_fields", {}
+    )
     # per snapshot: Wilson intervals by (successes, tries)
     intervals: dict[tuple[int, int], tuple[float, float] | None] = snapshot.cache.setdefault("recommend.intervals", {})
     out: list[TacticRecommendation] = []
     for rank, c in enumerate(ranked, start=1):
-        tprops = tactics.get(c.tactic) or snapshot.node("Tactic", c.tactic) or {}
+        described = tactic_fields.get(c.tactic)
+        if described is None:
+            tprops = tactics.get(c.tactic) or snapshot.node("Tactic", c.tactic) or {}
+            described = tactic_fields[c.tactic] = (
+                str(tprops.get("id") or c.tactic.rsplit("/", 1)[-1]),
+                str(tprops.get("label") or c.tactic),
+                _local(tprops.get("role")),
+                _local(tprops.get("channel")),
+                _local(tprops.get("effort")),
+            )
+        tactic_id, tactic_label, role, channel, effort = described
         evidence = []
         for p in c.pairs:
             rate = round(p.similar_successes / p.similar_tries, 4) if p.similar_tries else None
@@ -994,15 +1008,15 @@ def _recommend(
             TacticRecommendation(
                 rank=rank,
                 tactic_iri=c.tactic,
-                tactic_id=str(tprops.get("id") or c.tactic.rsplit("/", 1)[-1]),
-                tactic_label=str(tprops.get("label") or c.tactic),
+                tactic_id=tactic_id,
+                tactic_label=tactic_label,
                 score=round(c.score, 6),
                 score_parts=c.parts,
                 barriers=sorted({p.barrier for p in c.pairs if p.barrier not in inferred_from}),
                 inferred_barriers=sorted({p.barrier for p in c.pairs if p.barrier in inferred_from}),
-                role=_local(tprops.get("role")),
-                channel=_local(tprops.get("channel")),
-                effort=_local(tprops.get("effort")),
+                role=role,
+                channel=channel,
+                effort=effort,
                 engage=engage,
                 evidence=evidence,
                 explanations=_explanations(snapshot, eng, site_id, c, neighbours, inferred_from, mentions, steps),
