@@ -344,8 +344,10 @@ def _inferred(
         return []
     rows = np.asarray(order)
     raised = st.activity[rows[:, None], np.array([t[2] for t in chosen])] > 0  # rows: the related sites, best first
+    by_barrier = raised.T.tolist()  # per chosen barrier: whether each related site raised it
+    sites = st.sites
     return [
-        ConsideredBarrier(iri, 0.0, 0.0, w, False, tuple(st.sites[order[r]] for r in np.flatnonzero(raised[:, n]).tolist()))
+        ConsideredBarrier(iri, 0.0, 0.0, w, False, tuple(sites[order[r]] for r, hit in enumerate(by_barrier[n]) if hit))
         for n, (_, iri, _k, w) in enumerate(chosen)
     ]
 
