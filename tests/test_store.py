@@ -565,3 +565,49 @@ def test_node_writes_by_property_set_give_the_same_nodes(store: GraphStore) -> N
     store.write(b2)
     assert store.get_node("Site", "site:n1") == {"id": "site:n1", **expected["site:n1"], "city": "Paris"}
     assert store.get_node("Site", "site:new") == {"id": "site:new", "name": "New"}
+
+
+def test_memory_store_big_write_drops_the_loaded_graph_and_reloads_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write bigger than the loaded graph drops it instead of mirroring; the next read loads from
+    SQLite the same graph the mirror gives, and a snapshot taken before keeps its own graph."""
+    import sitegraph.graph.memory as memory
+
+    def second_batch() -> GraphBatch:
+        b = GraphBatch()
+        b.add_node("Site", "site:a", {"city": None, "country": "US"})
+        for i in range(5):
+            b.add_node("Site", f"site:n{i}", {"name": f"New {i}", "lat": None})
+            b.add_rel("WORKS_AT", "Investigator", "inv:jane-doe", "Site", f"site:n{i}")
+        b.add_rel("PARTICIPATES_IN", "Site", "site:a", "Study", "NCT00000001", {"enrolled": None, "target": 9})
+        return b
+
+    mirrored_store = MemoryStore(tmp_path / "mirror")
+    mirrored_store.write(small_batch())
+    mirrored_store.graph()
+    mirrored_store.write(second_batch())  # small beside the default threshold: mirrored
+    assert mirrored_store.loads == 1
+
+    monkeypatch.setattr(memory, "_RELOAD_MIN_ROWS", 1)
+    store = MemoryStore(tmp_path / "drop")
+    store.write(small_batch())
+    held = store.shared_graph()  # loaded and handed out, as a snapshot holds it
+    before = _graph_content(store)
+    big = second_batch()
+    assert len(big) >= held.number_of_nodes() + held.number_of_edges()
+    store.write(big)
+    assert not store.graph_is_current()
+    assert store.loads == 1
+    assert _graph_content(store) == _graph_content(mirrored_store)
+    assert store.loads == 2
+    assert {n: dict(d) for n, d in held.nodes(data=True)} == before[0]  # the snapshot's graph is untouched
+    # a write smaller than the graph is still mirrored
+    small = GraphBatch()
+    small.add_node("Site", "site:n0", {"city": "Oslo"})
+    store.write(small)
+    mirrored_store.write(small)
+    assert store.graph_is_current() and store.loads == 2
+    assert _graph_content(store) == _graph_content(mirrored_store) == _graph_content(MemoryStore(tmp_path / "drop"))
+    store.close()
+    mirrored_store.close()

@@ -87,6 +87,11 @@ _REL_INDEXES = {
     "rels_by_start": "CREATE INDEX IF NOT EXISTS rels_by_start ON rels (start_label, start_key, type)",
 }
 _REINDEX_MIN_ROWS = 100_000
+# A committed write at least this big, and at least as big as the loaded graph, drops the graph
+# (it reloads on the next read) instead of mirroring into it. A first load after the ontology sync:
+# the bulk read of the whole graph costs about what the mirror would (medium data), and only a
+# later read pays it; ``sitegraph load`` never reads the graph again.
+_RELOAD_MIN_ROWS = 100_000
 
 _CHUNK = 20_000
 # SQLite page cache (KiB) while a large batch is written: B-tree inserts with random keys need it.
@@ -294,8 +299,9 @@ class MemoryStore(GraphStore):
                 if bulk:
                     self._db.execute("PRAGMA cache_size = -2000")  # SQLite's default: give the memory back
             # Committed: mirror into the in-memory graph, if it is loaded (else it loads on first read).
-            if self._graph is None or self._data_version != dv_before:
-                self._graph = None  # stale or never loaded: reload on the next read
+            if self._graph is None or self._data_version != dv_before or self._reload_is_cheaper(len(batch)):
+                self._graph = None  # stale, never loaded or small beside the batch: reload on the next read
+                self._shared = False  # a snapshot keeps the graph object it holds
                 return
             g = self._writable_graph()
             assert g is not None
@@ -303,6 +309,14 @@ class MemoryStore(GraphStore):
             self._mirror(g, batch, rels)
             log.debug("embedded write: in-memory graph updated in %.1fs", time.perf_counter() - t_mirror)
             self._data_version = dv_before  # our own commit does not move data_version
+
+    def _reload_is_cheaper(self, batch_items: int) -> bool:
+        """Whether a write of ``batch_items`` items should drop the loaded graph rather than mirror
+        into it: a big batch, at least as big as the graph (a first load after the ontology sync)."""
+        g = self._graph
+        if g is None or batch_items < _RELOAD_MIN_ROWS:
+            return False
+        return batch_items >= g.number_of_nodes() + g.number_of_edges()
 
     def _rel_count_estimate(self) -> int:
         """Rows in rels (a count over the smallest index: about a second for millions of rows)."""
