@@ -611,3 +611,28 @@ def test_memory_store_big_write_drops_the_loaded_graph_and_reloads_the_same(
     assert _graph_content(store) == _graph_content(mirrored_store) == _graph_content(MemoryStore(tmp_path / "drop"))
     store.close()
     mirrored_store.close()
+
+
+def test_memory_store_row_parameters_match_json_pair() -> None:
+    """The inlined parameter builders of the bulk write give what ``_json_pair`` and ``ident_json`` give."""
+    from sitegraph.graph import memory
+    from sitegraph.graph.store import RelKey
+
+    props: list[dict[str, object]] = [
+        {},
+        {"a": None},
+        {"name": "X", "lat": None, "aliases": ["a", "b"]},
+        {"n": 1, "f": 0.5, "s": 'é"q', "l": [], "d": {"x": None}},
+    ]
+    nodes = [(f"k{i}", p) for i, p in enumerate(props)]
+    assert memory._node_rows("Site", nodes) == [("Site", k, *memory._json_pair(p)) for k, p in nodes]
+    keys = [
+        RelKey("WORKS_AT", "Investigator", "i", "Site", "s"),
+        RelKey("INVESTIGATOR_ON", "Investigator", "i", "Study", "t", (("role", "PI"), ("site_id", "s"))),
+        RelKey("INVESTIGATOR_ON", "Investigator", "i", "Study", "t", (("site_id", "s"), ("role", ""))),
+        RelKey("PARTICIPATES_IN", "Site", "s", "Study", "t"),
+    ]
+    rels = list(zip(keys, props, strict=True))
+    assert memory._rel_rows(rels) == [
+        (rk.type, rk.start_label, rk.start, rk.end_label, rk.end, rk.ident_json(), *memory._json_pair(p)) for rk, p in rels
+    ]

@@ -110,6 +110,43 @@ def _json_pair(props: Props) -> tuple[str, str]:
     return patch, patch
 
 
+def _node_rows(label: str, items: list[tuple[str, Props]]) -> list[tuple[str, str, str, str]]:
+    """Parameters of :data:`_UPSERT_NODE` for one label: what :func:`_json_pair` gives, inlined (a
+    bulk load builds a million of these)."""
+    dumps = orjson.dumps
+    out: list[tuple[str, str, str, str]] = []
+    add = out.append
+    for key, props in items:
+        if not props:
+            add((label, key, "{}", "{}"))
+            continue
+        patch = dumps(props).decode()
+        if None in props.values():
+            add((label, key, dumps({k: v for k, v in props.items() if v is not None}).decode(), patch))
+        else:
+            add((label, key, patch, patch))
+    return out
+
+
+def _rel_rows(items: list[tuple[RelKey, Props]]) -> list[tuple[str, ...]]:
+    """Parameters of :data:`_UPSERT_REL`: what :func:`_json_pair` and :meth:`RelKey.ident_json`
+    give, inlined."""
+    dumps = orjson.dumps
+    out: list[tuple[str, ...]] = []
+    add = out.append
+    for rk, props in items:
+        ident = rk.ident_json() if rk[5] else "{}"
+        if not props:
+            add((rk[0], rk[1], rk[2], rk[3], rk[4], ident, "{}", "{}"))
+            continue
+        patch = dumps(props).decode()
+        new = patch
+        if None in props.values():
+            new = dumps({k: v for k, v in props.items() if v is not None}).decode()
+        add((rk[0], rk[1], rk[2], rk[3], rk[4], ident, new, patch))
+    return out
+
+
 def apply_to_graph(g: nx.MultiDiGraph, batch: GraphBatch, rels: Iterable[tuple[RelKey, Props]] | None = None) -> None:
     """Apply a batch to an in-memory graph with the stores' write semantics (merge; None removes).
 
@@ -261,18 +298,12 @@ class MemoryStore(GraphStore):
                     items = list(rows.items())
                     for i in range(0, len(items), _CHUNK):
                         chunk = items[i : i + _CHUNK]
-                        self._db.executemany(_UPSERT_NODE, [(label, k, *_json_pair(p)) for k, p in chunk])
+                        self._db.executemany(_UPSERT_NODE, _node_rows(label, chunk))
                         if progress:
                             progress(len(chunk))
                 for i in range(0, len(rels), _CHUNK):
                     chunk_r = rels[i : i + _CHUNK]
-                    self._db.executemany(
-                        _UPSERT_REL,
-                        [
-                            (rk.type, rk.start_label, rk.start, rk.end_label, rk.end, rk.ident_json(), *_json_pair(p))
-                            for rk, p in chunk_r
-                        ],
-                    )
+                    self._db.executemany(_UPSERT_REL, _rel_rows(chunk_r))
                     if progress:
                         progress(len(chunk_r))
                 t_rows = time.perf_counter()
