@@ -636,3 +636,13 @@ def test_memory_store_row_parameters_match_json_pair() -> None:
     assert memory._rel_rows(rels) == [
         (rk.type, rk.start_label, rk.start, rk.end_label, rk.end, rk.ident_json(), *memory._json_pair(p)) for rk, p in rels
     ]
+
+
+def test_batch_endpoint_keys_are_the_ends_the_batch_does_not_create() -> None:
+    b = small_batch()
+    assert b.endpoint_keys() == {}
+    b.add_rel("WORKS_AT", "Investigator", "inv:new", "Site", "site:a")
+    b.add_rel("WORKS_AT", "Investigator", "inv:new", "Site", "site:zz")
+    b.add_rel("PARTICIPATES_IN", "Site", "site:zz", "Study", "NCT00000009", {"status": "X"})
+    b.add_rel("WORKS_AT", "Investigator", "inv:jane-doe", "Site", "site:b")
+    assert b.endpoint_keys() == {"Investigator": {"inv:new"}, "Site": {"site:zz"}, "Study": {"NCT00000009"}}
