@@ -89,8 +89,9 @@ _REL_INDEXES = {
 _REINDEX_MIN_ROWS = 100_000
 # A committed write at least this big, and at least as big as the loaded graph, drops the graph
 # (it reloads on the next read) instead of mirroring into it. A first load after the ontology sync:
-# the bulk read of the whole graph costs about what the mirror would (medium data), and only a
-# later read pays it; ``sitegraph load`` never reads the graph again.
+# the bulk read of the whole graph costs a little more CPU than the mirror would (about 3.9 against
+# 3 s on medium data), but only a later read pays it, ``sitegraph load`` never reads the graph
+# again, and the loading process does not hold the graph (peak RSS 700 instead of 1,100 MiB).
 _RELOAD_MIN_ROWS = 100_000
 
 _CHUNK = 20_000
