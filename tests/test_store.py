@@ -565,3 +565,84 @@ def test_node_writes_by_property_set_give_the_same_nodes(store: GraphStore) -> N
     store.write(b2)
     assert store.get_node("Site", "site:n1") == {"id": "site:n1", **expected["site:n1"], "city": "Paris"}
     assert store.get_node("Site", "site:new") == {"id": "site:new", "name": "New"}
+
+
+def test_memory_store_big_write_drops_the_loaded_graph_and_reloads_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write bigger than the loaded graph drops it instead of mirroring; the next read loads from
+    SQLite the same graph the mirror gives, and a snapshot taken before keeps its own graph."""
+    import sitegraph.graph.memory as memory
+
+    def second_batch() -> GraphBatch:
+        b = GraphBatch()
+        b.add_node("Site", "site:a", {"city": None, "country": "US"})
+        for i in range(5):
+            b.add_node("Site", f"site:n{i}", {"name": f"New {i}", "lat": None})
+            b.add_rel("WORKS_AT", "Investigator", "inv:jane-doe", "Site", f"site:n{i}")
+        b.add_rel("PARTICIPATES_IN", "Site", "site:a", "Study", "NCT00000001", {"enrolled": None, "target": 9})
+        return b
+
+    mirrored_store = MemoryStore(tmp_path / "mirror")
+    mirrored_store.write(small_batch())
+    mirrored_store.graph()
+    mirrored_store.write(second_batch())  # small beside the default threshold: mirrored
+    assert mirrored_store.loads == 1
+
+    monkeypatch.setattr(memory, "_RELOAD_MIN_ROWS", 1)
+    store = MemoryStore(tmp_path / "drop")
+    store.write(small_batch())
+    held = store.shared_graph()  # loaded and handed out, as a snapshot holds it
+    before = _graph_content(store)
+    big = second_batch()
+    assert len(big) >= held.number_of_nodes() + held.number_of_edges()
+    store.write(big)
+    assert not store.graph_is_current()
+    assert store.loads == 1
+    assert _graph_content(store) == _graph_content(mirrored_store)
+    assert store.loads == 2
+    assert {n: dict(d) for n, d in held.nodes(data=True)} == before[0]  # the snapshot's graph is untouched
+    # a write smaller than the graph is still mirrored
+    small = GraphBatch()
+    small.add_node("Site", "site:n0", {"city": "Oslo"})
+    store.write(small)
+    mirrored_store.write(small)
+    assert store.graph_is_current() and store.loads == 2
+    assert _graph_content(store) == _graph_content(mirrored_store) == _graph_content(MemoryStore(tmp_path / "drop"))
+    store.close()
+    mirrored_store.close()
+
+
+def test_memory_store_row_parameters_match_json_pair() -> None:
+    """The inlined parameter builders of the bulk write give what ``_json_pair`` and ``ident_json`` give."""
+    from sitegraph.graph import memory
+    from sitegraph.graph.store import RelKey
+
+    props: list[dict[str, object]] = [
+        {},
+        {"a": None},
+        {"name": "X", "lat": None, "aliases": ["a", "b"]},
+        {"n": 1, "f": 0.5, "s": 'é"q', "l": [], "d": {"x": None}},
+    ]
+    nodes = [(f"k{i}", p) for i, p in enumerate(props)]
+    assert memory._node_rows("Site", nodes) == [("Site", k, *memory._json_pair(p)) for k, p in nodes]
+    keys = [
+        RelKey("WORKS_AT", "Investigator", "i", "Site", "s"),
+        RelKey("INVESTIGATOR_ON", "Investigator", "i", "Study", "t", (("role", "PI"), ("site_id", "s"))),
+        RelKey("INVESTIGATOR_ON", "Investigator", "i", "Study", "t", (("site_id", "s"), ("role", ""))),
+        RelKey("PARTICIPATES_IN", "Site", "s", "Study", "t"),
+    ]
+    rels = list(zip(keys, props, strict=True))
+    assert memory._rel_rows(rels) == [
+        (rk.type, rk.start_label, rk.start, rk.end_label, rk.end, rk.ident_json(), *memory._json_pair(p)) for rk, p in rels
+    ]
+
+
+def test_batch_endpoint_keys_are_the_ends_the_batch_does_not_create() -> None:
+    b = small_batch()
+    assert b.endpoint_keys() == {}
+    b.add_rel("WORKS_AT", "Investigator", "inv:new", "Site", "site:a")
+    b.add_rel("WORKS_AT", "Investigator", "inv:new", "Site", "site:zz")
+    b.add_rel("PARTICIPATES_IN", "Site", "site:zz", "Study", "NCT00000009", {"status": "X"})
+    b.add_rel("WORKS_AT", "Investigator", "inv:jane-doe", "Site", "site:b")
+    assert b.endpoint_keys() == {"Investigator": {"inv:new"}, "Site": {"site:zz"}, "Study": {"NCT00000009"}}

@@ -186,13 +186,14 @@ class GraphBatch:
 
     def endpoint_keys(self) -> dict[str, set[str]]:
         """Keys of relationship endpoints per label that the batch does not itself create."""
-        ends = {(rk.start_label, rk.start) for rk in self.rels}
-        ends.update((rk.end_label, rk.end) for rk in self.rels)
+        nodes = self.nodes
         missing: dict[str, set[str]] = {}
         empty: dict[str, Props] = {}
-        for label, key in ends:
-            if key not in self.nodes.get(label, empty):
-                missing.setdefault(label, set()).add(key)
+        for _type, start_label, start, end_label, end, _ident in self.rels:  # one pass, no (label, key) pairs
+            if start not in nodes.get(start_label, empty):
+                missing.setdefault(start_label, set()).add(start)
+            if end not in nodes.get(end_label, empty):
+                missing.setdefault(end_label, set()).add(end)
         return missing
 
 
