@@ -1,7 +1,8 @@
 """The embedded store: a networkx graph in this process, persisted in SQLite.
 
 Every write is one SQLite transaction, so a crash mid-write leaves the previous state intact; the
-in-memory graph is updated only after the commit. Another process (a later ``sitegraph stats``, or
+in-memory graph is updated only after the commit (or, after a write at least as large as the graph,
+dropped and read back from SQLite on the next read). Another process (a later ``sitegraph stats``, or
 the API while ``sitegraph load`` runs elsewhere) sees committed writes: before each read the store
 checks SQLite's ``data_version`` and reloads when someone else changed the file.
 """
