@@ -19,6 +19,7 @@ import math
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from sitegraph.errors import NotFoundError, UsageError
 from sitegraph.graph.store import GraphStore
@@ -29,6 +30,7 @@ from sitegraph.queries.snapshot import Snapshot
 GROUPINGS = ("country", "size")
 
 
+@lru_cache(maxsize=65536)  # a pure function of small counts, asked for the same ones again and again
 def wilson_interval(successes: float, tries: float, z: float = 1.96) -> tuple[float, float] | None:
     """The Wilson score interval of a binomial proportion (None when nothing was tried).
 

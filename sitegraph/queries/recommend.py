@@ -972,8 +972,6 @@ def _recommend(
     tactic_fields: dict[str, tuple[str, str, str | None, str | None, str | None]] = snapshot.cache.setdefault(
         "recommend.tactic_fields", {}
     )
-    # per snapshot: Wilson intervals by (successes, tries)
-    intervals: dict[tuple[int, int], tuple[float, float] | None] = snapshot.cache.setdefault("recommend.intervals", {})
     out: list[TacticRecommendation] = []
     for rank, c in enumerate(ranked, start=1):
         described = tactic_fields.get(c.tactic)
@@ -991,10 +989,6 @@ def _recommend(
         for p in c.pairs:
             rate = round(p.similar_successes / p.similar_tries, 4) if p.similar_tries else None
             fields = _link_fields(snapshot, p.link)
-            counts = (p.similar_successes, p.similar_tries)
-            interval = intervals.get(counts, _MISSING)
-            if interval is _MISSING:
-                interval = intervals[counts] = wilson_interval(*counts)
             evidence.append(
                 Evidence(
                     barrier_iri=p.barrier,
@@ -1002,7 +996,7 @@ def _recommend(
                     source=fields[2],
                     effect=fields[3],
                     observed_success_rate=rate,
-                    observed_interval=interval,
+                    observed_interval=wilson_interval(p.similar_successes, p.similar_tries),
                     observed_tries=p.similar_tries,
                 )
             )
@@ -1026,9 +1020,6 @@ def _recommend(
             )
         )
     return out
-
-
-_MISSING: Any = object()
 
 
 def _source(value: Any) -> str | None:
