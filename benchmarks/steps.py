@@ -344,6 +344,50 @@ def _quantiles(seconds: list[float]) -> tuple[float, float]:
     return ms[len(ms) // 2], ms[max(0, -(-99 * len(ms) // 100) - 1)]
 
 
+class _PssSampler:
+    """Peak of the summed proportional set size (PSS) of this process and its children, sampled from
+    /proc twice a second: the memory a step with forked workers really holds (each worker's RSS counts
+    the pages it shares with the parent; PSS splits them between the processes sharing them)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _pss_kib(pid: int) -> int:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def sample(self) -> None:
+        me = os.getpid()
+        try:
+            children = [int(p) for p in Path(f"/proc/{me}/task/{me}/children").read_text().split()]
+        except OSError:
+            children = []
+        self.peak_kib = max(self.peak_kib, sum(self._pss_kib(p) for p in [me, *children]))
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.sample()
+
+    def __enter__(self) -> _PssSampler:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def step_recommend(workdir: Path, scale: str) -> list[Measurement]:
     """Next-best tactics and related sites on the loaded embedded store.
 
@@ -351,10 +395,14 @@ def step_recommend(workdir: Path, scale: str) -> list[Measurement]:
     ``recommend_tactics`` and ``related_sites`` on sites not asked before (disjoint seeded samples), and
     the throughput of ``recommend_all`` over every site (streamed, in blocks of sites; results dropped as
     they come, so memory stays flat), beside ``recommend_tactics`` called site after site on a sample of
-    sites not asked before (the per-site path, same indexes, same run).
+    sites not asked before (the per-site path, same indexes, same run). Then what
+    ``sitegraph recommend --all`` does: ``recommend_all_json`` over every site with one worker process
+    per available core, each site's JSON line built as the CLI builds it (beside the one-process
+    ``recommend_all`` above), with the peak PSS of this process and its workers.
     Baseline: a fresh snapshot per site (no cache), on a few sites.
     """
-    from sitegraph.queries.recommend import recommend_all, recommend_tactics, warm_up
+    from sitegraph.queries.batch import available_cores
+    from sitegraph.queries.recommend import recommend_all, recommend_all_json, recommend_tactics, warm_up
     from sitegraph.queries.related import related_sites
     from sitegraph.queries.snapshot import build_snapshot, get_snapshot
 
@@ -395,6 +443,17 @@ def step_recommend(workdir: Path, scale: str) -> list[Measurement]:
     secs = time.perf_counter() - t2
     rate = done / secs
     load_after = os.getloadavg()[0]
+    # recommend --all: every site in worker processes, as JSON lines
+    workers = available_cores()
+    json_load_before = os.getloadavg()[0]
+    t2 = time.perf_counter()
+    json_done = json_bytes = 0
+    with _PssSampler() as pss:
+        for site, text in recommend_all_json(snap, sites, 5, workers=workers):
+            json_bytes += len(f'{{"site_id":{json.dumps(site, ensure_ascii=False)},"recommendations":{text}}}\n')
+            json_done += 1
+    json_secs = time.perf_counter() - t2
+    json_load = round((json_load_before + os.getloadavg()[0]) / 2, 2)
     # Baseline: no cache, every call reads the store into a fresh snapshot (what a naive service does).
     sample = random.Random(0).sample(sites, min(len(sites), SCALES[scale].baseline_sites))
     t3 = time.perf_counter()
@@ -411,6 +470,12 @@ def step_recommend(workdir: Path, scale: str) -> list[Measurement]:
         m("recommend.per_site_path_sites_per_s", scale, single_rate, "sites/s"),
         m("recommend.batch_vs_per_site_path", scale, rate / single_rate, "x"),
         m("recommend.load_average_batch", scale, round((load_before + load_after) / 2, 2), "1-min load"),
+        m("recommend.all_json_sites_per_s", scale, json_done / json_secs, "sites/s", "recommend_all, one process", rate),
+        m("recommend.all_json_workers", scale, workers, "processes"),
+        m("recommend.all_json_seconds", scale, json_secs, "s"),
+        m("recommend.all_json_mib", scale, json_bytes / 2**20, "MiB"),
+        m("recommend.all_json_peak_pss", scale, pss.peak_kib / 1024, "MiB"),
+        m("recommend.load_average_all_json", scale, json_load, "1-min load"),
         m("recommend.snapshot_seconds", scale, snap_secs, "s"),
         m("recommend.index_build_seconds", scale, index_secs, "s"),
         m("recommend.snapshot_cpu_seconds", scale, snap_cpu, "s"),

@@ -15,7 +15,7 @@ from sitegraph.errors import NotFoundError
 from sitegraph.graph.memory import MemoryStore
 from sitegraph.graph.store import GraphBatch
 from sitegraph.queries import related as related_mod
-from sitegraph.queries.recommend import rank_candidates, recommend_all, recommend_tactics
+from sitegraph.queries.recommend import rank_candidates, recommend_all, recommend_all_json, recommend_tactics
 from sitegraph.queries.related import related_all, related_sites
 from sitegraph.queries.snapshot import build_snapshot, get_snapshot
 from sitegraph.settings import get_settings
@@ -153,3 +153,39 @@ def test_recommend_all_is_recommend_tactics_byte_for_byte(
             list(recommend_all(snap, [*ids[:3], "site:nope"], limit))
     finally:
         st.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_recommend_all_json_is_recommend_all_serialised(home: Path, workers: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The JSON batch, in one process or in forked workers, is each site's answer serialised, in order;
+    an unknown site fails after the sites of the blocks before it."""
+    monkeypatch.setattr(related_mod, "BLOCK_CELLS", 1)  # blocks of 8 sites: several blocks per worker
+    st = MemoryStore(home / "memory")
+    try:
+        snap = get_snapshot(st)
+        ids = [k for k, _ in snap.nodes("Site")]
+        ticks: list[int] = []
+        got = list(recommend_all_json(snap, ids, 4, progress=ticks.append, workers=workers))
+        assert [s for s, _ in got] == ids and ticks == [1] * len(ids)
+        fresh = build_snapshot(st)
+        for site, text in got:
+            assert text == _rec_json(recommend_tactics(fresh, site, 4)), site
+        assert any(json.loads(text) for _, text in got)
+        seen = []
+        with pytest.raises(NotFoundError, match="site:nope"):
+            for site, _ in recommend_all_json(snap, [*ids[:20], "site:nope", *ids[20:]], 4, workers=workers):
+                seen.append(site)
+        assert seen == ids[:16]  # the two whole blocks before the unknown site's block
+    finally:
+        st.close()
+
+
+def test_recommend_all_with_workers_on_the_cli(cli_home: Path, tmp_path: Path) -> None:
+    out_file = tmp_path / "all.jsonl"
+    res = CliRunner().invoke(cli_app(), ["recommend", "--all", "-n", "2", "--workers", "2", "--out", str(out_file)])
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(line) for line in out_file.read_text(encoding="utf-8").splitlines()]
+    assert {row["site_id"]: row["recommendations"] for row in lines} == _per_site(cli_home, 2)
+    assert [row["site_id"] for row in lines] == list(_per_site(cli_home, 2))
+    res = CliRunner().invoke(cli_app(), ["recommend", "site:x", "--workers", "2"])
+    assert res.exit_code != 0 and "--workers goes with --all" in res.output

@@ -196,6 +196,17 @@ def recommend(
         Optional[Path],  # noqa: UP045
         typer.Option("--out", "-o", help="With --all: write the JSON lines to this file instead of stdout."),
     ] = None,
+    workers: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            "--workers",
+            "-j",
+            min=1,
+            help="With --all: processes computing the sites (default: one per available core). Same answers; "
+            "each worker forked from this process shares its graph's memory.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Next-best tactics for SITE_ID: for its active barriers, ranked, with whom to engage and why (--all: every site)."""
@@ -207,10 +218,10 @@ def recommend(
             raise fail(UsageError("give a site id or --all, not both"))
         if cypher:
             raise fail(UsageError("--cypher shows one site's table; --all writes JSON lines (each has its Cypher)"))
-        _recommend_every_site(store, limit, out)
+        _recommend_every_site(store, limit, out, workers)
         return
-    if out is not None:
-        raise fail(UsageError("--out goes with --all"))
+    if out is not None or workers is not None:
+        raise fail(UsageError(f"{'--out' if out is not None else '--workers'} goes with --all"))
     if site_id is None:
         raise fail(UsageError("give a site id, or --all for every site"))
     with store_from(store) as st:
@@ -260,11 +271,12 @@ def recommend(
                 console.print(f"    {e.cypher}", highlight=False, markup=False, soft_wrap=True)
 
 
-def _recommend_every_site(store: str | None, limit: int, out: Path | None) -> None:
+def _recommend_every_site(store: str | None, limit: int, out: Path | None, workers: int | None) -> None:
     """``recommend --all``: stream every site's recommendations as JSON lines, with a progress bar on stderr."""
     import sys
 
-    from sitegraph.queries.recommend import recommend_all
+    from sitegraph.queries.batch import available_cores
+    from sitegraph.queries.recommend import recommend_all_json
     from sitegraph.queries.snapshot import get_snapshot
 
     with store_from(store) as st:
@@ -278,12 +290,17 @@ def _recommend_every_site(store: str | None, limit: int, out: Path | None) -> No
         try:
             with _progress() as progress:
                 progress("indexes", 0, 1)
-                results = recommend_all(snapshot, sites, limit, progress=lambda n: progress("sites", n, len(sites)))
+                results = recommend_all_json(
+                    snapshot,
+                    sites,
+                    limit,
+                    progress=lambda n: progress("sites", n, len(sites)),
+                    workers=available_cores() if workers is None else workers,
+                )
                 for site, recs in results:
                     if written == 0:
                         progress("indexes", 1, 1)
-                    line = {"site_id": site, "recommendations": [r.model_dump(mode="json") for r in recs]}
-                    sink.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+                    sink.write(f'{{"site_id":{json.dumps(site, ensure_ascii=False)},"recommendations":{recs}}}\n')
                     written += 1
         finally:
             if out is not None:

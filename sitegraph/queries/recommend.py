@@ -41,11 +41,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from pydantic import TypeAdapter
 from scipy import sparse
 from scipy.special import betaincinv
 
 from sitegraph.errors import NotFoundError
 from sitegraph.graph.store import GraphStore, gc_paused
+from sitegraph.queries.batch import map_blocks
 from sitegraph.queries.effectiveness import EffectivenessIndex, effectiveness_index, wilson_interval
 from sitegraph.queries.models import EngageWith, Evidence, ExplanationPath, PathStep, TacticRecommendation
 from sitegraph.queries.related import (
@@ -1086,5 +1088,40 @@ def recommend_all(
     for block, rows in site_blocks(snapshot, site_ids):
         for site, recs in _recommend_block(snapshot, block, rows, limit):
             yield site, recs
+            if progress is not None:
+                progress(1)
+
+
+_RECOMMENDATIONS_JSON = TypeAdapter(list[TacticRecommendation])
+
+
+def _json_block(state: tuple[Snapshot, int], block: tuple[list[str], np.ndarray]) -> list[tuple[str, str]]:
+    snapshot, limit = state
+    sites, rows = block
+    return [
+        (site, _RECOMMENDATIONS_JSON.dump_json(recs).decode()) for site, recs in _recommend_block(snapshot, sites, rows, limit)
+    ]
+
+
+def recommend_all_json(
+    source: Snapshot | GraphStore,
+    site_ids: Iterable[str] | None = None,
+    limit: int = 5,
+    progress: Callable[[int], None] | None = None,
+    *,
+    workers: int = 1,
+) -> Iterator[tuple[str, str]]:
+    """:func:`recommend_all` serialised: ``(site id, JSON array of its recommendations)``, in the order given.
+
+    Each text is what ``model_dump_json`` gives for each recommendation, in a JSON array. With
+    ``workers`` > 1 the blocks of sites are computed in that many processes forked from this one
+    (:func:`sitegraph.queries.batch.map_blocks`: they share the snapshot's memory, and only the text
+    comes back), so a batch uses every core; the answers are the same. ``progress`` is called with 1
+    per site. :class:`NotFoundError` for an unknown site, after the sites before its block.
+    """
+    snapshot = warm_up(source)
+    for results in map_blocks(_json_block, (snapshot, limit), site_blocks(snapshot, site_ids), workers):
+        for site, text in results:
+            yield site, text
             if progress is not None:
                 progress(1)

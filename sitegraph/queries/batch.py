@@ -1,0 +1,108 @@
+"""Batch work split over worker processes: a function of each block of sites, the results in order.
+
+The batch functions (``recommend_all_json``) score sites a block at a time on one snapshot. One Python
+process uses one core; :func:`map_blocks` runs the blocks in worker processes *forked* from the one
+holding the snapshot, so each worker starts with the snapshot and its indexes already built and shares
+their memory with the parent (copy-on-write) instead of rebuilding or receiving a copy. Only the blocks
+(site ids and rows) go to the workers and only the results come back, so results should be cheap to
+pickle (text, not models).
+
+Where ``fork`` is not available (Windows, macOS defaults aside), or with one worker, the blocks run in
+this process, with the same results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import multiprocessing
+import os
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, TypeVar
+
+B = TypeVar("B")
+R = TypeVar("R")
+
+_WORK: tuple[Callable[[Any, Any], Any], Any] | None = None
+"""The function and state a forked worker runs each block with (inherited at fork, never pickled)."""
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the platform has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _start_worker(fn: Callable[[Any, Any], Any], state: Any) -> None:
+    global _WORK
+    _WORK = (fn, state)
+    # a thread of the parent (a progress bar's) may have held the stream's lock at fork: fresh streams
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        with contextlib.suppress(OSError):
+            setattr(sys, name, os.fdopen(os.dup(fd), "w", buffering=1, encoding="utf-8", errors="replace"))
+
+
+def _run_block(block: Any) -> Any:
+    assert _WORK is not None, "not a worker started by map_blocks"
+    fn, state = _WORK
+    return fn(state, block)
+
+
+def map_blocks(fn: Callable[[Any, B], R], state: Any, blocks: Iterable[B], workers: int = 1) -> Iterator[R]:
+    """``fn(state, block)`` for each block, yielded in the blocks' order.
+
+    With ``workers`` > 1 (and ``fork`` available), the blocks run in that many worker processes forked
+    from this one: ``fn`` and ``state`` are inherited, not pickled, so ``state`` may be a whole snapshot
+    with its indexes; each block and each result is pickled. At most ``2 × workers`` blocks are in
+    flight, so results never pile up faster than they are consumed. An error raised while getting the
+    next block (say, an unknown site) is raised after the results of the blocks before it; an error in
+    ``fn`` is raised in this process, at its block. Closing the iterator early stops the workers.
+
+    The objects alive when the workers start are moved to the collector's permanent generation
+    (:func:`gc.freeze`) until the workers stop: a collection in any process would otherwise write to
+    every object's header and turn the shared memory into copies.
+    """
+    if workers <= 1 or not can_fork():
+        for block in blocks:
+            yield fn(state, block)
+        return
+    was_frozen = gc.get_freeze_count() > 0
+    gc.freeze()
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_start_worker,
+        initargs=(fn, state),
+    )
+    try:
+        pending: deque[Future[R]] = deque()
+        source = iter(blocks)
+        error: BaseException | None = None
+        while True:
+            while error is None and len(pending) < 2 * workers:
+                try:
+                    block = next(source)
+                except StopIteration:
+                    break
+                except Exception as e:  # raised once the blocks before it are yielded
+                    error = e
+                    break
+                pending.append(pool.submit(_run_block, block))
+            if not pending:
+                break
+            yield pending.popleft().result()
+        if error is not None:
+            raise error
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        if not was_frozen:
+            gc.unfreeze()
