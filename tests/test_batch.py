@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,9 +21,11 @@ from sitegraph.queries.batch import available_cores, can_fork, map_blocks
 needs_fork = pytest.mark.skipif(not can_fork(), reason="no fork start method on this platform")
 
 
-def _square_with_pid(state: dict[str, int], block: int) -> tuple[int, int]:
+def _square_with_pid(state: dict[str, Any], block: int) -> tuple[int, int]:
     if block == state["fail_at"]:
         raise ValueError(f"block {block} is bad")
+    if block < 2 and state.get("meet") is not None:  # blocks 0 and 1 wait for each other: two workers ran them
+        state["meet"].wait(timeout=30)
     return block * block + state["offset"], os.getpid()
 
 
@@ -27,16 +36,19 @@ def _blocks(n: int, bad: int | None = None) -> Iterator[int]:
         yield i
 
 
-@pytest.mark.parametrize("workers", [1, 2, 3])
-def test_results_in_order_with_the_state_inherited(workers: int) -> None:
-    state = {"offset": 7, "fail_at": -1}
-    got = list(map_blocks(_square_with_pid, state, range(25), workers))
+def test_one_worker_runs_in_this_process() -> None:
+    got = list(map_blocks(_square_with_pid, {"offset": 7, "fail_at": -1}, range(25), 1))
+    assert got == [(i * i + 7, os.getpid()) for i in range(25)]
+
+
+@needs_fork
+@pytest.mark.parametrize("workers", [2, 3])
+def test_results_in_order_from_several_workers_with_the_state_inherited(workers: int) -> None:
+    meet = multiprocessing.get_context("fork").Barrier(2)  # inherited by the workers, like any state
+    got = list(map_blocks(_square_with_pid, {"offset": 7, "fail_at": -1, "meet": meet}, range(25), workers))
     assert [r for r, _ in got] == [i * i + 7 for i in range(25)]
     pids = {pid for _, pid in got}
-    if workers == 1 or not can_fork():
-        assert pids == {os.getpid()}
-    else:  # computed in other processes, more than one of them
-        assert os.getpid() not in pids and len(pids) >= 2
+    assert os.getpid() not in pids and 2 <= len(pids) <= workers
 
 
 @needs_fork
@@ -72,3 +84,47 @@ def test_closing_early_stops_the_workers_and_restores_the_collector() -> None:
 
 def test_available_cores() -> None:
     assert 1 <= available_cores() <= (os.cpu_count() or 1)
+
+
+_KILLED_PARENT = """
+import os, sys, time
+from sitegraph.queries.batch import map_blocks
+
+def slow(state, block):
+    time.sleep(60)
+    return block
+
+for _ in map_blocks(slow, None, range(4), 2):
+    pass
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
+    """A parent killed outright (no clean-up runs) takes its workers with it, instead of leaving them
+    blocked on their task queue, holding a copy of its memory."""
+    parent = subprocess.Popen([sys.executable, "-c", _KILLED_PARENT])
+    try:
+        deadline = time.monotonic() + 30
+        workers: list[int] = []
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            out = Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()
+            workers = [int(p) for p in out]
+        assert len(workers) == 2, "the workers did not start"
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(p) for p in workers):
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in workers)
+    finally:
+        parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status

@@ -14,9 +14,11 @@ this process, with the same results.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import multiprocessing
 import os
+import signal
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -42,8 +44,24 @@ def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def _start_worker(fn: Callable[[Any, Any], Any], state: Any) -> None:
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this worker when the process that forked it dies, however it dies (Linux):
+    a worker blocked on its task queue would otherwise outlive a killed parent, holding its memory."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the queue's end closes when the parent dies
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _start_worker(fn: Callable[[Any, Any], Any], state: Any, parent: int) -> None:
     global _WORK
+    _die_with(parent)
     _WORK = (fn, state)
     # a thread of the parent (a progress bar's) may have held the stream's lock at fork: fresh streams
     for name, fd in (("stdout", 1), ("stderr", 2)):
@@ -65,7 +83,9 @@ def map_blocks(fn: Callable[[Any, B], R], state: Any, blocks: Iterable[B], worke
     with its indexes; each block and each result is pickled. At most ``2 × workers`` blocks are in
     flight, so results never pile up faster than they are consumed. An error raised while getting the
     next block (say, an unknown site) is raised after the results of the blocks before it; an error in
-    ``fn`` is raised in this process, at its block. Closing the iterator early stops the workers.
+    ``fn`` is raised in this process, at its block. Closing the iterator early (or Ctrl-C) stops the
+    workers; if this process is killed, the kernel kills them too (Linux). Iterate in the thread that
+    started iterating (the workers die with the thread that forked them).
 
     The objects alive when the workers start are moved to the collector's permanent generation
     (:func:`gc.freeze`) until the workers stop: a collection in any process would otherwise write to
@@ -81,7 +101,7 @@ def map_blocks(fn: Callable[[Any, B], R], state: Any, blocks: Iterable[B], worke
         max_workers=workers,
         mp_context=multiprocessing.get_context("fork"),
         initializer=_start_worker,
-        initargs=(fn, state),
+        initargs=(fn, state, os.getpid()),
     )
     try:
         pending: deque[Future[R]] = deque()
