@@ -128,3 +128,15 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return "\nState:\tZ" not in status
+
+
+def _die(state: None, block: int) -> int:
+    if block == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return block
+
+
+@needs_fork
+def test_a_worker_killed_is_a_clear_error() -> None:
+    with pytest.raises(RuntimeError, match="a worker process died"):
+        list(map_blocks(_die, None, range(8), 2))

@@ -23,6 +23,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 B = TypeVar("B")
@@ -119,7 +120,13 @@ def map_blocks(fn: Callable[[Any, B], R], state: Any, blocks: Iterable[B], worke
                 pending.append(pool.submit(_run_block, block))
             if not pending:
                 break
-            yield pending.popleft().result()
+            try:
+                result = pending.popleft().result()
+            except BrokenProcessPool as e:
+                raise RuntimeError(
+                    f"a worker process died (killed, or out of memory?); with fewer workers each holds less: {e}"
+                ) from e
+            yield result
         if error is not None:
             raise error
     finally:
