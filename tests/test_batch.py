@@ -140,3 +140,21 @@ def _die(state: None, block: int) -> int:
 def test_a_worker_killed_is_a_clear_error() -> None:
     with pytest.raises(RuntimeError, match="a worker process died"):
         list(map_blocks(_die, None, range(8), 2))
+
+
+def _idle_death(state: None, block: int) -> int:
+    if block == 0:  # dies after its first result is sent: the pool breaks between blocks
+        import threading
+
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGKILL)).start()
+    return block
+
+
+@needs_fork
+def test_a_worker_dying_between_blocks_is_never_a_quiet_end() -> None:
+    got: list[int] = []
+    with pytest.raises(RuntimeError, match="a worker process died"):
+        for r in map_blocks(_idle_death, None, range(50), 2):
+            got.append(r)
+            time.sleep(0.05)
+    assert got == list(range(len(got))) and len(got) < 50

@@ -117,15 +117,18 @@ def map_blocks(fn: Callable[[Any, B], R], state: Any, blocks: Iterable[B], worke
                 except Exception as e:  # raised once the blocks before it are yielded
                     error = e
                     break
-                pending.append(pool.submit(_run_block, block))
+                try:
+                    pending.append(pool.submit(_run_block, block))
+                except BrokenProcessPool as e:
+                    if not pending:  # nothing left to say why: never end quietly with blocks left out
+                        raise RuntimeError(f"a worker process died (killed, or out of memory?): {e}") from e
+                    break  # the pending result says why
             if not pending:
                 break
             try:
                 result = pending.popleft().result()
             except BrokenProcessPool as e:
-                raise RuntimeError(
-                    f"a worker process died (killed, or out of memory?); with fewer workers each holds less: {e}"
-                ) from e
+                raise RuntimeError(f"a worker process died (killed, or out of memory?): {e}") from e
             yield result
         if error is not None:
             raise error
