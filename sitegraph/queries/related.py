@@ -307,7 +307,9 @@ class _BlockOperands:
 
     unit_t: sparse.csr_matrix  # barrier_unit_sparse transposed (barriers x sites)
     unit_cols: np.ndarray  # barrier_unit transposed, C order: one barrier's values at any sites read from one row
+    walk: sparse.csr_matrix  # the proximity transition matrix (rows: from, ascending columns: to)
     walk_t: sparse.csr_matrix  # the proximity transition matrix transposed, rows with ascending columns
+    node_site: np.ndarray  # each projection node's SiteStructure row (-1: not a site)
     site_nodes: np.ndarray  # projection rows of the sites present in it
     site_present: np.ndarray  # their SiteStructure rows
     cond_bits: np.ndarray | None  # each site's conditions as a bit set, when there are at most 64
@@ -324,6 +326,8 @@ def _block_operands(snapshot: Snapshot) -> _BlockOperands:
     walk_t = sparse.csr_matrix(walk.T)
     walk_t.has_sorted_indices = False
     walk_t.sort_indices()
+    node_site = np.full(prox.n, -1, dtype=np.int64)
+    node_site[prox.site_rows[present]] = present
     unit_t = sparse.csr_matrix(st.barrier_unit_sparse.T)
     unit_t.sort_indices()
     cond_bits = None
@@ -332,7 +336,7 @@ def _block_operands(snapshot: Snapshot) -> _BlockOperands:
         cond_bits = np.zeros(len(st.sites), dtype=np.uint64)
         np.bitwise_or.at(cond_bits, owner, np.left_shift(np.uint64(1), st.site_cond.indices.astype(np.uint64)))
     unit_cols = np.ascontiguousarray(st.barrier_unit.T)
-    built = _BlockOperands(unit_t, unit_cols, walk_t, prox.site_rows[present], present, cond_bits)
+    built = _BlockOperands(unit_t, unit_cols, walk, walk_t, node_site, prox.site_rows[present], present, cond_bits)
     snapshot.cache["related.block_operands"] = built
     return built
 
@@ -341,12 +345,20 @@ FEW_ROWS = 4
 """Up to this many sites, :func:`block_top` walks from each site instead of multiplying by the whole walk."""
 
 
+WALK_ROWS_SHARE = 0.06
+"""While a block's walks hold fewer entries than this share of the transition matrix's, :func:`_proximity_block`
+steps them from the walks' side (reading only the rows they reach); then from the matrix's side."""
+
+
 def _proximity_block(snapshot: Snapshot, rows: np.ndarray) -> sparse.csr_matrix:
     """:func:`proximity_vector` of the sites ``rows`` (SiteStructure order), one sparse row each, same values.
 
-    The truncated series on the transposed block, ``X' = Wᵀ (a X)``: each entry of a step sums the
-    walk's terms in ascending node order, as :func:`proximity_vector` does, so the values are equal;
-    the running total adds the steps in the same order.
+    The truncated series, first one row per site, ``X' = (a X) W``: the product reads only the rows of
+    ``W`` the walks reach and, with each row of ``X`` in ascending node order, sums each entry's terms
+    in ascending node order; once the walks have spread, on the transposed block, ``X' = Wᵀ (a X)``,
+    whose rows of ``Wᵀ`` are in ascending node order too. Either way each entry sums the walk's terms
+    in ascending node order, as :func:`proximity_vector` does, so the values are equal; the running
+    total adds the steps in the same order.
     """
     prox = _proximity(snapshot)
     ops = _block_operands(snapshot)
@@ -356,20 +368,39 @@ def _proximity_block(snapshot: Snapshot, rows: np.ndarray) -> sparse.csr_matrix:
         return sparse.csr_matrix(np.vstack([proximity_vector(snapshot, st.sites[i]) for i in rows.tolist()]))
     start = prox.site_rows[rows]
     present = np.flatnonzero(start >= 0)
-    x = sparse.csr_matrix((np.ones(len(present)), (start[present], present)), shape=(prox.n, len(rows)))
-    # only the sites' rows of the running total are read: add only those (a slice when they are contiguous)
+    x = sparse.csr_matrix((np.ones(len(present)), (present, start[present])), shape=(len(rows), prox.n))
+    total = x * (1.0 - PAGERANK_ALPHA)
+    by_site = True  # x and total: one row per site of the block (else one row per node)
+    # only the sites' rows of the transposed running total are read: a slice when they are contiguous
     nodes = ops.site_nodes
     at_sites: slice | np.ndarray = nodes
     if len(nodes) and int(nodes[-1]) - int(nodes[0]) == len(nodes) - 1:
         at_sites = slice(int(nodes[0]), int(nodes[-1]) + 1)
-    total = x[at_sites] * (1.0 - PAGERANK_ALPHA)
     if prox.n:
         for _ in range(PROXIMITY_HOPS):
+            if by_site and x.nnz >= WALK_ROWS_SHARE * ops.walk.nnz:
+                by_site = False
+                x = sparse.csr_matrix(x.T)
+                total = sparse.csr_matrix(sparse.csr_matrix(total.T)[at_sites])
             x.data *= PAGERANK_ALPHA  # x is this function's own: scaled in place, the same products
-            x = sparse.csr_matrix(ops.walk_t @ x)
+            if by_site:
+                x = sparse.csr_matrix(x @ ops.walk)
+                x.sort_indices()  # the next product adds each entry's terms in ascending node order
+            else:
+                x = sparse.csr_matrix(ops.walk_t @ x)
             if not x.nnz:
                 break
-            total = total + x[at_sites] * (1.0 - PAGERANK_ALPHA)
+            total = total + (x if by_site else x[at_sites]) * (1.0 - PAGERANK_ALPHA)
+    if by_site:
+        total = sparse.csr_matrix(total)
+        at = ops.node_site[total.indices]
+        keep = at >= 0  # the sites' columns, as SiteStructure rows
+        owner = np.repeat(np.arange(len(rows)), np.diff(total.indptr))
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owner[keep], minlength=len(rows)), out=indptr[1:])
+        out = sparse.csr_matrix((total.data[keep], at[keep], indptr), shape=(len(rows), n_sites))
+        out.sort_indices()
+        return out
     out = sparse.csr_matrix(sparse.csr_matrix(total).T)  # block rows x present sites
     return sparse.csr_matrix((out.data, ops.site_present[out.indices], out.indptr), shape=(len(rows), n_sites))
 
