@@ -309,9 +309,11 @@ class _BlockOperands:
     unit_cols: np.ndarray  # barrier_unit transposed, C order: one barrier's values at any sites read from one row
     walk: sparse.csr_matrix  # the proximity transition matrix (rows: from, ascending columns: to)
     walk_t: sparse.csr_matrix  # the proximity transition matrix transposed, rows with ascending columns
+    walk_t_sites: sparse.csr_matrix  # its rows of the sites present in the projection (site_nodes)
     node_site: np.ndarray  # each projection node's SiteStructure row (-1: not a site)
     site_nodes: np.ndarray  # projection rows of the sites present in it
     site_present: np.ndarray  # their SiteStructure rows
+    at_sites: slice | np.ndarray  # site_nodes, as a slice when they are consecutive ascending rows
     cond_bits: np.ndarray | None  # each site's conditions as a bit set, when there are at most 64
 
 
@@ -336,7 +338,13 @@ def _block_operands(snapshot: Snapshot) -> _BlockOperands:
         cond_bits = np.zeros(len(st.sites), dtype=np.uint64)
         np.bitwise_or.at(cond_bits, owner, np.left_shift(np.uint64(1), st.site_cond.indices.astype(np.uint64)))
     unit_cols = np.ascontiguousarray(st.barrier_unit.T)
-    built = _BlockOperands(unit_t, unit_cols, walk, walk_t, node_site, prox.site_rows[present], present, cond_bits)
+    site_nodes = prox.site_rows[present]
+    at_sites: slice | np.ndarray = site_nodes
+    if len(site_nodes) and bool(np.all(np.diff(site_nodes) == 1)):
+        at_sites = slice(int(site_nodes[0]), int(site_nodes[-1]) + 1)
+    built = _BlockOperands(
+        unit_t, unit_cols, walk, walk_t, walk_t[site_nodes], node_site, site_nodes, present, at_sites, cond_bits
+    )
     snapshot.cache["related.block_operands"] = built
     return built
 
@@ -371,13 +379,9 @@ def _proximity_block(snapshot: Snapshot, rows: np.ndarray) -> sparse.csr_matrix:
     x = sparse.csr_matrix((np.ones(len(present)), (present, start[present])), shape=(len(rows), prox.n))
     total = x * (1.0 - PAGERANK_ALPHA)
     by_site = True  # x and total: one row per site of the block (else one row per node)
-    # only the sites' rows of the transposed running total are read: a slice when they are contiguous
-    nodes = ops.site_nodes
-    at_sites: slice | np.ndarray = nodes
-    if len(nodes) and int(nodes[-1]) - int(nodes[0]) == len(nodes) - 1:
-        at_sites = slice(int(nodes[0]), int(nodes[-1]) + 1)
+    at_sites = ops.at_sites  # only the sites' rows of the transposed running total are read
     if prox.n:
-        for _ in range(PROXIMITY_HOPS):
+        for hop in range(PROXIMITY_HOPS):
             if by_site and x.nnz >= WALK_ROWS_SHARE * ops.walk.nnz:
                 by_site = False
                 x = sparse.csr_matrix(x.T)
@@ -386,6 +390,9 @@ def _proximity_block(snapshot: Snapshot, rows: np.ndarray) -> sparse.csr_matrix:
             if by_site:
                 x = sparse.csr_matrix(x @ ops.walk)
                 x.sort_indices()  # the next product adds each entry's terms in ascending node order
+            elif hop + 1 == PROXIMITY_HOPS:  # the last step: only the sites' rows are read
+                total = total + sparse.csr_matrix(ops.walk_t_sites @ x) * (1.0 - PAGERANK_ALPHA)
+                break
             else:
                 x = sparse.csr_matrix(ops.walk_t @ x)
             if not x.nnz:
@@ -465,9 +472,13 @@ def _similarity_at(st: SiteStructure, unit_cols: np.ndarray, i: int, cols: np.nd
     ``unit_cols``: ``barrier_unit`` transposed (:class:`_BlockOperands`)."""
     m = st.barrier_unit_sparse
     lo, hi = int(m.indptr[i]), int(m.indptr[i + 1])
+    cols = cols.astype(np.intp, copy=False)
     out = np.zeros(len(cols))
+    term = np.empty(len(cols))
     for k, u in zip(m.indices[lo:hi].tolist(), m.data[lo:hi].tolist(), strict=True):
-        out += u * unit_cols[k][cols]
+        np.take(unit_cols[k], cols, out=term)
+        term *= u
+        out += term
     return out
 
 
@@ -652,7 +663,11 @@ def block_top(
             cols = np.concatenate([first, more])
             totals = np.concatenate([totals, _totals_at(st, i, more, lookup, more_sims, outside=True)])
             sims = np.concatenate([sims, more_sims])
-        top = top_positive_sparse(cols, totals, k_related)
+        if bound > 0:  # the top is among the scores at least the k-th best of the first sites
+            sel = np.flatnonzero(totals >= bound)
+            top = sel[top_positive_sparse(cols[sel], totals[sel], k_related)]
+        else:
+            top = top_positive_sparse(cols, totals, k_related)
         if features:
             at = np.array(_features_at(st, i, cols[top], lookup, sims[top]), dtype=np.float64).reshape(len(_FEATURES), len(top))
             out.append((similar_rows, similar_vals, cols[top], totals[top], at))
