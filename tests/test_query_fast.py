@@ -91,6 +91,61 @@ def test_block_top_is_the_per_site_top(generated: MemoryStore) -> None:
                 assert rel_rows.tolist() == order and rels.tolist() == total[order].tolist()
 
 
+@pytest.mark.parametrize("share", [0.0, 0.06, 1e9])
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_proximity_block_is_proximity_vector(
+    generated: MemoryStore, monkeypatch: pytest.MonkeyPatch, share: float, contiguous: bool
+) -> None:
+    """The block walk equals the per-site walk exactly, stepped from the walks' side, the matrix's side or
+    both, with the sites' rows as a slice or as an index array."""
+    import sitegraph.queries.related as related_mod
+
+    snap = warm_up(generated)
+    st = site_structure(snap)
+    ops = related_mod._block_operands(snap)
+    monkeypatch.setattr(related_mod, "WALK_ROWS_SHARE", share)
+    if not contiguous:
+        monkeypatch.setattr(ops, "at_sites", ops.site_nodes)
+    rows = np.arange(len(st.sites))
+    for start in range(0, len(rows), 48):
+        block = rows[start : start + 48]
+        got = related_mod._proximity_block(snap, block).toarray()
+        for b, i in enumerate(block.tolist()):
+            want = related_mod.proximity_vector(snap, st.sites[i])
+            assert got[b].tolist() == want.tolist(), st.sites[i]
+
+
+def _most_similar_reference(cols: np.ndarray, vals: np.ndarray, i: int, k: int) -> np.ndarray:
+    cand = np.flatnonzero((cols != i) & (vals > 0))
+    if k <= 0:
+        return cand[:0]
+    if len(cand) > k:
+        v = vals[cand]
+        kth = np.sort(v)[len(v) - k]
+        cand = cand[v >= kth - 1e-9]
+    return cand
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_most_similar_and_reaching_match_a_full_pass(seed: int) -> None:
+    """The sampled bound of the similar sites' top and the threshold of the sites that can still count give
+    the full pass's positions, with ties, near-ties within 1e-9, the site itself and rows of any length."""
+    from sitegraph.queries.related import _most_similar, _reaching
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 3000))
+    cols = rng.permutation(4 * n + 1)[:n].astype(np.int32)
+    vals = rng.choice([0.0, 0.3, 0.5, 0.9, 0.95, 1.0], size=n) * rng.random(n).round(int(rng.integers(1, 4)))
+    vals[rng.random(n) < 0.1] += 1e-10  # within rounding of a tie
+    i = int(cols[n // 2]) if n else 0
+    for k in (0, 1, 5, 30, 200, n + 1):
+        assert _most_similar(cols, vals, i, k).tolist() == _most_similar_reference(cols, vals, i, k).tolist()
+    for bound in (0.1, 0.3, 0.4600000001, 0.5):
+        want = np.flatnonzero(0.1 + 0.4 * vals + 1e-6 >= bound)
+        assert _reaching(vals, 0.1, 0.4, bound).tolist() == want.tolist()
+        assert _reaching(vals, 0.1, 0.0, bound).tolist() == np.flatnonzero(0.1 + 0.0 * vals + 1e-6 >= bound).tolist()
+
+
 def test_activity_table_is_site_barrier_activity(generated: MemoryStore) -> None:
     snap = get_snapshot(generated)
     eng = engagement_index(snap)

@@ -306,9 +306,14 @@ class _BlockOperands:
     """What :func:`block_top` multiplies by, once per snapshot."""
 
     unit_t: sparse.csr_matrix  # barrier_unit_sparse transposed (barriers x sites)
+    unit_cols: np.ndarray  # barrier_unit transposed, C order: one barrier's values at any sites read from one row
+    walk: sparse.csr_matrix  # the proximity transition matrix (rows: from, ascending columns: to)
     walk_t: sparse.csr_matrix  # the proximity transition matrix transposed, rows with ascending columns
+    walk_t_sites: sparse.csr_matrix  # its rows of the sites present in the projection (site_nodes)
+    node_site: np.ndarray  # each projection node's SiteStructure row (-1: not a site)
     site_nodes: np.ndarray  # projection rows of the sites present in it
     site_present: np.ndarray  # their SiteStructure rows
+    at_sites: slice | np.ndarray  # site_nodes, as a slice when they are consecutive ascending rows
     cond_bits: np.ndarray | None  # each site's conditions as a bit set, when there are at most 64
 
 
@@ -323,6 +328,8 @@ def _block_operands(snapshot: Snapshot) -> _BlockOperands:
     walk_t = sparse.csr_matrix(walk.T)
     walk_t.has_sorted_indices = False
     walk_t.sort_indices()
+    node_site = np.full(prox.n, -1, dtype=np.int64)
+    node_site[prox.site_rows[present]] = present
     unit_t = sparse.csr_matrix(st.barrier_unit_sparse.T)
     unit_t.sort_indices()
     cond_bits = None
@@ -330,7 +337,14 @@ def _block_operands(snapshot: Snapshot) -> _BlockOperands:
         owner = np.repeat(np.arange(len(st.sites)), np.diff(st.site_cond.indptr))
         cond_bits = np.zeros(len(st.sites), dtype=np.uint64)
         np.bitwise_or.at(cond_bits, owner, np.left_shift(np.uint64(1), st.site_cond.indices.astype(np.uint64)))
-    built = _BlockOperands(unit_t, walk_t, prox.site_rows[present], present, cond_bits)
+    unit_cols = np.ascontiguousarray(st.barrier_unit.T)
+    site_nodes = prox.site_rows[present]
+    at_sites: slice | np.ndarray = site_nodes
+    if len(site_nodes) and bool(np.all(np.diff(site_nodes) == 1)):
+        at_sites = slice(int(site_nodes[0]), int(site_nodes[-1]) + 1)
+    built = _BlockOperands(
+        unit_t, unit_cols, walk, walk_t, walk_t[site_nodes], node_site, site_nodes, present, at_sites, cond_bits
+    )
     snapshot.cache["related.block_operands"] = built
     return built
 
@@ -339,12 +353,20 @@ FEW_ROWS = 4
 """Up to this many sites, :func:`block_top` walks from each site instead of multiplying by the whole walk."""
 
 
+WALK_ROWS_SHARE = 0.06
+"""While a block's walks hold fewer entries than this share of the transition matrix's, :func:`_proximity_block`
+steps them from the walks' side (reading only the rows they reach); then from the matrix's side."""
+
+
 def _proximity_block(snapshot: Snapshot, rows: np.ndarray) -> sparse.csr_matrix:
     """:func:`proximity_vector` of the sites ``rows`` (SiteStructure order), one sparse row each, same values.
 
-    The truncated series on the transposed block, ``X' = Wᵀ (a X)``: each entry of a step sums the
-    walk's terms in ascending node order, as :func:`proximity_vector` does, so the values are equal;
-    the running total adds the steps in the same order.
+    The truncated series, first one row per site, ``X' = (a X) W``: the product reads only the rows of
+    ``W`` the walks reach and, with each row of ``X`` in ascending node order, sums each entry's terms
+    in ascending node order; once the walks have spread, on the transposed block, ``X' = Wᵀ (a X)``,
+    whose rows of ``Wᵀ`` are in ascending node order too. Either way each entry sums the walk's terms
+    in ascending node order, as :func:`proximity_vector` does, so the values are equal; the running
+    total adds the steps in the same order.
     """
     prox = _proximity(snapshot)
     ops = _block_operands(snapshot)
@@ -354,16 +376,39 @@ def _proximity_block(snapshot: Snapshot, rows: np.ndarray) -> sparse.csr_matrix:
         return sparse.csr_matrix(np.vstack([proximity_vector(snapshot, st.sites[i]) for i in rows.tolist()]))
     start = prox.site_rows[rows]
     present = np.flatnonzero(start >= 0)
-    x = sparse.csr_matrix((np.ones(len(present)), (start[present], present)), shape=(prox.n, len(rows)))
+    x = sparse.csr_matrix((np.ones(len(present)), (present, start[present])), shape=(len(rows), prox.n))
     total = x * (1.0 - PAGERANK_ALPHA)
+    by_site = True  # x and total: one row per site of the block (else one row per node)
+    at_sites = ops.at_sites  # only the sites' rows of the transposed running total are read
     if prox.n:
-        for _ in range(PROXIMITY_HOPS):
-            x = sparse.csr_matrix(ops.walk_t @ (x * PAGERANK_ALPHA))
+        for hop in range(PROXIMITY_HOPS):
+            if by_site and x.nnz >= WALK_ROWS_SHARE * ops.walk.nnz:
+                by_site = False
+                x = sparse.csr_matrix(x.T)
+                total = sparse.csr_matrix(sparse.csr_matrix(total.T)[at_sites])
+            x.data *= PAGERANK_ALPHA  # x is this function's own: scaled in place, the same products
+            if by_site:
+                x = sparse.csr_matrix(x @ ops.walk)
+                x.sort_indices()  # the next product adds each entry's terms in ascending node order
+            elif hop + 1 == PROXIMITY_HOPS:  # the last step: only the sites' rows are read
+                total = total + sparse.csr_matrix(ops.walk_t_sites @ x) * (1.0 - PAGERANK_ALPHA)
+                break
+            else:
+                x = sparse.csr_matrix(ops.walk_t @ x)
             if not x.nnz:
                 break
-            total = total + x * (1.0 - PAGERANK_ALPHA)
-    at_sites = sparse.csr_matrix(total)[ops.site_nodes]  # rows: the sites present in the projection
-    out = sparse.csr_matrix(at_sites.T)  # block rows x present sites
+            total = total + (x if by_site else x[at_sites]) * (1.0 - PAGERANK_ALPHA)
+    if by_site:
+        total = sparse.csr_matrix(total)
+        at = ops.node_site[total.indices]
+        keep = at >= 0  # the sites' columns, as SiteStructure rows
+        owner = np.repeat(np.arange(len(rows)), np.diff(total.indptr))
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owner[keep], minlength=len(rows)), out=indptr[1:])
+        out = sparse.csr_matrix((total.data[keep], at[keep], indptr), shape=(len(rows), n_sites))
+        out.sort_indices()
+        return out
+    out = sparse.csr_matrix(sparse.csr_matrix(total).T)  # block rows x present sites
     return sparse.csr_matrix((out.data, ops.site_present[out.indices], out.indptr), shape=(len(rows), n_sites))
 
 
@@ -380,7 +425,8 @@ class _Lookup:
     """Dense per-site scratch vectors over every site, filled from a site's sparse rows and cleared after."""
 
     def __init__(self, n: int, n_cond: int, cond_bits: np.ndarray | None) -> None:
-        self.values = {name: np.zeros(n) for name in _FEATURES if name != "shared_condition"}
+        # (similarities are not filled: a site's row holds thousands; :func:`_similarity_at` computes the few read)
+        self.values = {name: np.zeros(n) for name in _FEATURES if name not in ("shared_condition", "similar_barriers")}
         self.conditions = np.zeros(n_cond, dtype=bool)
         self.cond_bits = cond_bits
         self.site = -1
@@ -420,28 +466,96 @@ def _shared_conditions(st: SiteStructure, lookup: _Lookup, cols: np.ndarray) -> 
     return np.bincount(owner[marked[m.indices[offsets]]], minlength=len(cols)).astype(np.float64)
 
 
-def _features_at(st: SiteStructure, i: int, cols: np.ndarray, lookup: _Lookup) -> tuple[np.ndarray, ...]:
+def _similarity_at(st: SiteStructure, unit_cols: np.ndarray, i: int, cols: np.ndarray) -> np.ndarray:
+    """``profile_similarity(i)[cols]``, the same values: the terms of site ``i``'s barriers, added in
+    ascending barrier order (as the sparse products add them; a barrier the other site lacks adds 0).
+    ``unit_cols``: ``barrier_unit`` transposed (:class:`_BlockOperands`)."""
+    m = st.barrier_unit_sparse
+    lo, hi = int(m.indptr[i]), int(m.indptr[i + 1])
+    cols = cols.astype(np.intp, copy=False)
+    out = np.zeros(len(cols))
+    term = np.empty(len(cols))
+    for k, u in zip(m.indices[lo:hi].tolist(), m.data[lo:hi].tolist(), strict=True):
+        np.take(unit_cols[k], cols, out=term)
+        term *= u
+        out += term
+    return out
+
+
+def _features_at(
+    st: SiteStructure, i: int, cols: np.ndarray, lookup: _Lookup, sims: np.ndarray, *, outside: bool = False
+) -> tuple[np.ndarray | None, ...]:
     """The five features (:data:`_FEATURES` order) of site ``i`` with the sites ``cols`` (not ``i``):
     :func:`related_scores`'s feature arrays at those sites, the same operations on the same values
-    (``lookup``: the site's shared investigator and study counts, profile similarities and normalised
-    proximity; its conditions marked)."""
+    (``lookup``: the site's shared investigator and study counts and normalised proximity, its conditions
+    marked; ``sims``: the profile similarities at ``cols``). With ``outside`` (no site of ``cols`` shares
+    an investigator or a study with ``i``), those two features, all zeros there, are None."""
     v = lookup.values
     return (
-        1 - np.exp(-v["shared_investigator"][cols]),
-        _salton(v["shared_study"][cols], st.n_std[i], st.n_std[cols]),
+        None if outside else 1 - np.exp(-v["shared_investigator"][cols]),
+        None if outside else _salton(v["shared_study"][cols], st.n_std[i], st.n_std[cols]),
         _salton(_shared_conditions(st, lookup, cols), st.n_cond[i], st.n_cond[cols]),
-        np.clip(v["similar_barriers"][cols], 0.0, 1.0),
+        np.clip(sims, 0.0, 1.0),
         v["network_proximity"][cols],
     )
 
 
-def _totals_at(st: SiteStructure, i: int, cols: np.ndarray, lookup: _Lookup) -> np.ndarray:
-    """The related score of site ``i`` with the sites ``cols`` (not ``i``): :func:`related_scores`'s total at
-    those sites (the weighted sum of :func:`_features_at`, added in the same order)."""
+def _totals_at(
+    st: SiteStructure, i: int, cols: np.ndarray, lookup: _Lookup, sims: np.ndarray, *, outside: bool = False
+) -> np.ndarray:
+    """The related score of site ``i`` with the sites ``cols`` (not ``i``; ``sims``: the profile similarities
+    there): :func:`related_scores`'s total at those sites (the weighted sum of :func:`_features_at`, added in
+    the same order). ``outside``: as for :func:`_features_at`; a zero feature's term (``w × 0``, 0 or -0)
+    leaves the zero total unchanged, so skipping it gives the same sums."""
     total = np.zeros(len(cols))
-    for name, f in zip(_FEATURES, _features_at(st, i, cols, lookup), strict=True):
+    for name, f in zip(_FEATURES, _features_at(st, i, cols, lookup, sims, outside=outside), strict=True):
+        if f is None:
+            continue
         total += WEIGHTS.get(name, 0.0) * f
     return np.round(total, 9)
+
+
+SAMPLE_STEP = 16
+""":func:`_most_similar` guesses a bound from every this-many-th similarity of a site's row."""
+
+
+def _most_similar(s_cols: np.ndarray, s_vals: np.ndarray, i: int, k: int) -> np.ndarray:
+    """Positions (ascending) in site ``i``'s similarity row of the positive similarities with other sites
+    within 1e-9 of the ``k``-th highest of them (all of them when there are at most ``k``).
+
+    A row holds thousands of similarities: a guessed bound (a high value of a sample of the row) picks
+    the few above it first; when at least ``k`` are and the ``k``-th highest minus 1e-9 is still above
+    the guess, no similarity below the guess can be among them, and the answer is the full pass's.
+    """
+    if k <= 0:
+        return np.zeros(0, dtype=np.intp)
+    sample = s_vals[::SAMPLE_STEP]
+    r = 3 * k // SAMPLE_STEP + 1  # the sample's r-th highest: about 3 k values of the row above it
+    if len(sample) > 2 * r:
+        guess = np.partition(sample, len(sample) - r)[len(sample) - r]
+        if guess > 0:
+            cand = np.flatnonzero(s_vals >= guess)
+            cand = cand[s_cols[cand] != i]
+            if len(cand) >= k:
+                v = s_vals[cand]
+                kth = np.partition(v, len(v) - k)[len(v) - k]
+                if kth - 1e-9 >= guess:
+                    return cand[v >= kth - 1e-9]
+    cand = np.flatnonzero((s_cols != i) & (s_vals > 0))
+    if len(cand) > k:
+        v = s_vals[cand]
+        kth = np.partition(v, len(v) - k)[len(v) - k]
+        cand = cand[v >= kth - 1e-9]
+    return cand
+
+
+def _reaching(s_vals: np.ndarray, base: float, w_sim: float, bound: float) -> np.ndarray:
+    """Positions (ascending) of the similarities ``s`` with ``base + w_sim * s + _MARGIN >= bound``, the same
+    test; first those within 1e-9 of the threshold it implies (``w_sim > 0``), then the test on those."""
+    if w_sim > 0:
+        pos = np.flatnonzero(s_vals >= (bound - base - _MARGIN) / w_sim - 1e-9)
+        return pos[base + w_sim * s_vals[pos] + _MARGIN >= bound]
+    return np.flatnonzero(base + w_sim * s_vals + _MARGIN >= bound)
 
 
 def block_top(
@@ -483,13 +597,7 @@ def block_top(
         s_cols, s_vals = _row_entries(sim, b)
         # similar sites: the top of the rounded similarities; rounding keeps the order, so only values
         # within rounding of the k-th highest can be among them
-        cand = np.flatnonzero((s_cols != i) & (s_vals > 0))
-        if k_similar <= 0:
-            cand = cand[:0]
-        elif len(cand) > k_similar:
-            v = s_vals[cand]
-            kth = np.partition(v, len(v) - k_similar)[len(v) - k_similar]
-            cand = cand[v >= kth - 1e-9]
+        cand = _most_similar(s_cols, s_vals, i, k_similar)
         rounded = np.round(s_vals[cand], 9)
         top = top_positive_sparse(s_cols[cand], rounded, k_similar)
         similar_rows, similar_vals = s_cols[cand][top], rounded[top]
@@ -503,7 +611,6 @@ def block_top(
         t_cols, t_vals = _row_entries(std, b)
         lookup.fill("shared_investigator", i_cols, i_vals)
         lookup.fill("shared_study", t_cols, t_vals)
-        lookup.fill("similar_barriers", s_cols, s_vals)
         lookup.fill("network_proximity", p_cols, p_vals)
         lookup.site = i
         lookup.conditions[st.site_cond.indices[st.site_cond.indptr[i] : st.site_cond.indptr[i + 1]]] = True
@@ -512,21 +619,25 @@ def block_top(
         # and studies 0 there, the condition overlap at most 1)
         core = _distinct(np.concatenate([i_cols, t_cols, similar_rows]))
         core = core[core != i]
-        totals = _totals_at(st, i, core, lookup)
+        sims = _similarity_at(st, ops.unit_cols, i, core)
+        totals = _totals_at(st, i, core, lookup, sims)
         seen[core] = True
         seen[i] = True
         walked = ~seen[p_cols]
         w_cols, w_vals = p_cols[walked], p_vals[walked]
         seen[core] = False
         seen[i] = False
+        w_sims = _similarity_at(st, ops.unit_cols, i, w_cols)
         positive = totals[totals > 0]
         if len(positive) >= k_related and len(w_cols) and nonnegative:
             kth = np.partition(positive, len(positive) - k_related)[len(positive) - k_related]
-            reach = base + w_sim * np.clip(lookup.values["similar_barriers"][w_cols], 0.0, 1.0) + w_prox * w_vals
-            w_cols = w_cols[reach + _MARGIN >= kth]
+            reach = base + w_sim * np.clip(w_sims, 0.0, 1.0) + w_prox * w_vals
+            keep = reach + _MARGIN >= kth
+            w_cols, w_sims = w_cols[keep], w_sims[keep]
         first = np.concatenate([core, w_cols])
         if len(w_cols):
-            totals = np.concatenate([totals, _totals_at(st, i, w_cols, lookup)])
+            totals = np.concatenate([totals, _totals_at(st, i, w_cols, lookup, w_sims, outside=True)])
+            sims = np.concatenate([sims, w_sims])
         positive = totals[totals > 0]
         cols = first
         if len(positive) >= k_related:
@@ -536,20 +647,29 @@ def block_top(
         seen[first] = True
         seen[i] = True
         if bound > base + _MARGIN and nonnegative:
-            more = s_cols[base + w_sim * s_vals + _MARGIN >= bound]
+            pos = _reaching(s_vals, base, w_sim, bound)
+            more, more_sims = s_cols[pos], s_vals[pos]
+            fresh = ~seen[more]
+            more, more_sims = more[fresh], more_sims[fresh]
         else:  # every site sharing a condition or a barrier may count
             mine = st.site_cond.indices[st.site_cond.indptr[i] : st.site_cond.indptr[i + 1]]
             sharing = [st.cond_site.indices[st.cond_site.indptr[c] : st.cond_site.indptr[c + 1]] for c in mine.tolist()]
             more = _distinct(np.concatenate([s_cols, *sharing]))
-        more = more[~seen[more]]
+            more = more[~seen[more]]
+            more_sims = _similarity_at(st, ops.unit_cols, i, more)
         seen[first] = False
         seen[i] = False
         if len(more):
             cols = np.concatenate([first, more])
-            totals = np.concatenate([totals, _totals_at(st, i, more, lookup)])
-        top = top_positive_sparse(cols, totals, k_related)
+            totals = np.concatenate([totals, _totals_at(st, i, more, lookup, more_sims, outside=True)])
+            sims = np.concatenate([sims, more_sims])
+        if bound > 0:  # the top is among the scores at least the k-th best of the first sites
+            sel = np.flatnonzero(totals >= bound)
+            top = sel[top_positive_sparse(cols[sel], totals[sel], k_related)]
+        else:
+            top = top_positive_sparse(cols, totals, k_related)
         if features:
-            at = np.array(_features_at(st, i, cols[top], lookup), dtype=np.float64).reshape(len(_FEATURES), len(top))
+            at = np.array(_features_at(st, i, cols[top], lookup, sims[top]), dtype=np.float64).reshape(len(_FEATURES), len(top))
             out.append((similar_rows, similar_vals, cols[top], totals[top], at))
         else:
             out.append((similar_rows, similar_vals, cols[top], totals[top]))
