@@ -75,15 +75,7 @@ def map_blocks(fn: Callable[[Any, B], R], state: Any, blocks: Iterable[B], worke
         for block in blocks:
             yield fn(state, block)
         return
-    was_frozen = gc.get_freeze_count() > 0
-    gc.freeze()
-    pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("fork"),
-        initializer=_start_worker,
-        initargs=(fn, state),
-    )
-    try:
+    with _forked_pool(fn, state, workers) as pool:
         pending: deque[Future[R]] = deque()
         source = iter(blocks)
         error: BaseException | None = None
@@ -102,6 +94,43 @@ def map_blocks(fn: Callable[[Any, B], R], state: Any, blocks: Iterable[B], worke
             yield pending.popleft().result()
         if error is not None:
             raise error
+
+
+@contextlib.contextmanager
+def in_fork(fn: Callable[[Any, B], R], state: Any, block: B) -> Iterator[Callable[[], R]]:
+    """``fn(state, block)`` in one worker process forked from this one, while this process goes on.
+
+    Yields a function that waits for the result and returns it (an error in ``fn`` is raised there,
+    in this process). As with :func:`map_blocks`, ``fn`` and ``state`` are inherited, not pickled;
+    ``block`` and the result are pickled. Leaving the ``with`` block waits for the worker, also
+    when this process failed meanwhile. Without ``fork``, ``fn`` runs in this process when its result
+    is asked for.
+
+    The worker starts with a copy of this process's state *at the start of the ``with``*: what this
+    process changes afterwards (writes to a file object it has open, say) the worker does not see, and
+    the worker must leave alone what this process goes on using.
+    """
+    if not can_fork():
+        yield lambda: fn(state, block)
+        return
+    with _forked_pool(fn, state, 1) as pool:
+        future = pool.submit(_run_block, block)
+        yield future.result
+
+
+@contextlib.contextmanager
+def _forked_pool(fn: Callable[[Any, Any], Any], state: Any, workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A pool of ``workers`` processes forked from this one that run ``fn(state, block)`` (see :func:`map_blocks`)."""
+    was_frozen = gc.get_freeze_count() > 0
+    gc.freeze()
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_start_worker,
+        initargs=(fn, state),
+    )
+    try:
+        yield pool
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         if not was_frozen:
