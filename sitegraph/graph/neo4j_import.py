@@ -276,8 +276,9 @@ class _Files:
     Nodes get the importer's actual node ids (``--id-type=actual``: no id mapping in the importer,
     the relationships' ends are node ids already): node rows are kept as ``(key, row)`` until
     :meth:`number_nodes` numbers them file after file (ids ascending across the files, as the
-    importer needs them) and writes them; relationship rows are then written in chunks with the
-    ids of their ends (:attr:`ids`).
+    importer needs them) and :meth:`write_nodes` writes them; relationship rows are written in
+    chunks with the ids of their ends (:attr:`ids`), also by another instance in a forked worker
+    (its own files, named with its ``prefix``).
     """
 
     def __init__(self, folder: Path, prefix: str = "") -> None:
