@@ -526,6 +526,7 @@ def test_csv_reader_with_a_forked_worker_gives_the_same_result(tmp_path: Path, m
     for label, rows in alone.batch.nodes.items():
         assert list(split.batch.nodes[label].items()) == list(rows.items())
     assert list(split.batch.rels.items()) == list(alone.batch.rels.items())
+    assert {type(rk) for rk in split.batch.rels} == {RelKey}
 
 
 @pytest.mark.neo4j

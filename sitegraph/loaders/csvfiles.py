@@ -13,13 +13,14 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from sitegraph.errors import Problem
-from sitegraph.graph.store import GraphBatch, gc_paused
+from sitegraph.graph.store import GraphBatch, RelKey, gc_paused
 from sitegraph.queries.batch import in_fork
 
 log = logging.getLogger(__name__)
@@ -614,7 +615,7 @@ def read_csv_folder(folder: Path, *, progress: Callable[[int], None] | None = No
             mine = CsvResult(batch=GraphBatch())
             with in_fork(_read_files, (before, after), None) as others:
                 _read_file(path, spec, mine, progress)
-                parts = others()
+                parts = [_unpack(data) for data in others()]
             _merge_results(result, [parts[0], mine, parts[1]])
             if progress:
                 progress(sum(part.rows - part.skipped for part in parts))  # the worker's valid rows
@@ -631,18 +632,29 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _read_files(parts: tuple[list[tuple[FileSpec, Path]], ...], _: None) -> list[CsvResult]:
-    """In a forked worker: each list of files read into a result of its own (for the parent to merge).
-    The files come with the fork (a :class:`FileSpec` holds functions that do not pickle)."""
+def _read_files(parts: tuple[list[tuple[FileSpec, Path]], ...], _: None) -> list[tuple[Any, ...]]:
+    """In a forked worker: each list of files read into a result of its own, for the parent to merge.
+
+    The files come with the fork (a :class:`FileSpec` holds functions that do not pickle). A result
+    goes back as plain data, the relationships' keys as plain tuples (a named tuple pickles through
+    Python code, one call per relationship each way): see :func:`_unpack`.
+    """
     out = []
     with gc_paused():
         for files in parts:
             part = CsvResult(batch=GraphBatch())
             for spec, path in files:
                 _read_file(path, spec, part, None)
-            part.batch._keys = {}  # only for adding rows: not worth pickling
-            out.append(part)
+            rels = part.batch.rels
+            out.append((part.problems, part.rows, part.skipped, part.batch.nodes, list(map(tuple, rels)), list(rels.values())))
     return out
+
+
+def _unpack(data: tuple[Any, ...]) -> CsvResult:
+    """A result that :func:`_read_files` sent (its key strings no longer shared with the batch's)."""
+    problems, rows, skipped, nodes, rel_keys, rel_props = data
+    rels = dict(zip(map(partial(tuple.__new__, RelKey), rel_keys), rel_props, strict=True))
+    return CsvResult(batch=GraphBatch(nodes=nodes, rels=rels), problems=problems, rows=rows, skipped=skipped)
 
 
 def _merge_results(result: CsvResult, parts: list[CsvResult]) -> None:
