@@ -94,5 +94,20 @@ def test_in_fork_without_fork_runs_here(monkeypatch: pytest.MonkeyPatch) -> None
         assert result() == (17, os.getpid())
 
 
+def test_spare_core_wants_an_idle_core_besides_this_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    idle = batch.idle_cores(0.05)
+    assert idle is None or 0 <= idle <= (os.cpu_count() or 1) + 1e-9
+    monkeypatch.setattr(batch, "idle_cores", lambda: 1.5)
+    monkeypatch.setattr(batch, "SPARE", 0.6)
+    assert batch.spare_core() is False  # this process's core and half another
+    monkeypatch.setattr(batch, "idle_cores", lambda: 1.7)
+    assert batch.spare_core() is can_fork()
+    monkeypatch.setattr(batch, "idle_cores", lambda: None)
+    assert batch.spare_core() is (can_fork() and available_cores() > 1)
+    monkeypatch.setattr(batch, "can_fork", lambda: False)
+    monkeypatch.setattr(batch, "idle_cores", lambda: 8.0)
+    assert batch.spare_core() is False
+
+
 def test_available_cores() -> None:
     assert 1 <= available_cores() <= (os.cpu_count() or 1)

@@ -48,7 +48,7 @@ from sitegraph.graph.localserver import ADMIN_TOOL, JVM_FLAGS, ClassArchive, Loc
 from sitegraph.graph.neo4j_store import Neo4jStore
 from sitegraph.graph.schema import NODES, RELATIONSHIPS, node_spec, rel_spec
 from sitegraph.graph.store import GraphBatch, Props, RelKey, gc_paused
-from sitegraph.queries.batch import in_fork
+from sitegraph.queries.batch import in_fork, spare_core
 
 log = logging.getLogger(__name__)
 
@@ -430,7 +430,8 @@ def write_import_files(folder: Path, batch: GraphBatch, existing: _Existing, ver
     Rows of the batch whose values are plain (the usual case) are formatted by a fast path: one
     formatter per column, chosen once per combination of property names and value types; the others
     (merged with what the database holds, None values, lists of numbers...) by the general path.
-    From :data:`FORK_RELS` relationships on, a forked worker writes part of the relationships' rows.
+    From :data:`FORK_RELS` relationships on, a forked worker writes part of the relationships' rows
+    if a core is idle (:func:`~sitegraph.queries.batch.spare_core`).
     """
     files = _Files(folder)
     checked: set[tuple[tuple[str, str], ...]] = set()
@@ -483,7 +484,8 @@ def write_import_files(folder: Path, batch: GraphBatch, existing: _Existing, ver
         # The relationships' rows need only the node ids: a worker forked now writes the last part of
         # them into files of its own while this process writes the node rows and the first part (about
         # as much work each: a node row costs about two thirds of a relationship row).
-        cut = max(0, len(rels) // 2 - files.node_rows() // 3) if len(rels) >= FORK_RELS else len(rels)
+        split = len(rels) >= FORK_RELS and spare_core()
+        cut = max(0, len(rels) // 2 - files.node_rows() // 3) if split else len(rels)
         files.flush()  # nothing of this process's buffers in the worker's copy
         forked = in_fork(_write_rels_part, (folder, batch, existing, files.ids), cut) if cut < len(rels) else None
         with forked or contextlib.nullcontext() as part:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from sitegraph.errors import Problem
 from sitegraph.graph.store import GraphBatch, RelKey, gc_paused
-from sitegraph.queries.batch import in_fork
+from sitegraph.queries.batch import in_fork, spare_core
 
 log = logging.getLogger(__name__)
 
@@ -590,8 +590,9 @@ FORK_BYTES = 4_000_000
 def read_csv_folder(folder: Path, *, progress: Callable[[int], None] | None = None) -> CsvResult:
     """Read every known CSV file of ``folder`` into one batch; report every invalid row.
 
-    When the files besides the largest hold at least :data:`FORK_BYTES`, a worker forked from this
-    process reads them while this process reads the largest (on 2 cores, the interactions beside the
+    When the files besides the largest hold at least :data:`FORK_BYTES` and a core is idle
+    (:func:`~sitegraph.queries.batch.spare_core`), a worker forked from this process reads them while
+    this process reads the largest (on 2 cores, the interactions beside the
     rest); the worker's rows come back pickled and are merged in the files' order, so the batch, the
     problems and their order are the same as when one process reads every file.
     """
@@ -607,7 +608,7 @@ def read_csv_folder(folder: Path, *, progress: Callable[[int], None] | None = No
     sizes = [_size(path) for _, path in present]
     largest = sizes.index(max(sizes)) if sizes else 0
     with gc_paused():
-        if sum(sizes) - (sizes[largest] if sizes else 0) < FORK_BYTES:
+        if sum(sizes) - (sizes[largest] if sizes else 0) < FORK_BYTES or not spare_core():
             for spec, path in present:
                 _read_file(path, spec, result, progress)
         else:

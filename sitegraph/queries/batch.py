@@ -18,6 +18,7 @@ import gc
 import multiprocessing
 import os
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -40,6 +41,46 @@ def available_cores() -> int:
 
 def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
+
+
+#: :func:`spare_core` wants at least this much of a core idle besides this process's own.
+SPARE = 0.6
+
+
+def idle_cores(seconds: float = 0.1) -> float | None:
+    """How many cores were idle (or waiting for I/O) over the next ``seconds``, from ``/proc/stat``;
+    None where there is no such file."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as f:
+            ticks = [int(t) for t in f.readline().split()[1:]]
+        return sum(ticks), ticks[3] + ticks[4]
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0:
+        return None
+    return (idle1 - idle0) / (total1 - total0) * (os.cpu_count() or 1)
+
+
+def spare_core() -> bool:
+    """True if a worker forked now would likely get a core of its own: ``fork`` is available and, over
+    the next tenth of a second (while this process sleeps), one core (this process's) and
+    :data:`SPARE` of another were idle; where that cannot be read, if this process may run on more
+    than one core.
+
+    A worker beside this process only pays off on a core nobody else wants: on a machine that is
+    already busy, it competes with this process and adds its own overhead (the copies of the pages
+    both processes write to, and pickling).
+    """
+    if not can_fork():
+        return False
+    idle = idle_cores()
+    return idle >= 1 + SPARE if idle is not None else available_cores() > 1
 
 
 def _start_worker(fn: Callable[[Any, Any], Any], state: Any) -> None:
