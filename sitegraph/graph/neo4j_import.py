@@ -486,6 +486,8 @@ def write_import_files(folder: Path, batch: GraphBatch, existing: _Existing, ver
         # as much work each: a node row costs about two thirds of a relationship row).
         split = len(rels) >= FORK_RELS and spare_core()
         cut = max(0, len(rels) // 2 - files.node_rows() // 3) if split else len(rels)
+        if split:
+            log.info("importer files: %d of %d relationships in a forked worker", len(rels) - cut, len(rels))
         files.flush()  # nothing of this process's buffers in the worker's copy
         forked = in_fork(_write_rels_part, (folder, batch, existing, files.ids), cut) if cut < len(rels) else None
         with forked or contextlib.nullcontext() as part:

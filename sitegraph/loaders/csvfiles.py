@@ -613,6 +613,7 @@ def read_csv_folder(folder: Path, *, progress: Callable[[int], None] | None = No
                 _read_file(path, spec, result, progress)
         else:
             before, (spec, path), after = present[:largest], present[largest], present[largest + 1 :]
+            log.info("reading %s here and %d other file(s) in a forked worker", spec.name, len(before) + len(after))
             mine = CsvResult(batch=GraphBatch())
             with in_fork(_read_files, (before, after), None) as others:
                 _read_file(path, spec, mine, progress)
