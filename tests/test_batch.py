@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from sitegraph.queries import batch
-from sitegraph.queries.batch import available_cores, can_fork, map_blocks
+from sitegraph.queries.batch import available_cores, can_fork, in_fork, map_blocks
 
 needs_fork = pytest.mark.skipif(not can_fork(), reason="no fork start method on this platform")
 
@@ -80,6 +80,45 @@ def test_closing_early_stops_the_workers_and_restores_the_collector() -> None:
     it.close()
     assert gc.get_freeze_count() == 0
     assert batch._WORK is None  # the parent never became a worker
+
+
+@needs_fork
+def test_in_fork_runs_beside_this_process_on_the_state_at_its_start() -> None:
+    gc.unfreeze()
+    state = {"offset": 5, "fail_at": -1}
+    with in_fork(_square_with_pid, state, 3) as result:
+        state["offset"] = 1000  # after the fork: the worker does not see it
+        assert gc.get_freeze_count() > 0
+        value, pid = result()
+    assert value == 14 and pid != os.getpid()
+    assert gc.get_freeze_count() == 0 and batch._WORK is None
+
+
+@needs_fork
+def test_in_fork_raises_the_workers_error_here() -> None:
+    with pytest.raises(ValueError, match="block 2 is bad"), in_fork(_square_with_pid, {"offset": 0, "fail_at": 2}, 2) as result:
+        result()
+
+
+def test_in_fork_without_fork_runs_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch, "can_fork", lambda: False)
+    with in_fork(_square_with_pid, {"offset": 1, "fail_at": -1}, 4) as result:
+        assert result() == (17, os.getpid())
+
+
+def test_spare_core_wants_an_idle_core_besides_this_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    idle = batch.idle_cores(0.05)
+    assert idle is None or 0 <= idle <= (os.cpu_count() or 1) + 1e-9
+    monkeypatch.setattr(batch, "idle_cores", lambda: 1.5)
+    monkeypatch.setattr(batch, "SPARE", 0.6)
+    assert batch.spare_core() is False  # this process's core and half another
+    monkeypatch.setattr(batch, "idle_cores", lambda: 1.7)
+    assert batch.spare_core() is can_fork()
+    monkeypatch.setattr(batch, "idle_cores", lambda: None)
+    assert batch.spare_core() is (can_fork() and available_cores() > 1)
+    monkeypatch.setattr(batch, "can_fork", lambda: False)
+    monkeypatch.setattr(batch, "idle_cores", lambda: 8.0)
+    assert batch.spare_core() is False
 
 
 def test_available_cores() -> None:

@@ -21,6 +21,7 @@ from sitegraph.graph.localserver import LocalNeo4j
 from sitegraph.graph.neo4j_store import Neo4jStore
 from sitegraph.graph.store import GraphBatch
 from sitegraph.loaders.csvfiles import read_csv_folder
+from sitegraph.queries import batch as batch_module
 from sitegraph.settings import get_settings
 
 pytestmark = pytest.mark.neo4j
@@ -294,6 +295,44 @@ def test_import_files_use_node_ids_ascending_across_files(tmp_path: Path) -> Non
         assert rows[0][:2] == [":START_ID", ":END_ID"]
         found.update((rtype, seen[int(r[0])], seen[int(r[1])]) for r in rows[1:])
     assert found == ends
+
+
+def _rows(files: Any) -> dict[tuple[str, str], list[str]]:
+    """Every file's rows, sorted, per importer argument (label or type) and header."""
+    rows: dict[tuple[str, str], list[str]] = {}
+    for arg in files.node_args + files.rel_args:
+        kind, path = arg.rsplit("=", 1)
+        with open(path, encoding="utf-8", newline="") as f:
+            header = f.readline()
+            rows.setdefault((kind, header), []).extend(f.read().splitlines(keepends=True))
+    return {k: sorted(v) for k, v in rows.items()}
+
+
+def test_import_files_split_with_a_forked_worker_hold_the_same_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    batch = read_csv_folder(CSV_SMALL).batch
+    batch.extend(_tricky())
+    first = _first()
+    existing = neo4j_import._Existing(0, first.nodes, {rk: [props] for rk, props in first.rels.items()})
+    (tmp_path / "alone").mkdir()
+    (tmp_path / "split").mkdir()
+    alone = neo4j_import.write_import_files(tmp_path / "alone", batch, existing, 1)
+    monkeypatch.setattr(neo4j_import, "FORK_RELS", 0)
+    monkeypatch.setattr(batch_module, "SPARE", -10.0)  # whatever else the machine runs
+    split = neo4j_import.write_import_files(tmp_path / "split", batch, existing, 1)
+    assert any("/w" in arg for arg in split.rel_args)  # the worker wrote some
+    assert split.count == len(split.node_args) + len(split.rel_args)
+    assert _rows(split) == _rows(alone)
+    assert sorted(Path(p).name for p in split.multiline) == sorted(Path(p).name for p in alone.multiline) != []
+
+
+def test_an_error_in_the_forked_worker_fails_the_import_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    batch = read_csv_folder(CSV_SMALL).batch
+    batch.add_rel("WORKS_AT", "Investigator", "inv:old", "Site", "site:old", {"bad name": 1})  # the last: the worker's
+    existing = neo4j_import._Existing(0, _first().nodes, {})
+    monkeypatch.setattr(neo4j_import, "FORK_RELS", 0)
+    monkeypatch.setattr(batch_module, "SPARE", -10.0)  # whatever else the machine runs
+    with pytest.raises(neo4j_import.BulkRefused, match="bad name"):
+        neo4j_import.write_import_files(tmp_path, batch, existing, 1)
 
 
 def test_importer_done_seconds_reads_the_importers_own_time() -> None:

@@ -10,6 +10,7 @@ from sitegraph.errors import SchemaError, StoreError
 from sitegraph.graph.memory import MemoryStore
 from sitegraph.graph.store import GraphBatch, GraphStore, RelKey
 from sitegraph.loaders import csvfiles
+from sitegraph.queries import batch as batch_module
 
 
 def small_batch() -> GraphBatch:
@@ -494,6 +495,40 @@ def test_csv_reader_reports_like_the_model(tmp_path: Path) -> None:
     found = {(p.line, p.field) for p in res.problems}
     assert found == {(4, "name"), (5, "lat"), (7, None)}, res.problems
     assert res.rows == 6 and res.skipped == 2
+
+
+def test_csv_reader_with_a_forked_worker_gives_the_same_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files besides the largest read by a forked worker: the same batch (in the same order), problems, counts."""
+    import shutil
+
+    from sitegraph.loaders import csvfiles
+
+    folder = tmp_path / "csv"
+    shutil.copytree(Path(__file__).parent / "data" / "csv_small", folder)
+    with (folder / "sites.csv").open("a", encoding="utf-8") as f:
+        f.write("site:bad,,Lyon,,\nsite:new,New,, Oslo ,95\n")
+    with (folder / "interactions.csv").open("a", encoding="utf-8") as f:  # the largest: this process's
+        f.write("int:bad,site:alpha-boston-us,,,shout,,not a time,,,,\n")
+    with (folder / "study_conditions.csv").open("a", encoding="utf-8") as f:
+        f.write("NCT00000001,\n")
+    (folder / "extra.csv").write_text("a\n1\n", encoding="utf-8")
+    alone = csvfiles.read_csv_folder(folder)
+    monkeypatch.setattr(csvfiles, "FORK_BYTES", 0)
+    monkeypatch.setattr(batch_module, "SPARE", -10.0)  # whatever else the machine runs
+    counted: list[int] = []
+    split = csvfiles.read_csv_folder(folder, progress=counted.append)
+    sources = [Path(p.source).name for p in split.problems]
+    assert sources[0] == "extra.csv" and {"sites.csv", "interactions.csv", "study_conditions.csv"} <= set(sources)
+    order = [spec.name for spec in csvfiles.FILES]
+    assert sources[1:] == sorted(sources[1:], key=order.index)  # the files' order, whoever read them
+    assert split.problems == alone.problems
+    assert (split.rows, split.skipped, split.files) == (alone.rows, alone.skipped, alone.files)
+    assert sum(counted) == alone.rows - alone.skipped
+    assert list(split.batch.nodes) == list(alone.batch.nodes)
+    for label, rows in alone.batch.nodes.items():
+        assert list(split.batch.nodes[label].items()) == list(rows.items())
+    assert list(split.batch.rels.items()) == list(alone.batch.rels.items())
+    assert {type(rk) for rk in split.batch.rels} == {RelKey}
 
 
 @pytest.mark.neo4j

@@ -36,8 +36,9 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -47,6 +48,7 @@ from sitegraph.graph.localserver import ADMIN_TOOL, JVM_FLAGS, ClassArchive, Loc
 from sitegraph.graph.neo4j_store import Neo4jStore
 from sitegraph.graph.schema import NODES, RELATIONSHIPS, node_spec, rel_spec
 from sitegraph.graph.store import GraphBatch, Props, RelKey, gc_paused
+from sitegraph.queries.batch import in_fork, spare_core
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,9 @@ log = logging.getLogger(__name__)
 MIN_ITEMS = 1_000_000
 #: The most nodes + relationships the database may already hold (read back and imported again).
 MAX_EXISTING = 50_000
+#: From this many relationships, a forked worker writes part of the importer's files (2 cores: the
+#: relationship rows are most of the rows; see :func:`write_import_files`).
+FORK_RELS = 200_000
 BULK_CHOICES = ("auto", "always", "never")
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -271,12 +276,14 @@ class _Files:
     Nodes get the importer's actual node ids (``--id-type=actual``: no id mapping in the importer,
     the relationships' ends are node ids already): node rows are kept as ``(key, row)`` until
     :meth:`number_nodes` numbers them file after file (ids ascending across the files, as the
-    importer needs them) and writes them; relationship rows are then written in chunks with the
-    ids of their ends (:attr:`ids`).
+    importer needs them) and :meth:`write_nodes` writes them; relationship rows are written in
+    chunks with the ids of their ends (:attr:`ids`), also by another instance in a forked worker
+    (its own files, named with its ``prefix``).
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, prefix: str = "") -> None:
         self.folder = folder
+        self.prefix = prefix
         self.open: dict[tuple[Any, ...], tuple[IO[str], list[Any], str]] = {}
         self.node_args: list[str] = []
         self.rel_args: list[str] = []
@@ -290,7 +297,7 @@ class _Files:
         entry = self.open.get(group)
         if entry is None:
             self.count += 1
-            path = self.folder / f"{'r' if rel else 'n'}{self.count:04d}.csv"
+            path = self.folder / f"{self.prefix}{'r' if rel else 'n'}{self.count:04d}.csv"
             fh = path.open("w", encoding="utf-8", newline="")
             fh.write(header + "\n")
             (self.rel_args if rel else self.node_args).append(f"{arg}={path}")
@@ -305,16 +312,32 @@ class _Files:
             self._flush(entry)
 
     def number_nodes(self) -> None:
-        """Give every node row its id (ascending over the node files in the order of the arguments) and write them."""
+        """Give every node row its id (ascending over the node files in the order of the arguments);
+        :meth:`write_nodes` writes them."""
         n = 0
         for group, entry in self.open.items():
             if group[0] != "n":
                 continue
             rows: list[Any] = entry[1]
             ids = self.ids.setdefault(group[1], {})
-            numbers = range(n, n + len(rows))
-            ids.update(zip([key for key, _ in rows], numbers, strict=True))
-            entry[1][:] = [f"{i},{line}" for i, (_, line) in zip(numbers, rows, strict=True)]
+            ids.update(zip([key for key, _ in rows], range(n, n + len(rows)), strict=True))
+            n += len(rows)
+
+    def flush(self) -> None:
+        for fh, _, _ in self.open.values():
+            fh.flush()
+
+    def node_rows(self) -> int:
+        return sum(len(entry[1]) for group, entry in self.open.items() if group[0] == "n")
+
+    def write_nodes(self) -> None:
+        """Write the node rows with the ids :meth:`number_nodes` gave them."""
+        n = 0
+        for group, entry in self.open.items():
+            if group[0] != "n":
+                continue
+            rows: list[Any] = entry[1]
+            entry[1][:] = [f"{i},{line}" for i, (_, line) in enumerate(rows, n)]
             n += len(rows)
             self._flush(entry)
 
@@ -407,6 +430,8 @@ def write_import_files(folder: Path, batch: GraphBatch, existing: _Existing, ver
     Rows of the batch whose values are plain (the usual case) are formatted by a fast path: one
     formatter per column, chosen once per combination of property names and value types; the others
     (merged with what the database holds, None values, lists of numbers...) by the general path.
+    From :data:`FORK_RELS` relationships on, a forked worker writes part of the relationships' rows
+    if a core is idle (:func:`~sitegraph.queries.batch.spare_core`).
     """
     files = _Files(folder)
     checked: set[tuple[tuple[str, str], ...]] = set()
@@ -455,49 +480,88 @@ def write_import_files(folder: Path, batch: GraphBatch, existing: _Existing, ver
         if "meta" not in existing.nodes.get("SitegraphMeta", {}) and "meta" not in batch.nodes.get("SitegraphMeta", {}):
             _node_row(files, "SitegraphMeta", "id", "meta", {"version": version}, checked)
         files.number_nodes()
-        ids = files.ids
-        rel_plans: dict[Any, Any] = {}
-        old_rels = existing.rels
-        for rk, props in batch.rels.items():
-            if old_rels and rk in old_rels:
-                for old in old_rels[rk]:
-                    _rel_row(files, rk, {**old, **props}, checked)
-                continue
-            rtype, sl, start, el, end, _ = rk
-            rck: tuple[Any, ...] = (rtype, sl, el, tuple(props), tuple(map(type, props.values()))) if props else (rtype, sl, el)
-            plan = rel_plans.get(rck)
-            if plan is None:
-                made = _plan(tuple(props), tuple(map(type, props.values()))) if props else ((), [])
-                if made is None:
-                    rel_plans[rck] = plan = False
-                else:
-                    sig, fmts = made
-                    header = ",".join([":START_ID", ":END_ID", *(f"{n}:{t}" for n, t in sig)])
-                    entry = files._file(("r", rtype, sl, el, sig), header, f"--relationships={rel_spec(rtype).type}", rel=True)
-                    rel_plans[rck] = plan = (entry, fmts, ids[sl], ids[el])
-            if plan is False:
-                _rel_row(files, rk, props, checked)
-                continue
-            entry, fmts, starts, ends = plan
-            if props:
-                try:
-                    cells = "".join(["," + f(v) for f, v in zip(fmts, props.values(), strict=True)])
-                except _Slow:
-                    _rel_row(files, rk, props, checked)
-                    continue
-            else:
-                cells = ""
-            buf = entry[1]
-            buf.append(f"{starts[start]},{ends[end]}{cells}\n")
-            if len(buf) >= 20_000:
-                files._flush(entry)
-        for rk, olds in old_rels.items():
-            if rk not in batch.rels:
-                for old in olds:
-                    _rel_row(files, rk, old, checked)
+        rels = batch.rels
+        # The relationships' rows need only the node ids: a worker forked now writes the last part of
+        # them into files of its own while this process writes the node rows and the first part (about
+        # as much work each: a node row costs about two thirds of a relationship row).
+        split = len(rels) >= FORK_RELS and spare_core()
+        cut = max(0, len(rels) // 2 - files.node_rows() // 3) if split else len(rels)
+        if split:
+            log.info("importer files: %d of %d relationships in a forked worker", len(rels) - cut, len(rels))
+        files.flush()  # nothing of this process's buffers in the worker's copy
+        forked = in_fork(_write_rels_part, (folder, batch, existing, files.ids), cut) if cut < len(rels) else None
+        with forked or contextlib.nullcontext() as part:
+            files.write_nodes()
+            _write_rels(files, islice(rels.items(), cut), existing.rels, checked)
+            for rk, olds in existing.rels.items():
+                if rk not in rels:
+                    for old in olds:
+                        _rel_row(files, rk, old, checked)
+            if part is not None:
+                args, multiline, count = part()
+                files.rel_args += args
+                files.multiline += multiline
+                files.count += count
     finally:
         files.close()
     return files
+
+
+def _write_rels(
+    files: _Files, items: Iterable[tuple[RelKey, Props]], old_rels: dict[RelKey, list[Props]], checked: set[Any]
+) -> None:
+    """The rows of these relationships of the batch (merged with what the database holds)."""
+    ids = files.ids
+    rel_plans: dict[Any, Any] = {}
+    plan: Any
+    for rk, props in items:
+        if old_rels and rk in old_rels:
+            for old in old_rels[rk]:
+                _rel_row(files, rk, {**old, **props}, checked)
+            continue
+        rtype, sl, start, el, end, _ = rk
+        rck: tuple[Any, ...] = (rtype, sl, el, tuple(props), tuple(map(type, props.values()))) if props else (rtype, sl, el)
+        plan = rel_plans.get(rck)
+        if plan is None:
+            made = _plan(tuple(props), tuple(map(type, props.values()))) if props else ((), [])
+            if made is None:
+                rel_plans[rck] = plan = False
+            else:
+                sig, fmts = made
+                header = ",".join([":START_ID", ":END_ID", *(f"{n}:{t}" for n, t in sig)])
+                entry = files._file(("r", rtype, sl, el, sig), header, f"--relationships={rel_spec(rtype).type}", rel=True)
+                rel_plans[rck] = plan = (entry, fmts, ids[sl], ids[el])
+        if plan is False:
+            _rel_row(files, rk, props, checked)
+            continue
+        entry, fmts, starts, ends = plan
+        if props:
+            try:
+                cells = "".join(["," + f(v) for f, v in zip(fmts, props.values(), strict=True)])
+            except _Slow:
+                _rel_row(files, rk, props, checked)
+                continue
+        else:
+            cells = ""
+        buf = entry[1]
+        buf.append(f"{starts[start]},{ends[end]}{cells}\n")
+        if len(buf) >= 20_000:
+            files._flush(entry)
+
+
+def _write_rels_part(
+    state: tuple[Path, GraphBatch, _Existing, dict[str, dict[str, int]]], cut: int
+) -> tuple[list[str], list[str], int]:
+    """In a forked worker: the rows of the batch's relationships from ``cut`` on, into files of its own
+    (named ``w...``); their importer arguments, the files with multi-line values and how many files."""
+    folder, batch, existing, ids = state
+    files = _Files(folder, prefix="w")
+    files.ids = ids
+    try:
+        _write_rels(files, islice(batch.rels.items(), cut, None), existing.rels, set())
+    finally:
+        files.close()
+    return files.rel_args, files.multiline, files.count
 
 
 def _node_row(files: _Files, label: str, key_name: str, key: str, props: Props, checked: set[Any]) -> None:

@@ -13,13 +13,15 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from sitegraph.errors import Problem
-from sitegraph.graph.store import GraphBatch, gc_paused
+from sitegraph.graph.store import GraphBatch, RelKey, gc_paused
+from sitegraph.queries.batch import in_fork, spare_core
 
 log = logging.getLogger(__name__)
 
@@ -581,8 +583,19 @@ def _read_file(path: Path, spec: FileSpec, result: CsvResult, progress: Callable
             progress(done % _PROGRESS_EVERY)
 
 
+#: From this many bytes in the files besides the largest, a forked worker reads them (see :func:`read_csv_folder`).
+FORK_BYTES = 4_000_000
+
+
 def read_csv_folder(folder: Path, *, progress: Callable[[int], None] | None = None) -> CsvResult:
-    """Read every known CSV file of ``folder`` into one batch; report every invalid row."""
+    """Read every known CSV file of ``folder`` into one batch; report every invalid row.
+
+    When the files besides the largest hold at least :data:`FORK_BYTES` and a core is idle
+    (:func:`~sitegraph.queries.batch.spare_core`), a worker forked from this process reads them while
+    this process reads the largest (on 2 cores, the interactions beside the
+    rest); the worker's rows come back pickled and are merged in the files' order, so the batch, the
+    problems and their order are the same as when one process reads every file.
+    """
     result = CsvResult(batch=GraphBatch())
     if not folder.is_dir():
         result.problems.append(Problem(str(folder), "not a folder"))
@@ -590,17 +603,95 @@ def read_csv_folder(folder: Path, *, progress: Callable[[int], None] | None = No
     unknown = sorted(p.name for p in folder.glob("*.csv") if p.name not in FILES_BY_NAME)
     for name in unknown:
         result.problems.append(Problem(str(folder / name), f"unknown CSV file; expected one of: {', '.join(FILES_BY_NAME)}"))
+    present = [(spec, folder / spec.name) for spec in FILES if (folder / spec.name).exists()]
+    result.files = len(present)
+    sizes = [_size(path) for _, path in present]
+    largest = sizes.index(max(sizes)) if sizes else 0
     with gc_paused():
-        for spec in FILES:
-            path = folder / spec.name
-            if not path.exists():
-                continue
-            result.files += 1
-            _read_file(path, spec, result, progress)
+        if sum(sizes) - (sizes[largest] if sizes else 0) < FORK_BYTES or not spare_core():
+            for spec, path in present:
+                _read_file(path, spec, result, progress)
+        else:
+            before, (spec, path), after = present[:largest], present[largest], present[largest + 1 :]
+            log.info("reading %s here and %d other file(s) in a forked worker", spec.name, len(before) + len(after))
+            mine = CsvResult(batch=GraphBatch())
+            with in_fork(_read_files, (before, after), None) as others:
+                _read_file(path, spec, mine, progress)
+                parts = [_unpack(data) for data in others()]
+            _merge_results(result, [parts[0], mine, parts[1]])
+            if progress:
+                progress(sum(part.rows - part.skipped for part in parts))  # the worker's valid rows
     if len(result.problems) > MAX_PROBLEMS:
         extra = len(result.problems) - MAX_PROBLEMS
         result.problems = [*result.problems[:MAX_PROBLEMS], Problem(str(folder), f"... and {extra} more problem(s)")]
     return result
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _read_files(parts: tuple[list[tuple[FileSpec, Path]], ...], _: None) -> list[tuple[Any, ...]]:
+    """In a forked worker: each list of files read into a result of its own, for the parent to merge.
+
+    The files come with the fork (a :class:`FileSpec` holds functions that do not pickle). A result
+    goes back as plain data, the relationships' keys as plain tuples (a named tuple pickles through
+    Python code, one call per relationship each way): see :func:`_unpack`.
+    """
+    out = []
+    with gc_paused():
+        for files in parts:
+            part = CsvResult(batch=GraphBatch())
+            for spec, path in files:
+                _read_file(path, spec, part, None)
+            rels = part.batch.rels
+            out.append((part.problems, part.rows, part.skipped, part.batch.nodes, list(map(tuple, rels)), list(rels.values())))
+    return out
+
+
+def _unpack(data: tuple[Any, ...]) -> CsvResult:
+    """A result that :func:`_read_files` sent (its key strings no longer shared with the batch's)."""
+    problems, rows, skipped, nodes, rel_keys, rel_props = data
+    rels = dict(zip(map(partial(tuple.__new__, RelKey), rel_keys), rel_props, strict=True))
+    return CsvResult(batch=GraphBatch(nodes=nodes, rels=rels), problems=problems, rows=rows, skipped=skipped)
+
+
+def _merge_results(result: CsvResult, parts: list[CsvResult]) -> None:
+    """Add results of files read apart to ``result``, in order, as if ``result`` had read them in turn."""
+    for part in parts:
+        result.problems += part.problems
+        result.rows += part.rows
+        result.skipped += part.skipped
+        _merge_batch(result.batch, part.batch)
+
+
+def _merge_batch(batch: GraphBatch, part: GraphBatch) -> None:
+    """``part``'s nodes and relationships merged into ``batch`` as :meth:`GraphBatch.merge_node` and
+    :meth:`~GraphBatch.merge_rel` merge them (kept, not copied); the keys stay in their first-added order."""
+    for label, rows in part.nodes.items():
+        mine = batch.nodes.get(label)
+        if mine is None:
+            batch.nodes[label] = rows
+        else:
+            _merge_props(mine, rows)
+    if batch.rels.keys().isdisjoint(part.rels.keys()):  # the usual case: each file its own types
+        batch.rels.update(part.rels)
+    else:
+        _merge_props(batch.rels, part.rels)
+    if not batch._keys:
+        batch._keys = part._keys
+
+
+def _merge_props(into: dict[Any, dict[str, Any]], items: dict[Any, dict[str, Any]]) -> None:
+    for key, props in items.items():
+        existing = into.get(key)
+        if existing is None:
+            into[key] = props
+        else:
+            existing.update(props)
 
 
 def count_rows(folder: Path) -> int:

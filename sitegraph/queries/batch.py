@@ -9,6 +9,10 @@ pickle (text, not models).
 
 Where ``fork`` is not available (Windows, macOS defaults aside), or with one worker, the blocks run in
 this process, with the same results.
+
+:func:`in_fork` runs one piece of work in a forked worker while this process goes on with another (the
+bulk load's CSV read and importer files), and :func:`spare_core` says whether a second core is idle
+for it right now. Workers die with this process, however it ends (Linux).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -43,6 +48,46 @@ def available_cores() -> int:
 
 def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
+
+
+#: :func:`spare_core` wants at least this much of a core idle besides this process's own.
+SPARE = 0.6
+
+
+def idle_cores(seconds: float = 0.1) -> float | None:
+    """How many cores were idle (or waiting for I/O) over the next ``seconds``, from ``/proc/stat``;
+    None where there is no such file."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as f:
+            ticks = [int(t) for t in f.readline().split()[1:]]
+        return sum(ticks), ticks[3] + ticks[4]
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0:
+        return None
+    return (idle1 - idle0) / (total1 - total0) * (os.cpu_count() or 1)
+
+
+def spare_core() -> bool:
+    """True if a worker forked now would likely get a core of its own: ``fork`` is available and, over
+    the next tenth of a second (while this process sleeps), one core (this process's) and
+    :data:`SPARE` of another were idle; where that cannot be read, if this process may run on more
+    than one core.
+
+    A worker beside this process only pays off on a core nobody else wants: on a machine that is
+    already busy, it competes with this process and adds its own overhead (the copies of the pages
+    both processes write to, and pickling).
+    """
+    if not can_fork():
+        return False
+    idle = idle_cores()
+    return idle >= 1 + SPARE if idle is not None else available_cores() > 1
 
 
 def _die_with(parent: int) -> None:
@@ -96,15 +141,7 @@ def map_blocks(fn: Callable[[Any, B], R], state: Any, blocks: Iterable[B], worke
         for block in blocks:
             yield fn(state, block)
         return
-    was_frozen = gc.get_freeze_count() > 0
-    gc.freeze()
-    pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("fork"),
-        initializer=_start_worker,
-        initargs=(fn, state, os.getpid()),
-    )
-    try:
+    with _forked_pool(fn, state, workers) as pool:
         pending: deque[Future[R]] = deque()
         source = iter(blocks)
         error: BaseException | None = None
@@ -132,6 +169,50 @@ def map_blocks(fn: Callable[[Any, B], R], state: Any, blocks: Iterable[B], worke
             yield result
         if error is not None:
             raise error
+
+
+@contextlib.contextmanager
+def in_fork(fn: Callable[[Any, B], R], state: Any, block: B) -> Iterator[Callable[[], R]]:
+    """``fn(state, block)`` in one worker process forked from this one, while this process goes on.
+
+    Yields a function that waits for the result and returns it (an error in ``fn`` is raised there,
+    in this process). As with :func:`map_blocks`, ``fn`` and ``state`` are inherited, not pickled;
+    ``block`` and the result are pickled. Leaving the ``with`` block waits for the worker, also
+    when this process failed meanwhile. Without ``fork``, ``fn`` runs in this process when its result
+    is asked for.
+
+    The worker starts with a copy of this process's state *at the start of the ``with``*: what this
+    process changes afterwards (writes to a file object it has open, say) the worker does not see, and
+    the worker must leave alone what this process goes on using.
+    """
+    if not can_fork():
+        yield lambda: fn(state, block)
+        return
+    with _forked_pool(fn, state, 1) as pool:
+        future = pool.submit(_run_block, block)
+
+        def result() -> R:
+            try:
+                return future.result()
+            except BrokenProcessPool as e:
+                raise RuntimeError(f"the worker process died (killed, or out of memory?): {e}") from e
+
+        yield result
+
+
+@contextlib.contextmanager
+def _forked_pool(fn: Callable[[Any, Any], Any], state: Any, workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A pool of ``workers`` processes forked from this one that run ``fn(state, block)`` (see :func:`map_blocks`)."""
+    was_frozen = gc.get_freeze_count() > 0
+    gc.freeze()
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_start_worker,
+        initargs=(fn, state, os.getpid()),
+    )
+    try:
+        yield pool
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         if not was_frozen:
