@@ -412,10 +412,10 @@ def step_recommend(workdir: Path, scale: str) -> list[Measurement]:
     ``recommend_all`` above), with the peak PSS of this process and its workers.
     Baseline: a fresh snapshot per site (no cache), on a few sites.
     """
-    from sitegraph.queries.batch import available_cores
     from sitegraph.queries.recommend import recommend_all, recommend_all_json, recommend_tactics, warm_up
     from sitegraph.queries.related import related_sites
     from sitegraph.queries.snapshot import build_snapshot, get_snapshot
+    from sitegraph.workers import available_cores
 
     store = _store("memory", workdir)
     t0, c0 = time.perf_counter(), time.process_time()

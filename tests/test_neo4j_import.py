@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from sitegraph import workers as workers_mod
 from sitegraph.cli import app
 from sitegraph.graph import neo4j_import
 from sitegraph.graph.localserver import LocalNeo4j
 from sitegraph.graph.neo4j_store import Neo4jStore
 from sitegraph.graph.store import GraphBatch
 from sitegraph.loaders.csvfiles import read_csv_folder
-from sitegraph.queries import batch as batch_module
 from sitegraph.settings import get_settings
 
 pytestmark = pytest.mark.neo4j
@@ -317,7 +317,7 @@ def test_import_files_split_with_a_forked_worker_hold_the_same_rows(tmp_path: Pa
     (tmp_path / "split").mkdir()
     alone = neo4j_import.write_import_files(tmp_path / "alone", batch, existing, 1)
     monkeypatch.setattr(neo4j_import, "FORK_RELS", 0)
-    monkeypatch.setattr(batch_module, "SPARE", -10.0)  # whatever else the machine runs
+    monkeypatch.setattr(workers_mod, "SPARE", -10.0)  # whatever else the machine runs
     split = neo4j_import.write_import_files(tmp_path / "split", batch, existing, 1)
     assert any("/w" in arg for arg in split.rel_args)  # the worker wrote some
     assert split.count == len(split.node_args) + len(split.rel_args)
@@ -330,7 +330,7 @@ def test_an_error_in_the_forked_worker_fails_the_import_files(tmp_path: Path, mo
     batch.add_rel("WORKS_AT", "Investigator", "inv:old", "Site", "site:old", {"bad name": 1})  # the last: the worker's
     existing = neo4j_import._Existing(0, _first().nodes, {})
     monkeypatch.setattr(neo4j_import, "FORK_RELS", 0)
-    monkeypatch.setattr(batch_module, "SPARE", -10.0)  # whatever else the machine runs
+    monkeypatch.setattr(workers_mod, "SPARE", -10.0)  # whatever else the machine runs
     with pytest.raises(neo4j_import.BulkRefused, match="bad name"):
         neo4j_import.write_import_files(tmp_path, batch, existing, 1)
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from sitegraph import workers as workers_mod
 from sitegraph.errors import SchemaError, StoreError
 from sitegraph.graph.memory import MemoryStore
 from sitegraph.graph.store import GraphBatch, GraphStore, RelKey
 from sitegraph.loaders import csvfiles
-from sitegraph.queries import batch as batch_module
 
 
 def small_batch() -> GraphBatch:
@@ -514,7 +514,7 @@ def test_csv_reader_with_a_forked_worker_gives_the_same_result(tmp_path: Path, m
     (folder / "extra.csv").write_text("a\n1\n", encoding="utf-8")
     alone = csvfiles.read_csv_folder(folder)
     monkeypatch.setattr(csvfiles, "FORK_BYTES", 0)
-    monkeypatch.setattr(batch_module, "SPARE", -10.0)  # whatever else the machine runs
+    monkeypatch.setattr(workers_mod, "SPARE", -10.0)  # whatever else the machine runs
     counted: list[int] = []
     split = csvfiles.read_csv_folder(folder, progress=counted.append)
     sources = [Path(p.source).name for p in split.problems]

@@ -275,9 +275,9 @@ def _recommend_every_site(store: str | None, limit: int, out: Path | None, worke
     """``recommend --all``: stream every site's recommendations as JSON lines, with a progress bar on stderr."""
     import sys
 
-    from sitegraph.queries.batch import available_cores
     from sitegraph.queries.recommend import recommend_all_json
     from sitegraph.queries.snapshot import get_snapshot
+    from sitegraph.workers import available_cores
 
     with store_from(store) as st:
         snapshot = get_snapshot(st)

@@ -48,7 +48,7 @@ from sitegraph.graph.localserver import ADMIN_TOOL, JVM_FLAGS, ClassArchive, Loc
 from sitegraph.graph.neo4j_store import Neo4jStore
 from sitegraph.graph.schema import NODES, RELATIONSHIPS, node_spec, rel_spec
 from sitegraph.graph.store import GraphBatch, Props, RelKey, gc_paused
-from sitegraph.queries.batch import in_fork, spare_core
+from sitegraph.workers import in_fork, spare_core
 
 log = logging.getLogger(__name__)
 
@@ -431,7 +431,7 @@ def write_import_files(folder: Path, batch: GraphBatch, existing: _Existing, ver
     formatter per column, chosen once per combination of property names and value types; the others
     (merged with what the database holds, None values, lists of numbers...) by the general path.
     From :data:`FORK_RELS` relationships on, a forked worker writes part of the relationships' rows
-    if a core is idle (:func:`~sitegraph.queries.batch.spare_core`).
+    if a core is idle (:func:`~sitegraph.workers.spare_core`).
     """
     files = _Files(folder)
     checked: set[tuple[tuple[str, str], ...]] = set()

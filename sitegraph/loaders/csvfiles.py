@@ -21,7 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from sitegraph.errors import Problem
 from sitegraph.graph.store import GraphBatch, RelKey, gc_paused
-from sitegraph.queries.batch import in_fork, spare_core
+from sitegraph.workers import in_fork, spare_core
 
 log = logging.getLogger(__name__)
 
@@ -591,7 +591,7 @@ def read_csv_folder(folder: Path, *, progress: Callable[[int], None] | None = No
     """Read every known CSV file of ``folder`` into one batch; report every invalid row.
 
     When the files besides the largest hold at least :data:`FORK_BYTES` and a core is idle
-    (:func:`~sitegraph.queries.batch.spare_core`), a worker forked from this process reads them while
+    (:func:`~sitegraph.workers.spare_core`), a worker forked from this process reads them while
     this process reads the largest (on 2 cores, the interactions beside the
     rest); the worker's rows come back pickled and are merged in the files' order, so the batch, the
     problems and their order are the same as when one process reads every file.

@@ -47,7 +47,6 @@ from scipy.special import betaincinv
 
 from sitegraph.errors import NotFoundError
 from sitegraph.graph.store import GraphStore, gc_paused
-from sitegraph.queries.batch import map_blocks
 from sitegraph.queries.effectiveness import EffectivenessIndex, effectiveness_index, wilson_interval
 from sitegraph.queries.models import EngageWith, Evidence, ExplanationPath, PathStep, TacticRecommendation
 from sitegraph.queries.related import (
@@ -69,6 +68,7 @@ from sitegraph.queries.signals import (
     engagement_index,
 )
 from sitegraph.queries.snapshot import Snapshot
+from sitegraph.workers import map_blocks
 
 MAX_BARRIERS = 8
 MIN_BARRIER_WEIGHT = 0.1
@@ -1115,7 +1115,7 @@ def recommend_all_json(
 
     Each text is what ``model_dump_json`` gives for each recommendation, in a JSON array. With
     ``workers`` > 1 the blocks of sites are computed in that many processes forked from this one
-    (:func:`sitegraph.queries.batch.map_blocks`: they share the snapshot's memory, and only the text
+    (:func:`sitegraph.workers.map_blocks`: they share the snapshot's memory, and only the text
     comes back), so a batch uses every core; the answers are the same. ``progress`` is called with 1
     per site. :class:`NotFoundError` for an unknown site, after the sites before its block.
     """

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from sitegraph.queries import batch
-from sitegraph.queries.batch import available_cores, can_fork, in_fork, map_blocks
+from sitegraph import workers as workers_mod
+from sitegraph.workers import available_cores, can_fork, in_fork, map_blocks
 
 needs_fork = pytest.mark.skipif(not can_fork(), reason="no fork start method on this platform")
 
@@ -79,7 +79,7 @@ def test_closing_early_stops_the_workers_and_restores_the_collector() -> None:
     assert first[0] == 0 and gc.get_freeze_count() > 0  # frozen while the workers share memory
     it.close()
     assert gc.get_freeze_count() == 0
-    assert batch._WORK is None  # the parent never became a worker
+    assert workers_mod._WORK is None  # the parent never became a worker
 
 
 @needs_fork
@@ -91,7 +91,7 @@ def test_in_fork_runs_beside_this_process_on_the_state_at_its_start() -> None:
         assert gc.get_freeze_count() > 0
         value, pid = result()
     assert value == 14 and pid != os.getpid()
-    assert gc.get_freeze_count() == 0 and batch._WORK is None
+    assert gc.get_freeze_count() == 0 and workers_mod._WORK is None
 
 
 @needs_fork
@@ -101,24 +101,24 @@ def test_in_fork_raises_the_workers_error_here() -> None:
 
 
 def test_in_fork_without_fork_runs_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(batch, "can_fork", lambda: False)
+    monkeypatch.setattr(workers_mod, "can_fork", lambda: False)
     with in_fork(_square_with_pid, {"offset": 1, "fail_at": -1}, 4) as result:
         assert result() == (17, os.getpid())
 
 
 def test_spare_core_wants_an_idle_core_besides_this_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    idle = batch.idle_cores(0.05)
+    idle = workers_mod.idle_cores(0.05)
     assert idle is None or 0 <= idle <= (os.cpu_count() or 1) + 1e-9
-    monkeypatch.setattr(batch, "idle_cores", lambda: 1.5)
-    monkeypatch.setattr(batch, "SPARE", 0.6)
-    assert batch.spare_core() is False  # this process's core and half another
-    monkeypatch.setattr(batch, "idle_cores", lambda: 1.7)
-    assert batch.spare_core() is can_fork()
-    monkeypatch.setattr(batch, "idle_cores", lambda: None)
-    assert batch.spare_core() is (can_fork() and available_cores() > 1)
-    monkeypatch.setattr(batch, "can_fork", lambda: False)
-    monkeypatch.setattr(batch, "idle_cores", lambda: 8.0)
-    assert batch.spare_core() is False
+    monkeypatch.setattr(workers_mod, "idle_cores", lambda: 1.5)
+    monkeypatch.setattr(workers_mod, "SPARE", 0.6)
+    assert workers_mod.spare_core() is False  # this process's core and half another
+    monkeypatch.setattr(workers_mod, "idle_cores", lambda: 1.7)
+    assert workers_mod.spare_core() is can_fork()
+    monkeypatch.setattr(workers_mod, "idle_cores", lambda: None)
+    assert workers_mod.spare_core() is (can_fork() and available_cores() > 1)
+    monkeypatch.setattr(workers_mod, "can_fork", lambda: False)
+    monkeypatch.setattr(workers_mod, "idle_cores", lambda: 8.0)
+    assert workers_mod.spare_core() is False
 
 
 def test_available_cores() -> None:
@@ -127,7 +127,7 @@ def test_available_cores() -> None:
 
 _KILLED_PARENT = """
 import os, sys, time
-from sitegraph.queries.batch import map_blocks
+from sitegraph.workers import map_blocks
 
 def slow(state, block):
     time.sleep(60)

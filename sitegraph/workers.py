@@ -1,4 +1,4 @@
-"""Batch work split over worker processes: a function of each block of sites, the results in order.
+"""Work split over worker processes forked from this one: blocks of sites in order, or one piece beside this process.
 
 The batch functions (``recommend_all_json``) score sites a block at a time on one snapshot. One Python
 process uses one core; :func:`map_blocks` runs the blocks in worker processes *forked* from the one
