@@ -198,17 +198,19 @@ def _load(kind: str, workdir: Path, scale: str) -> list[Measurement]:
     # client's own time goes (the Neo4j server's work is in another process).
     # The CPU of finished child processes apart: forked workers (read, importer files) and the importer.
     started, cpu0, child0 = time.perf_counter(), time.process_time(), _children_cpu()
-    res = _read_batch(workdir)
+    with _PssSampler() as read_pss:  # this process and its forked reader, when there is one
+        res = _read_batch(workdir)
     read_secs, read_cpu = time.perf_counter() - started, time.process_time() - cpu0
     read_child_cpu = _children_cpu() - child0
     batch = res.batch
     nodes, rels = batch.node_count(), batch.rel_count()
     t0, cpu1, child1 = time.perf_counter(), time.process_time(), _children_cpu()
     how, bulk = ("transactional", None)
-    if kind == "neo4j":
-        how, bulk = _neo4j_write(store, batch)
-    else:
-        store.write(batch)
+    with _PssSampler() as write_pss:  # and its importer-file worker and the importer, when they run
+        if kind == "neo4j":
+            how, bulk = _neo4j_write(store, batch)
+        else:
+            store.write(batch)
     write_secs, write_cpu = time.perf_counter() - t0, time.process_time() - cpu1
     write_child_cpu = _children_cpu() - child1
     total = time.perf_counter() - started
@@ -241,6 +243,8 @@ def _load(kind: str, workdir: Path, scale: str) -> list[Measurement]:
         m(f"load.{kind}.write_child_cpu_seconds", scale, write_child_cpu, "s"),
         m(f"load.{kind}.seconds", scale, total, "s"),
         m(f"load.{kind}.rows", scale, res.rows, "rows"),
+        m(f"load.{kind}.read_validate_peak_pss", scale, read_pss.peak_kib / 1024, "MiB"),
+        m(f"load.{kind}.write_peak_pss", scale, write_pss.peak_kib / 1024, "MiB"),
     ]
     if kind == "neo4j":
         out.append(m("load.neo4j.bulk_import", scale, 1 if how == "bulk" else 0, "1 = neo4j-admin import, 0 = transactions"))
