@@ -206,7 +206,7 @@ def _load(kind: str, workdir: Path, scale: str) -> list[Measurement]:
     nodes, rels = batch.node_count(), batch.rel_count()
     t0, cpu1, child1 = time.perf_counter(), time.process_time(), _children_cpu()
     how, bulk = ("transactional", None)
-    with _PssSampler() as write_pss:  # and its importer-file worker and the importer, when they run
+    with _PssSampler() as write_pss:  # and its importer-file worker, when it runs
         if kind == "neo4j":
             how, bulk = _neo4j_write(store, batch)
         else:
@@ -360,9 +360,15 @@ def _quantiles(seconds: list[float]) -> tuple[float, float]:
 
 
 class _PssSampler:
-    """Peak of the summed proportional set size (PSS) of this process and its children, sampled from
-    /proc twice a second: the memory a step with forked workers really holds (each worker's RSS counts
-    the pages it shares with the parent; PSS splits them between the processes sharing them)."""
+    """Peak of the summed proportional set size (PSS) of this process and its Python children (forked
+    workers), sampled from /proc every :data:`PSS_EVERY` seconds and whenever :meth:`sample` is called:
+    the memory a step with forked workers really holds (each worker's RSS counts the pages it shares
+    with the parent; PSS splits them between the processes sharing them). Other children (the Neo4j
+    importer, a JVM) are left out: their peak RSS is reported on its own.
+
+    Reading a process's PSS walks its page tables in the kernel (tens of milliseconds per GiB, holding
+    the process's memory-map lock), so the samples are spaced out: at 0.5 s they took a noticeable
+    share of a core from the step they measured."""
 
     def __init__(self) -> None:
         import threading
@@ -374,6 +380,8 @@ class _PssSampler:
     @staticmethod
     def _pss_kib(pid: int) -> int:
         try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "java":
+                return 0
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
                     return int(line.split()[1])
@@ -390,7 +398,7 @@ class _PssSampler:
         self.peak_kib = max(self.peak_kib, sum(self._pss_kib(p) for p in [me, *children]))
 
     def _run(self) -> None:
-        while not self._stop.wait(0.5):
+        while not self._stop.wait(PSS_EVERY):
             self.sample()
 
     def __enter__(self) -> _PssSampler:
@@ -401,6 +409,10 @@ class _PssSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+PSS_EVERY = 3.0
+"""Seconds between two samples of :class:`_PssSampler`."""
 
 
 def step_recommend(workdir: Path, scale: str) -> list[Measurement]:
@@ -467,6 +479,8 @@ def step_recommend(workdir: Path, scale: str) -> list[Measurement]:
         for site, text in recommend_all_json(snap, sites, 5, workers=workers):
             json_bytes += len(f'{{"site_id":{json.dumps(site, ensure_ascii=False)},"recommendations":{text}}}\n')
             json_done += 1
+            if json_done == len(sites):  # the workers' copies only grow: sample once more before they stop
+                pss.sample()
     json_secs = time.perf_counter() - t2
     json_load = round((json_load_before + os.getloadavg()[0]) / 2, 2)
     # Baseline: no cache, every call reads the store into a fresh snapshot (what a naive service does).
