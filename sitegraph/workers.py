@@ -115,6 +115,10 @@ def _start_worker(fn: Callable[[Any, Any], Any], state: Any, parent: int) -> Non
             setattr(sys, name, os.fdopen(os.dup(fd), "w", buffering=1, encoding="utf-8", errors="replace"))
 
 
+def _died(e: BrokenProcessPool) -> RuntimeError:
+    return RuntimeError(f"a worker process died (killed, or out of memory?): {e}")
+
+
 def _run_block(block: Any) -> Any:
     assert _WORK is not None, "not a worker started by map_blocks"
     fn, state = _WORK
@@ -158,14 +162,14 @@ def map_blocks(fn: Callable[[Any, B], R], state: Any, blocks: Iterable[B], worke
                     pending.append(pool.submit(_run_block, block))
                 except BrokenProcessPool as e:
                     if not pending:  # nothing left to say why: never end quietly with blocks left out
-                        raise RuntimeError(f"a worker process died (killed, or out of memory?): {e}") from e
+                        raise _died(e) from e
                     break  # the pending result says why
             if not pending:
                 break
             try:
                 result = pending.popleft().result()
             except BrokenProcessPool as e:
-                raise RuntimeError(f"a worker process died (killed, or out of memory?): {e}") from e
+                raise _died(e) from e
             yield result
         if error is not None:
             raise error
@@ -195,7 +199,7 @@ def in_fork(fn: Callable[[Any, B], R], state: Any, block: B) -> Iterator[Callabl
             try:
                 return future.result()
             except BrokenProcessPool as e:
-                raise RuntimeError(f"the worker process died (killed, or out of memory?): {e}") from e
+                raise _died(e) from e
 
         yield result
 
