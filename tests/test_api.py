@@ -980,6 +980,39 @@ def test_precompute_failures_are_left_to_the_requests(client: TestClient, demo_s
     assert r.status_code == 200 and r.json()["site_id"] == MGH and r.json()["items"]
 
 
+def test_precompute_freezes_what_it_left_behind(demo_store: GraphStore, drop_answers: None) -> None:
+    """Objects the answers leave in the snapshot (caches made while computing them) go to the collector's
+    permanent generation once the precompute is done: a full collection no longer walks them (at medium
+    scale those passes had put p99 at 131-137 ms; 15 ms once frozen)."""
+    import dataclasses
+    import gc
+
+    from sitegraph.api.precompute import Precomputer
+    from sitegraph.api.routes.sites import PER_SITE
+    from sitegraph.queries.snapshot import get_snapshot
+
+    left: list[dict[str, list[int]]] = []
+
+    def leaves_a_cache(batch: Any) -> Any:
+        def run(snapshot: Any, sites: list[str], limit: int | None) -> Any:
+            left.append(snapshot.cache.setdefault("test.left-behind", {"kept with the snapshot": []}))
+            return batch(snapshot, sites, limit)
+
+        return run
+
+    specs = tuple(dataclasses.replace(s, batch=leaves_a_cache(s.batch)) for s in PER_SITE)
+    snapshot = get_snapshot(demo_store)
+    pre = Precomputer(specs, lambda: snapshot, freeze=True)
+    pre.offer(snapshot)
+    try:
+        answers = pre.run(snapshot)
+        assert answers.finished is not None and left
+        marker = left[0]
+        assert gc.is_tracked(marker) and not any(o is marker for o in gc.get_objects())  # frozen, not collected
+    finally:
+        gc.unfreeze()  # back to the collector (this test's freezes only cost it time)
+
+
 def test_ready_without_precompute_has_no_progress(client: TestClient) -> None:
     assert "precomputed" not in client.get("/ready").json()
 

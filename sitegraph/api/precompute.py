@@ -266,6 +266,10 @@ class Precomputer:
             sys.setswitchinterval(previous_interval)
         answers.finished = time.time()
         answers.seconds = time.perf_counter() - started
+        if self.freeze:
+            # what the answers left behind (per-snapshot caches of path steps, explanations...) lives as
+            # long as the snapshot: out of the collector's passes too, or every full collection walks it
+            gc.freeze()
         log.info(
             "precompute: data version %d done in %.1fs (%d answers, %.0f MiB kept, %.0f MiB as JSON, rested %.1fs)",
             snapshot.version, answers.seconds, answers.done, answers.kept_bytes / 2**20, answers.raw_bytes / 2**20, self.rested,
