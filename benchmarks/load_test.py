@@ -48,6 +48,7 @@ import os
 import random
 import re
 import resource
+import secrets
 import socket
 import subprocess
 import sys
@@ -77,15 +78,17 @@ class Sample:
     endpoint: str
     seconds: float
     ok: bool
+    at: float = 0.0  # when the request was sent (perf_counter)
 
 
 @dataclass
 class Recorder:
     samples: list[Sample] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
+    started: float = 0.0  # perf_counter at the start of the measured window
 
-    def add(self, endpoint: str, seconds: float, ok: bool, why: str | None = None) -> None:
-        self.samples.append(Sample(endpoint, seconds, ok))
+    def add(self, endpoint: str, seconds: float, ok: bool, why: str | None = None, at: float = 0.0) -> None:
+        self.samples.append(Sample(endpoint, seconds, ok, at))
         if not ok and why:
             self.errors[why] = self.errors.get(why, 0) + 1
 
@@ -109,6 +112,44 @@ def summarize(samples: list[Sample], duration: float) -> dict[str, Any]:
         "p99_ms": round(percentile(ms, 99), 2) if ms else None,
         "max_ms": round(ms[-1], 2) if ms else None,
         "mean_ms": round(sum(ms) / len(ms), 2) if ms else None,
+    }
+
+
+SLOW_MS = 50.0
+"""A second of the write-stream window is slow when the reads sent in it have a p99 above this (the target)."""
+
+
+def write_stream_summary(rec: Recorder, elapsed: float) -> dict[str, Any]:
+    """Reads and writes of a window with a write stream: each apart, and second by second (when the
+    reads were sent): how many seconds had a read p99 above :data:`SLOW_MS` or no read sent at all
+    (stalled: every client waiting), and how long the reads after each write took to get back under it."""
+    reads = [s for s in rec.samples if s.endpoint != "write"]
+    writes = sorted((s for s in rec.samples if s.endpoint == "write"), key=lambda s: s.at)
+    buckets: dict[int, list[float]] = {}
+    for s in reads:
+        buckets.setdefault(int(s.at - rec.started), []).append(s.seconds * 1000)
+    p99s: list[float | None] = []
+    for t in range(math.ceil(elapsed)):
+        ms = sorted(buckets.get(t, []))
+        p99s.append(round(percentile(ms, 99), 1) if ms else None)
+    seconds = [{"t": t, "requests": len(buckets.get(t, [])), "p99_ms": p} for t, p in enumerate(p99s)]
+    # a second in which no request was even sent (every client waiting on an answer) is slow too
+    slow = [t for t, p in enumerate(p99s) if p is None or p > SLOW_MS]
+    stalled = [t for t, p in enumerate(p99s) if p is None]
+    recovery: list[int | None] = []
+    for w in writes:
+        t0 = int(w.at - rec.started)
+        back = next((t for t in range(t0 + 1, len(p99s)) if (p := p99s[t]) is not None and p <= SLOW_MS), None)
+        recovery.append(None if back is None else back - t0)
+    return {
+        "reads": summarize(reads, elapsed),
+        "endpoints": {e: summarize([s for s in reads if s.endpoint == e], elapsed) for e in ENDPOINTS},
+        "writes": summarize(writes, elapsed),
+        "seconds": seconds,
+        "slow_seconds": len(slow),
+        "stalled_seconds": len(stalled),
+        "slow_share": round(len(slow) / max(1, len(seconds)), 3),
+        "recovery_s": recovery,  # per write: seconds until the first second after it with read p99 <= SLOW_MS (None: never)
     }
 
 
@@ -354,15 +395,17 @@ def request_path(endpoint: str, site: str, query: str) -> str:
 
 
 Get = Callable[[str], Awaitable[tuple[int, bytes]]]
+Post = Callable[[str, dict[str, Any], dict[str, str]], Awaitable[tuple[int, bytes]]]
 
 
 @contextlib.asynccontextmanager
 async def http_client(kind: str, base: str, concurrency: int) -> Any:
-    """A keep-alive client with ``concurrency`` connections: yields ``get(path) -> (status, body)``."""
+    """A keep-alive client with ``concurrency`` connections (and one more for writes): yields
+    ``(get(path), post(path, json, headers))``, each returning ``(status, body)``."""
     if kind == "aiohttp":
         import aiohttp
 
-        connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency, force_close=False)
+        connector = aiohttp.TCPConnector(limit=concurrency + 1, limit_per_host=concurrency + 1, force_close=False)
         timeout = aiohttp.ClientTimeout(total=WARM_TIMEOUT)
         async with aiohttp.ClientSession(base_url=base, connector=connector, timeout=timeout) as session:
 
@@ -370,16 +413,45 @@ async def http_client(kind: str, base: str, concurrency: int) -> Any:
                 async with session.get(path) as r:
                     return r.status, await r.read()
 
-            yield get_aiohttp
+            async def post_aiohttp(path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, bytes]:
+                async with session.post(path, json=body, headers=headers) as r:
+                    return r.status, await r.read()
+
+            yield get_aiohttp, post_aiohttp
     else:
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        limits = httpx.Limits(max_connections=concurrency + 1, max_keepalive_connections=concurrency + 1)
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=WARM_TIMEOUT) as client:
 
             async def get_httpx(path: str) -> tuple[int, bytes]:
                 r = await client.get(path)
                 return r.status_code, await r.aread()
 
-            yield get_httpx
+            async def post_httpx(path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, bytes]:
+                r = await client.post(path, json=body, headers=headers)
+                return r.status_code, await r.aread()
+
+            yield get_httpx, post_httpx
+
+
+WRITE_NOTES = (
+    "Budget negotiation stalled again; the PI is frustrated with the delay.",
+    "The ethics committee asked for more changes; approval slips another month.",
+    "Screen failures on the eligibility criteria keep piling up.",
+    "The coordinator is behind on data queries after staff turnover.",
+)
+"""Notes of the interactions ``--write-every`` logs (each tags a barrier, as a real call note would)."""
+
+
+def interaction_body(site: str, rng: random.Random) -> dict[str, Any]:
+    """A call at ``site`` logged now (so it is the newest interaction of the data, as in real use)."""
+    from datetime import UTC, datetime
+
+    return {
+        "site_id": site,
+        "channel": "call",
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "note": rng.choice(WRITE_NOTES),
+    }
 
 
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx.HTTPError, OSError, asyncio.TimeoutError)
@@ -400,11 +472,18 @@ async def drive(
     client: str = "aiohttp",
     warmup: float = 3.0,
     on_start: Callable[[], None] | None = None,
+    write_every: float = 0.0,
+    api_key: str | None = None,
 ) -> tuple[Recorder, float]:
     """Warm up (every endpoint once on every connection, then ``warmup`` s of unrecorded load), then
-    drive the closed loop for ``duration`` s. Returns the samples and the measured wall time."""
+    drive the closed loop for ``duration`` s. Returns the samples and the measured wall time.
+
+    With ``write_every`` > 0 a writer beside the clients logs an interaction (``POST /interactions``
+    with ``api_key``) at a random site of ``sites`` every ``write_every`` s of the measured window, the
+    first one ``write_every`` s in; its samples are recorded under the endpoint ``write``.
+    """
     recorder = Recorder()
-    async with http_client(client, base, concurrency) as get:
+    async with http_client(client, base, concurrency) as (get, post):
 
         async def warm(i: int) -> None:
             for endpoint in ENDPOINTS:
@@ -428,7 +507,22 @@ async def drive(
                 except TRANSPORT_ERRORS as e:
                     ok, why = False, f"{type(e).__name__}: {e}"[:160]
                 if rec is not None:
-                    rec.add(endpoint, time.perf_counter() - t0, ok, why)
+                    rec.add(endpoint, time.perf_counter() - t0, ok, why, t0)
+
+        async def writer(until: float, rec: Recorder) -> None:
+            rng = random.Random(seed * 7919)
+            headers = {"X-API-Key": api_key or ""}
+            due = time.perf_counter() + write_every
+            while due < until:
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                due += write_every
+                t0 = time.perf_counter()
+                try:
+                    status, body = await post("/interactions", interaction_body(rng.choice(sites), rng), headers)
+                    ok, why = status == 201, None if status == 201 else f"write: HTTP {status} {body[:120]!r}"
+                except TRANSPORT_ERRORS as e:
+                    ok, why = False, f"write: {type(e).__name__}: {e}"[:160]
+                rec.add("write", time.perf_counter() - t0, ok, why, t0)
 
         if warmup > 0:
             until = time.perf_counter() + warmup
@@ -436,8 +530,12 @@ async def drive(
         if on_start:
             on_start()
         started = time.perf_counter()
-        await asyncio.gather(*(loop(i, started + duration, recorder) for i in range(concurrency)))
+        tasks = [loop(i, started + duration, recorder) for i in range(concurrency)]
+        if write_every > 0:
+            tasks.append(writer(started + duration, recorder))
+        await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - started
+        recorder.started = started
     return recorder, elapsed
 
 
@@ -495,6 +593,20 @@ def report(result: dict[str, Any]) -> str:
     lines.append(f"load average: {la['before'][0]:.2f} before, {la['after'][0]:.2f} after (1 min)")
     if result["error_kinds"]:
         lines.append("errors: " + ", ".join(f"{k}: {v}" for k, v in sorted(result["error_kinds"].items())))
+    ws = result.get("under_writes")
+    if ws:
+        r, w = ws["reads"], ws["writes"]
+        recovered = [x for x in ws["recovery_s"] if x is not None]
+        missed = len(ws["recovery_s"]) - len(recovered)
+        lines.append(
+            f"under writes (one every {ws['write_every_s']:.0f}s, {w['requests']} writes, {w['errors']} failed, "
+            f"write p50 {w['p50_ms']} ms, max {w['max_ms']} ms): reads {r['throughput_rps']} req/s, {r['errors']} errors, "
+            f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms; {ws['slow_seconds']} of {len(ws['seconds'])} s "
+            f"with read p99 over {SLOW_MS:.0f} ms or stalled ({ws['stalled_seconds']} stalled); "
+            f"back under it {recovered or '-'} s after each write" + ("" if not missed else f" ({missed} not within the window)")
+        )
+        if ws.get("error_kinds"):
+            lines.append("errors under writes: " + ", ".join(f"{k}: {v}" for k, v in sorted(ws["error_kinds"].items())))
     return "\n".join(lines)
 
 
@@ -508,6 +620,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ready = wait_ready(base)
         else:
             env = {k: v for k, v in os.environ.items() if k != "SITEGRAPH_API_KEYS"}
+            if args.write_every > 0:
+                args.api_key = args.api_key or secrets.token_urlsafe(24)
+                env["SITEGRAPH_API_KEYS"] = args.api_key
             env["SITEGRAPH_STORE"] = args.store
             env["SITEGRAPH_API_PRECOMPUTE"] = "0" if args.precompute == "off" else "1"
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sitegraph-load-")))
@@ -567,6 +682,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             load_after = os.getloadavg()
             monitor.__exit__(None, None, None)
         precomputed["at_end"] = precompute_status(base)
+        under_writes: dict[str, Any] | None = None
+        if args.write_every > 0:
+            log.info("driving %d clients for %.0fs with a write every %.0fs", args.concurrency, args.duration, args.write_every)
+            version_before = precompute_status(base)
+            wrec, welapsed = run_loop(
+                drive(
+                    base, sites, queries, args.concurrency, args.duration, args.seed + 2,
+                    client=args.client, warmup=0, write_every=args.write_every, api_key=args.api_key,
+                )
+            )  # fmt: skip
+            under_writes = {
+                "write_every_s": args.write_every,
+                "duration_s": round(welapsed, 2),
+                "version_before": None if version_before is None else version_before["current_version"],
+                "at_end": precompute_status(base),
+                **write_stream_summary(wrec, welapsed),
+                "error_kinds": wrec.errors,
+            }
         whole.sample()
     overall = summarize(recorder.samples, elapsed)
     n = max(1, overall["requests"])
@@ -595,6 +728,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "endpoints": {e: summarize([s for s in recorder.samples if s.endpoint == e], elapsed) for e in ENDPOINTS},
         "overall": overall,
         "error_kinds": recorder.errors,
+        "under_writes": under_writes,
         "client_cpu": {
             "seconds": round(client_cpu, 2),
             "cores": round(client_cpu / elapsed, 2),
@@ -626,6 +760,15 @@ def main(argv: list[str] | None = None) -> int:
         help="wait: measure after the server answered every site ahead (default); during: while it does; "
         "both: a window during, then the measured one after; off: without it.",
     )
+    p.add_argument(
+        "--write-every",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="After the measured window, drive a second one while an interaction is logged every SECONDS "
+        "(POST /interactions, dated now; changes the store: use a copy). Reported under under_writes.",
+    )
+    p.add_argument("--api-key", help="With --url and --write-every: a key the running server accepts for writes.")
     p.add_argument("--prepare", action="store_true", help="Load the demo data into the store first (sitegraph demo).")
     p.add_argument("--start-neo4j", action="store_true", help="Start a temporary local Neo4j (with --store neo4j).")
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (with --url: as started, for the report).")
@@ -636,6 +779,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="Also write the JSON result to this file.")
     p.add_argument("--json", action="store_true", help="Print the JSON result instead of the table.")
     args = p.parse_args(argv)
+    if args.write_every < 0 or (args.write_every > 0 and args.url and not args.api_key):
+        p.error("--write-every must not be negative, and with --url it needs --api-key")
     if args.concurrency < 1 or args.duration <= 0 or args.warmup < 0:
         p.error("--concurrency must be at least 1, --duration positive and --warmup not negative")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -646,7 +791,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
     print(text if args.json else report(result))
-    return 1 if result["overall"]["errors"] else 0
+    return 1 if result["overall"]["errors"] or (result["under_writes"] or {}).get("reads", {}).get("errors") else 0
 
 
 if __name__ == "__main__":

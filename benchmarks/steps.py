@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import resource
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -523,12 +524,19 @@ def step_api(workdir: Path, scale: str, kind: str) -> list[Measurement]:
     from benchmarks import load_test
 
     out_file = workdir / f"api-{kind}.json"
-    args = ["--store", kind, "--duration", str(SCALES[scale].api_seconds), "--concurrency", "32", "--out", str(out_file)]
+    seconds = SCALES[scale].api_seconds
+    args = ["--store", kind, "--duration", str(seconds), "--concurrency", "32", "--out", str(out_file)]
     # every site, uniformly at random; one window while the server answers every site ahead, the
     # measured one after it has (sitegraph.api.precompute)
     args += ["--sites", "0", "--precompute", "both"]
     if kind == "memory":
-        args += ["--home", str(workdir)]
+        # then a third window while interactions are logged through the API: on a copy of the store,
+        # which the writes change
+        home = workdir / "api-home"
+        shutil.rmtree(home, ignore_errors=True)
+        (home / "memory").mkdir(parents=True)
+        shutil.copy2(workdir / "memory" / "graph.sqlite", home / "memory" / "graph.sqlite")
+        args += ["--home", str(home), "--write-every", str(seconds / 3)]
     load_test.main(args)  # exits non-zero on errors, which are reported below as a measurement
     result = json.loads(out_file.read_text())
     out: list[Measurement] = []
@@ -549,6 +557,24 @@ def step_api(workdir: Path, scale: str, kind: str) -> list[Measurement]:
     if server.get("peak_rss_whole_run_mib") is not None:
         out.append(m(f"api.{kind}.server_peak_rss_whole_run", scale, server["peak_rss_whole_run_mib"], "MiB"))
     out.append(m(f"api.{kind}.sites", scale, result["sites_sampled"], "sites"))
+    ws = result.get("under_writes")
+    if ws:
+        w = f"api.{kind}.under_writes"
+        out.append(m(f"{w}.write_every", scale, ws["write_every_s"], "s"))
+        out.append(m(f"{w}.writes", scale, ws["writes"]["requests"], "writes"))
+        out.append(m(f"{w}.write_errors", scale, ws["writes"]["errors"], "errors"))
+        if ws["writes"]["p50_ms"] is not None:
+            out.append(m(f"{w}.write_p50_ms", scale, ws["writes"]["p50_ms"], "ms"))
+        out.append(m(f"{w}.throughput", scale, ws["reads"]["throughput_rps"], "requests/s"))
+        out.append(m(f"{w}.errors", scale, ws["reads"]["errors"], "errors"))
+        for endpoint, summary in ws["endpoints"].items():
+            if summary.get("p99_ms") is not None:
+                out.append(m(f"{w}.{endpoint}.p99_ms", scale, summary["p99_ms"], "ms"))
+        out.append(m(f"{w}.slow_share", scale, ws["slow_share"], "fraction of seconds with read p99 > 50 ms"))
+        recovered = [x for x in ws["recovery_s"] if x is not None]
+        if recovered:
+            out.append(m(f"{w}.recovery_max", scale, max(recovered), "s"))
+        out.append(m(f"{w}.writes_not_recovered", scale, len(ws["recovery_s"]) - len(recovered), "writes"))
     pre = result.get("precomputed") or {}
     if pre.get("before_load"):
         out.append(m(f"api.{kind}.precompute_seconds", scale, pre["before_load"]["seconds"], "s"))

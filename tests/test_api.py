@@ -1425,3 +1425,68 @@ def test_precompute_with_the_batch_related_sites(demo_store: GraphStore, drop_an
     for site in [k for k, _ in snapshot.nodes("Site")]:
         expected = to_json(spec.model, spec.fn(snapshot, *spec.args(site)))
         assert answers.get(spec.fn, spec.model, spec.args(site), {}) == expected
+
+
+def test_the_indexes_of_a_new_snapshot_are_built_once_however_many_threads_ask(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a write the query threads and the precompute thread all need the new snapshot's indexes at
+    once: one of them builds them, the others wait for it (each building its own copy held the GIL for
+    seconds at sponsor scale)."""
+    import threading
+    import time
+
+    import networkx as nx
+
+    from sitegraph.api import state
+    from sitegraph.queries.snapshot import Snapshot
+
+    builds: list[int] = []
+    inside = threading.Event()
+
+    def slow_build(snapshot: Snapshot) -> None:
+        builds.append(snapshot.version)
+        inside.set()
+        time.sleep(0.2)
+        snapshot.cache["test.index"] = "built"
+
+    monkeypatch.setattr(state, "warm_up_snapshot", slow_build)
+    snapshot = Snapshot(graph=nx.MultiDiGraph(), version=7)
+    seen: list[object] = []
+
+    def ask() -> None:
+        state.ensure_warm(snapshot)
+        seen.append(snapshot.cache.get("test.index"))  # never before the build is done
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert builds == [7] and seen == ["built"] * 6
+    state.ensure_warm(snapshot)
+    assert builds == [7]
+    # a new snapshot (the next data version) is built anew
+    state.ensure_warm(Snapshot(graph=nx.MultiDiGraph(), version=8))
+    assert builds == [7, 8] and inside.is_set()
+
+
+def test_a_failed_warm_up_leaves_the_queries_to_build_their_own(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import networkx as nx
+
+    from sitegraph.api import state
+    from sitegraph.queries.snapshot import Snapshot
+
+    calls: list[int] = []
+
+    def broken(snapshot: Snapshot) -> None:
+        calls.append(1)
+        raise ValueError("an odd graph")
+
+    monkeypatch.setattr(state, "warm_up_snapshot", broken)
+    snapshot = Snapshot(graph=nx.MultiDiGraph(), version=3)
+    with caplog.at_level("WARNING", logger="sitegraph.api.state"):
+        state.ensure_warm(snapshot)
+        state.ensure_warm(snapshot)
+    assert calls == [1]  # not retried by every request
+    assert "warm-up of data version 3 failed" in caplog.text and "an odd graph" in caplog.text

@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 from sitegraph.api.cache import response_cache
 from sitegraph.api.errors import ApiError
 from sitegraph.api.precompute import answers_of
-from sitegraph.api.state import StoreHolder
+from sitegraph.api.state import StoreHolder, ensure_warm
 from sitegraph.graph.store import GraphStore
 from sitegraph.queries.snapshot import Snapshot, get_snapshot
 from sitegraph.settings import Settings
@@ -140,7 +140,7 @@ class Reader:
     async def __call__(self, fn: Callable[Concatenate[Snapshot, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         # The version check is I/O on Neo4j: done on its own thread, so the query threads only compute.
         snapshot = await self.gate.snapshot()
-        return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, snapshot, *args, **kwargs))
+        return await asyncio.get_running_loop().run_in_executor(self.executor, partial(_warm_then, fn, snapshot, *args, **kwargs))
 
     async def json(self, model: Any, fn: Callable[Concatenate[Snapshot, P], Any], *args: P.args, **kwargs: P.kwargs) -> Response:
         """``fn(snapshot, *args, **kwargs)`` as a JSON response of the route's ``response_model``.
@@ -165,8 +165,15 @@ class Reader:
         return Response(content=body, media_type="application/json")
 
 
+def _warm_then(fn: Callable[..., T], snapshot: Snapshot, *args: Any, **kwargs: Any) -> T:
+    """``fn(snapshot, ...)`` once the snapshot's indexes are built (by this thread or another: see
+    :func:`~sitegraph.api.state.ensure_warm`)."""
+    ensure_warm(snapshot)
+    return fn(snapshot, *args, **kwargs)
+
+
 def _compute_json(model: Any, fn: Callable[..., Any], snapshot: Snapshot, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
-    return to_json(model, fn(snapshot, *args, **kwargs))
+    return to_json(model, _warm_then(fn, snapshot, *args, **kwargs))
 
 
 async def get_reader(request: Request) -> Reader:

@@ -24,7 +24,7 @@ from sitegraph.api.errors import install_error_handlers
 from sitegraph.api.middleware import BodySizeLimitMiddleware, RequestLogMiddleware
 from sitegraph.api.precompute import Precomputer
 from sitegraph.api.routes import health, interactions, investigators, ontology, sites
-from sitegraph.api.state import QUERY_THREADS, StoreHolder, warm_up_snapshot
+from sitegraph.api.state import QUERY_THREADS, StoreHolder, ensure_warm
 from sitegraph.graph.store import GraphStore
 from sitegraph.settings import Settings, get_settings
 
@@ -83,7 +83,7 @@ def create_app(store: GraphStore | None = None, settings: Settings | None = None
             PER_SITE,
             holder.current_snapshot,
             version=holder.data_version,
-            warm_up=warm_up_snapshot,
+            warm_up=ensure_warm,
             requests=lambda: app.state.reader.requests,
         )
 

@@ -81,7 +81,7 @@ class StoreHolder:
         from sitegraph.queries.snapshot import get_snapshot
 
         try:
-            warm_up_snapshot(get_snapshot(self.get()))
+            ensure_warm(get_snapshot(self.get()))
         except Exception as e:
             log.warning("warm-up of the %s store skipped: %s", self.kind, e)
 
@@ -112,3 +112,32 @@ def warm_up_snapshot(snapshot: Snapshot) -> None:
     warm_up_indexes(snapshot)
     search_sites(snapshot, limit=1)
     log.info("warmed up data version %d in %.1fs", snapshot.version, time.perf_counter() - started)
+
+
+WARMED_KEY = "api.warmed"
+"""Set in :attr:`Snapshot.cache` once :func:`ensure_warm` has built the snapshot's indexes."""
+_WARM_LOCK_KEY = "api.warm_lock"
+_warm_lock_lock = threading.Lock()
+
+
+def ensure_warm(snapshot: Snapshot) -> None:
+    """:func:`warm_up_snapshot` once per snapshot, however many threads ask at the same time.
+
+    After a write every query thread and the precompute thread need the new snapshot's indexes at
+    once; each would build them itself (the indexes are built on first use, without locks), and at
+    sponsor scale each build holds the GIL for seconds. Here the first caller builds them and the
+    others wait for it. A build that fails is logged and not retried: the queries then build what
+    they need themselves and report their own errors.
+    """
+    if snapshot.cache.get(WARMED_KEY):
+        return
+    with _warm_lock_lock:
+        lock = snapshot.cache.setdefault(_WARM_LOCK_KEY, threading.Lock())
+    with lock:
+        if snapshot.cache.get(WARMED_KEY):
+            return
+        try:
+            warm_up_snapshot(snapshot)
+        except Exception as e:
+            log.warning("warm-up of data version %d failed (queries build their own indexes): %s", snapshot.version, e)
+        snapshot.cache[WARMED_KEY] = True
