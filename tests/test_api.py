@@ -1490,3 +1490,112 @@ def test_a_failed_warm_up_leaves_the_queries_to_build_their_own(
         state.ensure_warm(snapshot)
     assert calls == [1]  # not retried by every request
     assert "warm-up of data version 3 failed" in caplog.text and "an odd graph" in caplog.text
+
+
+# --- a write of interactions only: the next snapshot extends or reuses the previous one's indexes ----------
+
+
+def _answers(snapshot: Any, sites: list[str]) -> dict[tuple[str, str], bytes]:
+    from sitegraph.api.deps import to_json
+    from sitegraph.api.routes.sites import PER_SITE
+
+    out = {}
+    for spec in PER_SITE:
+        results = spec.batch(snapshot, sites, spec.limit)
+        out.update({(spec.name, s): to_json(spec.model, results[s]) for s in sites})
+    return out
+
+
+def test_indexes_carried_over_a_write_of_interactions_equal_a_full_build(
+    demo_store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `POST /interactions` the engagement index is the previous one plus the new records, and the
+    search index and network proximity are the previous ones (they read no interaction): each equal to
+    what a full build of the new data gives, and so is every answer, for writes before and after the
+    newest interaction (which moves the reference day), with a tactic and outcome, and at a site that
+    had no interactions."""
+    import random
+
+    import numpy as np
+
+    from sitegraph.api.record import log_interaction
+    from sitegraph.api.schemas import InteractionCreate
+    from sitegraph.api.state import ensure_warm
+    from sitegraph.queries import related, search, signals
+    from sitegraph.queries.snapshot import LINEAGE_KEY, Lineage, build_snapshot, get_snapshot
+
+    full_builds: list[Any] = []
+    build = signals._build_engagement_index
+    monkeypatch.setattr(signals, "_build_engagement_index", lambda snap: (full_builds.append(snap), build(snap))[1])
+    snapshot = get_snapshot(demo_store)
+    ensure_warm(snapshot)
+    eng = signals.engagement_index(snapshot)
+    sites = [k for k, _ in snapshot.nodes("Site")]
+    quiet = next(s for s in sites if not eng.records(s))
+    ref = signals.day_to_iso(eng.reference_day)
+    later = signals.day_to_iso(eng.reference_day + 2.5)
+    writes = [
+        dict(site_id=MGH, channel="call", occurred_at="2024-01-10T09:00:00Z", note="The contract is stuck in legal review."),
+        dict(
+            site_id=MGH,
+            channel="email",
+            occurred_at=ref,
+            note="Budget talks stalled.",
+            tactic_id="contract-template",
+            outcome="improved",
+        ),
+        dict(site_id=quiet, channel="visit", occurred_at=later, note="Screen failures on eligibility keep piling up."),
+    ]
+    rng = random.Random(5)
+    for n, body in enumerate(writes):
+        previous = get_snapshot(demo_store)
+        ensure_warm(previous)
+        log_interaction(demo_store, InteractionCreate.model_validate(body), recorded_by="test")
+        after = get_snapshot(demo_store)
+        lineage = after.cache.get(LINEAGE_KEY)
+        assert isinstance(lineage, Lineage) and lineage.interactions_only, n
+        fresh = build_snapshot(demo_store)  # the same data, no lineage: every index built from scratch
+        assert LINEAGE_KEY not in fresh.cache and fresh.version == after.version
+
+        full_builds.clear()
+        extended = signals.engagement_index(after)
+        assert full_builds == []  # extended from the previous snapshot's, not rebuilt
+        full = signals.engagement_index(fresh)
+        assert full_builds == [fresh]
+        assert extended.by_site == full.by_site and extended.reference_day == full.reference_day, n
+        assert extended.barrier_meta == full.barrier_meta
+        assert extended.records(body["site_id"])[-1 if n != 0 else 0] in full.records(body["site_id"])
+        assert search._index(after) is search._index(previous)  # carried as it is
+        assert [e.summary for e in search._index(after).entries] == [e.summary for e in search._index(fresh).entries]
+        prox, prox_full = related._proximity(after), related._proximity(fresh)
+        assert prox is related._proximity(previous)
+        for name in ("indptr", "indices", "data", "site_rows"):
+            assert np.array_equal(getattr(prox, name), getattr(prox_full, name)), name
+
+        sample = sorted({body["site_id"], *rng.sample(sites, min(40, len(sites)))})
+        assert _answers(after, sample) == _answers(fresh, sample), n
+        ensure_warm(after)
+        assert LINEAGE_KEY not in after.cache  # what it held of the previous snapshot is let go
+
+
+def test_other_writes_give_no_lineage(demo_store: GraphStore) -> None:
+    """A write that changes anything besides new interactions (here a site's property) builds every index anew."""
+    from sitegraph.graph.store import GraphBatch
+    from sitegraph.queries.snapshot import LINEAGE_KEY, get_snapshot, interactions_only, write_through
+
+    snapshot = get_snapshot(demo_store)
+    batch = GraphBatch()
+    batch.add_node("Site", MGH, {"city": "Boston, MA"})
+    assert not interactions_only(snapshot.graph, batch)
+    existing = next(k for k, _ in snapshot.nodes("Interaction"))
+    again = GraphBatch()
+    again.add_node("Interaction", existing, {"note": "edited"})
+    assert not interactions_only(snapshot.graph, again)  # an existing interaction changed
+    dangling = GraphBatch()
+    dangling.add_node("Interaction", "interaction:new", {"occurred_at": "2025-01-01T00:00:00Z", "channel": "call"})
+    dangling.add_rel("WITH_SITE", "Interaction", "interaction:new", "Site", "site:not-there")
+    assert not interactions_only(snapshot.graph, dangling)  # would create a bare site
+    write_through(demo_store, batch)
+    after = get_snapshot(demo_store)
+    lineage = after.cache.get(LINEAGE_KEY)
+    assert lineage is None or not lineage.interactions_only

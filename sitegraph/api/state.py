@@ -16,7 +16,7 @@ import time
 from sitegraph.errors import StoreUnavailableError
 from sitegraph.graph.factory import open_store
 from sitegraph.graph.store import GraphStore
-from sitegraph.queries.snapshot import Snapshot
+from sitegraph.queries.snapshot import LINEAGE_KEY, Snapshot
 from sitegraph.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -140,4 +140,6 @@ def ensure_warm(snapshot: Snapshot) -> None:
             warm_up_snapshot(snapshot)
         except Exception as e:
             log.warning("warm-up of data version %d failed (queries build their own indexes): %s", snapshot.version, e)
+        # what the indexes took from the previous snapshot is in them now: let the rest of it go
+        snapshot.cache.pop(LINEAGE_KEY, None)
         snapshot.cache[WARMED_KEY] = True

@@ -36,7 +36,7 @@ from sitegraph.errors import NotFoundError
 from sitegraph.graph.store import GraphStore
 from sitegraph.queries.models import PathStep, RelatedReason, RelatedSite
 from sitegraph.queries.signals import activity_vectors, as_snapshot, engagement_index
-from sitegraph.queries.snapshot import Snapshot
+from sitegraph.queries.snapshot import Snapshot, carried
 
 WEIGHTS: dict[str, float] = {
     "shared_investigator": 0.15,
@@ -178,7 +178,14 @@ def _proximity(snapshot: Snapshot) -> _Proximity:
         return cached
     from sitegraph.graph.projections import site_investigator_study
 
-    proj = snapshot.cache.get("related.sis_projection")
+    # a write of interactions only since the previous snapshot: sites, investigators, studies and the
+    # relationships between them are the same, and so are the projection and the walk
+    proj = snapshot.cache.get("related.sis_projection") or carried(snapshot, "related.sis_projection")
+    previous = carried(snapshot, "related.proximity")
+    if previous is not None and proj is not None:
+        snapshot.cache["related.sis_projection"] = proj
+        snapshot.cache["related.proximity"] = previous
+        return previous
     if proj is None:
         proj = site_investigator_study(snapshot)
         snapshot.cache["related.sis_projection"] = proj

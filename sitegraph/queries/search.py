@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from sitegraph.queries.related import _neighbour_keys
-from sitegraph.queries.snapshot import Snapshot
+from sitegraph.queries.snapshot import Snapshot, carried
 
 MAX_LIMIT = 100
 _INDEX_KEY = "search.sites.v1"
@@ -133,6 +133,10 @@ _SEP = "\x00"
 def _index(snapshot: Snapshot) -> _Index:
     index = snapshot.cache.get(_INDEX_KEY)
     if index is None:
+        index = carried(snapshot, _INDEX_KEY)  # a write of interactions only since the previous snapshot: the same
+        if index is not None:
+            snapshot.cache[_INDEX_KEY] = index
+            return index
         entries = _build_index(snapshot)
         starts = np.zeros(len(entries), dtype=np.int64)
         pos = 0

@@ -46,7 +46,7 @@ from typing import Any, NamedTuple
 from sitegraph.errors import NotFoundError
 from sitegraph.graph.store import GraphStore, gc_paused
 from sitegraph.queries.models import BarrierActivity, ChannelStat, FrictionSummary, Tag
-from sitegraph.queries.snapshot import NodeId, Snapshot, get_snapshot
+from sitegraph.queries.snapshot import LINEAGE_KEY, NodeId, Snapshot, carried, get_snapshot
 
 HALF_LIFE_DAYS = 90.0
 """Age at which a mention counts half."""
@@ -536,22 +536,55 @@ def engagement_index(source: Snapshot | GraphStore) -> EngagementIndex:
     cached = snapshot.cache.get("signals.engagement")
     if cached is not None:
         return cached
+    previous = carried(snapshot, "signals.engagement")
     with gc_paused():  # a million records and their dicts, none in a cycle: the collector's passes over them cost a third
-        built = _build_engagement_index(snapshot)
+        if isinstance(previous, EngagementIndex):
+            built = _extended_engagement_index(snapshot, previous, snapshot.cache[LINEAGE_KEY].new_interactions())
+        else:
+            built = _build_engagement_index(snapshot)
     snapshot.cache["signals.engagement"] = built
     return built
 
 
 def _build_engagement_index(snapshot: Snapshot) -> EngagementIndex:
+    meta = _barrier_meta(snapshot)
+    by_site, ref = _interaction_records(snapshot, sorted(n for n in snapshot.graph._node if n[0] == "Interaction"), meta)
+    for recs in by_site.values():
+        recs.sort(key=lambda r: (r.day, r.id))
+    return EngagementIndex(by_site=dict(by_site), reference_day=ref, barrier_meta=meta)
+
+
+def _extended_engagement_index(snapshot: Snapshot, previous: EngagementIndex, new: list[str]) -> EngagementIndex:
+    """The index of ``snapshot`` from its previous snapshot's: the write between them only added the
+    interactions ``new`` (:class:`~sitegraph.queries.snapshot.Lineage`), so every other record, the
+    barriers' metadata and the note tags are the same, and only the sites of the new interactions get
+    a new list. The records are built by the same code as a full build's; the result is equal to a full
+    build of ``snapshot`` (the sites may come in another order: readers look sites up, or sort them).
+    """
+    meta = previous.barrier_meta
+    added, ref = _interaction_records(snapshot, [("Interaction", key) for key in new], meta)
+    by_site = dict(previous.by_site)  # the other sites' lists are shared, never changed
+    for site, recs in added.items():
+        merged = [*by_site.get(site, []), *recs]
+        merged.sort(key=lambda r: (r.day, r.id))
+        by_site[site] = merged
+    if ref is None or (previous.reference_day is not None and previous.reference_day >= ref):
+        ref = previous.reference_day
+    return EngagementIndex(by_site=by_site, reference_day=ref, barrier_meta=meta)
+
+
+def _interaction_records(
+    snapshot: Snapshot, nids: list[NodeId], meta: dict[str, dict[str, Any]]
+) -> tuple[defaultdict[str, list[InteractionRecord]], float | None]:
+    """The records of the interactions ``nids`` by site (in ``nids`` order, not sorted yet), and their latest day."""
     g = snapshot.graph
     succ = g._succ  # {u: {v: {(type, identity): props}}}: networkx's adjacency, read directly (the views cost more)
     index = barrier_index(snapshot)
-    meta = _barrier_meta(snapshot)
-    by_site: dict[str, list[InteractionRecord]] = defaultdict(list)
+    by_site: defaultdict[str, list[InteractionRecord]] = defaultdict(list)
     note_cache: dict[str, dict[str, float]] = {}  # tags of each distinct note, for this build only
     ref: float | None = None
     node = g._node
-    for nid in sorted(n for n in node if n[0] == "Interaction"):
+    for nid in nids:
         props = node[nid]
         day = parse_day(props.get("occurred_at"))
         if day is None:
@@ -619,9 +652,7 @@ def _build_engagement_index(snapshot: Snapshot) -> EngagementIndex:
             )
         )
         ref = day if ref is None else max(ref, day)
-    for recs in by_site.values():
-        recs.sort(key=lambda r: (r.day, r.id))
-    return EngagementIndex(by_site=dict(by_site), reference_day=ref, barrier_meta=meta)
+    return by_site, ref
 
 
 def reference_date(source: Snapshot | GraphStore) -> str | None:

@@ -79,6 +79,52 @@ class Snapshot:
         return rows
 
 
+LINEAGE_KEY = "snapshot.lineage"
+"""The key of a snapshot's :class:`Lineage` in :attr:`Snapshot.cache` (when it has one)."""
+CARRIED_KEYS = ("signals.engagement", "search.sites.v1", "related.sis_projection", "related.proximity")
+"""Indexes of a snapshot that the next one may extend or reuse after a write of interactions only."""
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """How a snapshot follows the one before it, when a write through :func:`write_through` made it:
+    the previous snapshot's graph with ``batch`` applied, and nothing else.
+
+    ``interactions_only``: the batch adds new ``Interaction`` nodes and relationships from them to nodes
+    that already existed, nothing more (what ``POST /interactions`` writes). Indexes that do not read
+    interactions are then the same as the previous snapshot's, and the engagement index differs only
+    by the new interactions: ``previous`` holds those indexes of the previous snapshot (the ones of
+    :data:`CARRIED_KEYS` it had built), for the builders to reuse or extend instead of starting over.
+    """
+
+    batch: GraphBatch
+    interactions_only: bool
+    previous: dict[str, Any]
+
+    def new_interactions(self) -> list[str]:
+        return sorted(self.batch.nodes.get("Interaction", {}))
+
+
+def interactions_only(graph: nx.MultiDiGraph, batch: GraphBatch) -> bool:
+    """Whether ``batch`` only adds new interactions to ``graph``: new ``Interaction`` nodes and
+    relationships from them to existing nodes (no other node, no relationship from anything else)."""
+    if set(batch.nodes) != {"Interaction"}:
+        return False
+    new = batch.nodes["Interaction"]
+    if any(("Interaction", key) in graph for key in new):
+        return False
+    return all(rel.start_label == "Interaction" and rel.start in new and (rel.end_label, rel.end) in graph for rel in batch.rels)
+
+
+def carried(snapshot: Snapshot, key: str) -> Any | None:
+    """The previous snapshot's index ``key`` when it is still valid for ``snapshot`` (the write between
+    them only added interactions, and the index reads none), else None."""
+    lineage = snapshot.cache.get(LINEAGE_KEY)
+    if not isinstance(lineage, Lineage) or not lineage.interactions_only:
+        return None
+    return lineage.previous.get(key)
+
+
 SNAPSHOT_FETCH_SIZE = 20_000
 """Records per Bolt pull while streaming a Neo4j graph into a snapshot."""
 
@@ -289,6 +335,7 @@ class SnapshotCache:
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
         self.probe = VersionProbe(lambda: self.store.version())  # looked up per call (tests patch it)
+        self._lineage: tuple[int, Lineage] | None = None  # for the embedded store's next snapshot (see write_through)
 
     def get(self) -> Snapshot:
         version = self.probe.current()
@@ -303,6 +350,9 @@ class SnapshotCache:
             if snap is None or snap.version != version:
                 self._snapshot = snap = None  # the old one is garbage while the new one is read (unless in use)
                 snap = build_snapshot(self.store, version=version)
+                lineage, self._lineage = self._lineage, None
+                if lineage is not None and lineage[0] == version:
+                    snap.cache[LINEAGE_KEY] = lineage[1]
                 self._snapshot = snap
             return snap
 
@@ -315,18 +365,23 @@ class SnapshotCache:
         """
         with self._lock:
             before = self.store.version()
+            snap = self._snapshot
+            only = snap is not None and snap.version == before and interactions_only(snap.graph, batch)
             self.store.write(batch)
             after = self.store.version()
-            snap = self._snapshot
+            self._lineage = None
             if snap is None or snap.version != before or after != before + 1:
                 return
+            lineage = Lineage(batch, only, {k: snap.cache[k] for k in CARRIED_KEYS if k in snap.cache} if only else {})
             from sitegraph.graph.memory import MemoryStore
 
             if isinstance(self.store, MemoryStore):
-                return  # the embedded store's own graph is already current: the next read shares it
+                # the embedded store's own graph is already current: the next read shares it (and gets the lineage)
+                self._lineage = (after, lineage)
+                return
             graph = cow_copy(snap.graph)  # shares what the batch does not change
             apply_batch(graph, batch)
-            self._snapshot = Snapshot(graph=graph, version=after)
+            self._snapshot = Snapshot(graph=graph, version=after, cache={LINEAGE_KEY: lineage})
 
 
 _caches: dict[int, SnapshotCache] = {}
