@@ -1567,6 +1567,15 @@ def test_indexes_carried_over_a_write_of_interactions_equal_a_full_build(
         assert extended.records(body["site_id"])[-1 if n != 0 else 0] in full.records(body["site_id"])
         assert search._index(after) is search._index(previous)  # carried as it is
         assert [e.summary for e in search._index(after).entries] == [e.summary for e in search._index(fresh).entries]
+        st, st_full = related.site_structure(after), related.site_structure(fresh)
+        assert st.site_inv is related.site_structure(previous).site_inv  # the incidence matrices carried
+        for name in ("site_inv", "site_study", "site_cond", "inv_site", "study_site", "cond_site", "barrier_unit_sparse"):
+            assert (getattr(st, name) != getattr(st_full, name)).nnz == 0, name
+        for name in ("barrier_unit", "activity", "n_std", "n_cond"):
+            assert np.array_equal(getattr(st, name), getattr(st_full, name)), name
+        assert (st.sites, st.index, st.investigators, st.studies, st.conditions, st.barriers) == (
+            st_full.sites, st_full.index, st_full.investigators, st_full.studies, st_full.conditions, st_full.barriers
+        )  # fmt: skip
         prox, prox_full = related._proximity(after), related._proximity(fresh)
         assert prox is related._proximity(previous)
         for name in ("indptr", "indices", "data", "site_rows"):

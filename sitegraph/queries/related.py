@@ -24,6 +24,7 @@ identically. Everything is computed on the snapshot.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -104,6 +105,17 @@ def site_structure(source: Snapshot | GraphStore) -> SiteStructure:
     if cached is not None:
         return cached
     sites, barriers, activity = activity_vectors(snapshot, half_life_days=PROFILE_HALF_LIFE_DAYS)
+    norms = np.linalg.norm(activity, axis=1, keepdims=True)
+    unit = np.divide(activity, norms, out=np.zeros_like(activity), where=norms > 0)
+    previous = carried(snapshot, "related.structure")
+    if isinstance(previous, SiteStructure) and previous.sites == sites:
+        # a write of interactions only since the previous snapshot: the sites' investigators, studies and
+        # conditions are the same; only the barrier profiles (from the interactions) are new
+        built = dataclasses.replace(
+            previous, barrier_unit=unit, barriers=barriers, activity=activity, barrier_unit_sparse=sparse.csr_matrix(unit)
+        )
+        snapshot.cache["related.structure"] = built
+        return built
     index = {s: i for i, s in enumerate(sites)}
     investigators = [k for k, _ in snapshot.nodes("Investigator")]
     studies = [k for k, _ in snapshot.nodes("Study")]
@@ -136,8 +148,6 @@ def site_structure(source: Snapshot | GraphStore) -> SiteStructure:
     site_cond.data[:] = 1.0
     for m in (site_inv, site_study, site_cond):
         m.sort_indices()
-    norms = np.linalg.norm(activity, axis=1, keepdims=True)
-    unit = np.divide(activity, norms, out=np.zeros_like(activity), where=norms > 0)
     built = SiteStructure(
         sites=sites,
         index=index,

@@ -81,7 +81,7 @@ class Snapshot:
 
 LINEAGE_KEY = "snapshot.lineage"
 """The key of a snapshot's :class:`Lineage` in :attr:`Snapshot.cache` (when it has one)."""
-CARRIED_KEYS = ("signals.engagement", "search.sites.v1", "related.sis_projection", "related.proximity")
+CARRIED_KEYS = ("signals.engagement", "search.sites.v1", "related.sis_projection", "related.proximity", "related.structure")
 """Indexes of a snapshot that the next one may extend or reuse after a write of interactions only."""
 
 
