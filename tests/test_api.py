@@ -1608,3 +1608,22 @@ def test_other_writes_give_no_lineage(demo_store: GraphStore) -> None:
     after = get_snapshot(demo_store)
     lineage = after.cache.get(LINEAGE_KEY)
     assert lineage is None or not lineage.interactions_only
+
+
+def test_ontology_lookups_do_not_wait_for_the_indexes(demo_store: GraphStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads that need none of the derived indexes answer at once after a write; the others wait for them."""
+    from sitegraph.api import deps
+    from sitegraph.api.concepts import barrier_detail, list_concepts, tactic_detail
+    from sitegraph.queries.profile import site_360
+    from sitegraph.queries.snapshot import get_snapshot
+
+    warmed: list[object] = []
+    monkeypatch.setattr(deps, "ensure_warm", warmed.append)
+    snapshot = get_snapshot(demo_store)
+    barriers = deps._warm_then(list_concepts, snapshot, "Barrier")
+    tactics = deps._warm_then(list_concepts, snapshot, "Tactic")
+    deps._warm_then(barrier_detail, snapshot, barriers.items[0].id)
+    deps._warm_then(tactic_detail, snapshot, tactics.items[0].id)
+    assert warmed == []
+    deps._warm_then(site_360, snapshot, MGH)
+    assert warmed == [snapshot]

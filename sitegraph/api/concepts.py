@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from sitegraph.api.schemas import BarrierDetail, ConceptList, ConceptRef, ConceptSummary, MitigationLinkOut, TacticDetail
+from sitegraph.api.state import no_warm_up
 from sitegraph.errors import NotFoundError
 from sitegraph.ontology.namespaces import BARRIER, TACTIC
 from sitegraph.queries.profile import as_str, as_strs
@@ -66,6 +67,7 @@ def _summary(snapshot: Snapshot, label: ConceptLabel, iri: str, props: dict[str,
     }
 
 
+@no_warm_up
 def list_concepts(snapshot: Snapshot, label: ConceptLabel) -> ConceptList:
     """Every concept of the scheme, ordered by compact id then IRI."""
     items = [ConceptSummary(**_summary(snapshot, label, iri, props)) for iri, props in snapshot.nodes(label)]
@@ -126,6 +128,7 @@ def _float(value: Any) -> float | None:
     return float(value) if value == value and abs(value) != float("inf") else None
 
 
+@no_warm_up
 def barrier_detail(snapshot: Snapshot, ref: str) -> BarrierDetail:
     iri = resolve_concept(snapshot, "Barrier", ref)
     if iri is None:
@@ -136,6 +139,7 @@ def barrier_detail(snapshot: Snapshot, ref: str) -> BarrierDetail:
     return BarrierDetail(**_common(snapshot, "Barrier", iri, props), severity=_float(props.get("severity")), mitigated_by=links)
 
 
+@no_warm_up
 def tactic_detail(snapshot: Snapshot, ref: str) -> TacticDetail:
     iri = resolve_concept(snapshot, "Tactic", ref)
     if iri is None:

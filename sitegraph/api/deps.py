@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 from sitegraph.api.cache import response_cache
 from sitegraph.api.errors import ApiError
 from sitegraph.api.precompute import answers_of
-from sitegraph.api.state import StoreHolder, ensure_warm
+from sitegraph.api.state import NO_WARM_UP, StoreHolder, ensure_warm
 from sitegraph.graph.store import GraphStore
 from sitegraph.queries.snapshot import Snapshot, get_snapshot
 from sitegraph.settings import Settings
@@ -167,8 +167,9 @@ class Reader:
 
 def _warm_then(fn: Callable[..., T], snapshot: Snapshot, *args: Any, **kwargs: Any) -> T:
     """``fn(snapshot, ...)`` once the snapshot's indexes are built (by this thread or another: see
-    :func:`~sitegraph.api.state.ensure_warm`)."""
-    ensure_warm(snapshot)
+    :func:`~sitegraph.api.state.ensure_warm`), unless ``fn`` reads none of them (the ontology lookups)."""
+    if fn not in NO_WARM_UP:
+        ensure_warm(snapshot)
     return fn(snapshot, *args, **kwargs)
 
 

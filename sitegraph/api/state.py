@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sitegraph.errors import StoreUnavailableError
 from sitegraph.graph.factory import open_store
@@ -20,6 +22,8 @@ from sitegraph.queries.snapshot import LINEAGE_KEY, Snapshot
 from sitegraph.settings import Settings
 
 log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 RETRY_INTERVAL = 1.0
 QUERY_THREADS = 2
@@ -112,6 +116,16 @@ def warm_up_snapshot(snapshot: Snapshot) -> None:
     warm_up_indexes(snapshot)
     search_sites(snapshot, limit=1)
     log.info("warmed up data version %d in %.1fs", snapshot.version, time.perf_counter() - started)
+
+
+NO_WARM_UP: set[Callable[..., Any]] = set()
+"""Read functions that need none of the indexes :func:`ensure_warm` builds (they answer at once after a write)."""
+
+
+def no_warm_up(fn: F) -> F:
+    """Mark a read function as needing none of the snapshot's derived indexes (:data:`NO_WARM_UP`)."""
+    NO_WARM_UP.add(fn)
+    return fn
 
 
 WARMED_KEY = "api.warmed"
