@@ -12,6 +12,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -28,6 +29,14 @@ needs_shared_ctgov = pytest.mark.skipif(
 )
 
 
+def unavailable(reason: str) -> NoReturn:
+    """A test that cannot run here: skipped with ``reason``, or failed under ``CI=true`` (where every
+    test must run)."""
+    if IN_CI:
+        pytest.fail(f"CI=true but {reason}")
+    pytest.skip(reason)
+
+
 def _neo4j_unavailable_reason() -> str | None:
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         return "java not found (install openjdk-17-jre-headless)"
@@ -41,9 +50,7 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         pytest.skip("SITEGRAPH_TEST_STORES excludes neo4j")
     reason = _neo4j_unavailable_reason()
     if reason:
-        if IN_CI:
-            pytest.fail(f"CI=true but Neo4j cannot run: {reason}")
-        pytest.skip(reason)
+        unavailable(f"Neo4j cannot run: {reason}")
     from sitegraph.graph.localserver import temporary_instance
 
     base = tmp_path_factory.mktemp("neo4j")
@@ -51,9 +58,7 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         ctx = temporary_instance(base, heap="512m", pagecache="128m")
         server = ctx.__enter__()
     except Exception as e:
-        if IN_CI:
-            pytest.fail(f"CI=true but the local Neo4j did not start: {e}")
-        pytest.skip(f"local Neo4j did not start: {e}")
+        unavailable(f"the local Neo4j did not start: {e}")
     try:
         yield server
     finally:

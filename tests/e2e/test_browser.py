@@ -19,7 +19,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -27,6 +27,7 @@ from sitegraph.demo import build_demo
 from sitegraph.graph.neo4j_store import Neo4jStore
 from sitegraph.queries.browser.server import GuideServer
 from sitegraph.queries.catalogue import load_catalogue, run_query
+from tests.conftest import unavailable
 
 if TYPE_CHECKING:
     from playwright.sync_api import ElementHandle, Locator, Page
@@ -41,7 +42,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.neo4j]
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 SCREENSHOT = ARTIFACTS / "browser-result.png"
-IN_CI = os.environ.get("CI", "").lower() == "true"
 CHROMIUM = os.environ.get("SITEGRAPH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 # Known to work headless here; without the background-networking flags Chromium keeps trying Google hosts.
 CHROMIUM_ARGS = [
@@ -57,10 +57,8 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 60_000
 
 
-def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"CI=true but the browser test cannot run: {reason}")
-    pytest.skip(reason)
+def _unavailable(reason: str) -> NoReturn:
+    unavailable(f"the browser test cannot run: {reason}")
 
 
 @pytest.fixture(scope="module")
