@@ -131,7 +131,6 @@ def no_warm_up(fn: F) -> F:
 WARMED_KEY = "api.warmed"
 """Set in :attr:`Snapshot.cache` once :func:`ensure_warm` has built the snapshot's indexes."""
 _WARM_LOCK_KEY = "api.warm_lock"
-_warm_lock_lock = threading.Lock()
 
 
 def ensure_warm(snapshot: Snapshot) -> None:
@@ -145,8 +144,7 @@ def ensure_warm(snapshot: Snapshot) -> None:
     """
     if snapshot.cache.get(WARMED_KEY):
         return
-    with _warm_lock_lock:
-        lock = snapshot.cache.setdefault(_WARM_LOCK_KEY, threading.Lock())
+    lock = snapshot.cache.setdefault(_WARM_LOCK_KEY, threading.Lock())  # one dict operation: atomic
     with lock:
         if snapshot.cache.get(WARMED_KEY):
             return

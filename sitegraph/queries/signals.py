@@ -546,11 +546,16 @@ def engagement_index(source: Snapshot | GraphStore) -> EngagementIndex:
     return built
 
 
+def _in_time_order(r: InteractionRecord) -> tuple[float, str]:
+    """A site's records are kept sorted by this key (day, then id: a total order)."""
+    return (r.day, r.id)
+
+
 def _build_engagement_index(snapshot: Snapshot) -> EngagementIndex:
     meta = _barrier_meta(snapshot)
     by_site, ref = _interaction_records(snapshot, sorted(n for n in snapshot.graph._node if n[0] == "Interaction"), meta)
     for recs in by_site.values():
-        recs.sort(key=lambda r: (r.day, r.id))
+        recs.sort(key=_in_time_order)
     return EngagementIndex(by_site=dict(by_site), reference_day=ref, barrier_meta=meta)
 
 
@@ -566,7 +571,7 @@ def _extended_engagement_index(snapshot: Snapshot, previous: EngagementIndex, ne
     by_site = dict(previous.by_site)  # the other sites' lists are shared, never changed
     for site, recs in added.items():
         merged = [*by_site.get(site, []), *recs]
-        merged.sort(key=lambda r: (r.day, r.id))
+        merged.sort(key=_in_time_order)
         by_site[site] = merged
     if ref is None or (previous.reference_day is not None and previous.reference_day >= ref):
         ref = previous.reference_day
