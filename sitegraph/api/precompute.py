@@ -34,11 +34,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sitegraph.queries.snapshot import Snapshot
+from sitegraph.queries.reach import Reach, reach
+from sitegraph.queries.snapshot import Snapshot, carried, carry
 
 log = logging.getLogger(__name__)
 
-PRECOMPUTED_KEY = "api.precomputed"
+PRECOMPUTED_KEY = carry("api.precomputed")
 """The key of a snapshot's :class:`Answers` in :attr:`Snapshot.cache`."""
 BLOCK = 32
 """Sites per block: the thread checks for a newer snapshot and yields between blocks."""
@@ -62,6 +63,11 @@ class PerSite:
     fn: Callable[..., Any]
     limit: int | None
     batch: Callable[[Snapshot, list[str], int | None], Mapping[str, Any]]
+    depends: str = "tactics"
+    """What else than the site's own data an answer reads: see :meth:`sitegraph.queries.reach.Reach.changed`
+    (the answers a write cannot reach are carried over to the next snapshot)."""
+    stamped: bool = False
+    """The body ends with the snapshot's ``"data_version"`` (restamped when the body is carried over)."""
 
     def args(self, site_id: str) -> tuple[Any, ...]:
         """The route's arguments after the snapshot (what the response cache keys on)."""
@@ -83,8 +89,22 @@ class Answers:
         self.raw_bytes = 0
         self.kept_bytes = 0
         self.hits = 0
+        self.carried = 0  # answers kept from the previous snapshot's (a write that could not change them)
         # one table per endpoint, found by the route's cache-key parts (fn, model, limit)
         self._tables: dict[tuple[Any, Any, int | None], dict[str, bytes]] = {(s.fn, s.model, s.limit): {} for s in specs}
+        self._stamped = {(s.fn, s.model, s.limit) for s in specs if s.stamped}
+
+    def carry(self, previous: Answers, specs: tuple[PerSite, ...], reach: Reach) -> None:
+        """Keep ``previous``'s answers that the write between the two snapshots cannot have changed."""
+        for spec in specs:
+            key = (spec.fn, spec.model, spec.limit)
+            changed = reach.changed(spec.depends)
+            before = previous._tables.get(key)
+            if changed is None or before is None:
+                continue
+            kept = {site: body for site, body in before.items() if site not in changed}
+            self._tables[key].update(kept)
+            self.carried += len(kept)
 
     @property
     def done(self) -> int:
@@ -111,7 +131,10 @@ class Answers:
         if packed is None:
             return None
         self.hits += 1
-        return zlib.decompress(packed)
+        body = zlib.decompress(packed)
+        if (fn, model, limit) in self._stamped:
+            body = restamp(body, self.version)
+        return body
 
     def status(self) -> dict[str, Any]:
         return {
@@ -124,7 +147,40 @@ class Answers:
             "seconds": round(self.seconds, 1),
             "kept_mib": round(self.kept_bytes / 2**20, 1),
             "hits": self.hits,
+            "carried": self.carried,
         }
+
+
+_STAMP = b',"data_version":'
+
+
+def restamp(body: bytes, version: int) -> bytes:
+    """A JSON object whose last member is ``"data_version"``, with that version instead."""
+    cut = body.rfind(_STAMP)
+    if cut < 0 or not body.endswith(b"}"):
+        raise ValueError("the body does not end with its data_version")
+    return body[:cut] + _STAMP + str(version).encode("ascii") + b"}"
+
+
+def carry_answers(snapshot: Snapshot, specs: tuple[PerSite, ...]) -> Answers | None:
+    """After a write of interactions only, the new snapshot's :class:`Answers` started from the previous
+    snapshot's (the answers of the sites the write cannot reach, :mod:`sitegraph.queries.reach`); None when
+    there is nothing to carry. Call it before the snapshot lets its lineage go (:func:`sitegraph.api.state.ensure_warm`)."""
+    previous = carried(snapshot, PRECOMPUTED_KEY)
+    if not isinstance(previous, Answers) or answers_of(snapshot) is not None:
+        return None
+    found = reach(snapshot)
+    if found is None:
+        return None
+    answers = Answers(snapshot.version, specs, previous.sites)
+    answers.carry(previous, specs, found)
+    snapshot.cache[PRECOMPUTED_KEY] = answers
+    log.info(
+        "data version %d: %d answers kept from version %d (the write reached %d of %d sites%s)",
+        snapshot.version, answers.carried, previous.version, len(found.sites), previous.sites,
+        "; every site's tactics recomputed" if found.all_tactics else "",
+    )  # fmt: skip
+    return answers
 
 
 def answers_of(snapshot: Snapshot) -> Answers | None:

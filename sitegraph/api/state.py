@@ -107,6 +107,15 @@ class StoreHolder:
             log.info("closed the %s store", store.kind)
 
 
+def carry_answers(snapshot: Snapshot) -> None:
+    """Start the snapshot's answers computed ahead from the previous snapshot's, when a write of
+    interactions only made it (:func:`sitegraph.api.precompute.carry_answers`)."""
+    from sitegraph.api.precompute import carry_answers as carry
+    from sitegraph.api.routes.sites import PER_SITE
+
+    carry(snapshot, PER_SITE)
+
+
 def warm_up_snapshot(snapshot: Snapshot) -> None:
     """Build every index recommendations, related sites, profiles and search read on ``snapshot``."""
     from sitegraph.queries.recommend import warm_up as warm_up_indexes
@@ -150,6 +159,7 @@ def ensure_warm(snapshot: Snapshot) -> None:
             return
         try:
             warm_up_snapshot(snapshot)
+            carry_answers(snapshot)
         except Exception as e:
             log.warning("warm-up of data version %d failed (queries build their own indexes): %s", snapshot.version, e)
         # what the indexes took from the previous snapshot is in them now: let the rest of it go

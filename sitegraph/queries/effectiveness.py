@@ -24,8 +24,8 @@ from functools import lru_cache
 from sitegraph.errors import NotFoundError, UsageError
 from sitegraph.graph.store import GraphStore
 from sitegraph.queries.models import TacticEffectiveness
-from sitegraph.queries.signals import KNOWN_OUTCOMES, SUCCESS_OUTCOMES, as_snapshot, engagement_index
-from sitegraph.queries.snapshot import Snapshot
+from sitegraph.queries.signals import KNOWN_OUTCOMES, SUCCESS_OUTCOMES, as_snapshot, engagement_delta, engagement_index
+from sitegraph.queries.snapshot import Snapshot, carried
 
 GROUPINGS = ("country", "size")
 
@@ -75,6 +75,12 @@ def effectiveness_index(source: Snapshot | GraphStore) -> EffectivenessIndex:
     cached = snapshot.cache.get("effectiveness.index")
     if cached is not None:
         return cached
+    previous = carried(snapshot, "effectiveness.index")
+    if isinstance(previous, EffectivenessIndex):
+        delta = engagement_delta(snapshot)
+        if delta is not None and delta.same_applications:  # the write added no application: the same index
+            snapshot.cache["effectiveness.index"] = previous
+            return previous
     eng = engagement_index(snapshot)
     apps: list[Application] = []
     popularity: dict[str, dict[str, int]] = {}

@@ -52,6 +52,7 @@ from sitegraph.queries.models import EngageWith, Evidence, ExplanationPath, Path
 from sitegraph.queries.related import (
     _neighbour_keys,
     block_top,
+    neighbour_table,
     site_blocks,
     site_structure,
     top_positive,
@@ -67,7 +68,7 @@ from sitegraph.queries.signals import (
     best_channel,
     engagement_index,
 )
-from sitegraph.queries.snapshot import Snapshot
+from sitegraph.queries.snapshot import Snapshot, carried
 from sitegraph.workers import map_blocks
 
 MAX_BARRIERS = 8
@@ -167,6 +168,10 @@ def ontology_index(snapshot: Snapshot) -> OntologyIndex:
     cached = snapshot.cache.get("recommend.ontology")
     if cached is not None:
         return cached
+    previous = carried(snapshot, "recommend.ontology")
+    if isinstance(previous, OntologyIndex):  # a write of interactions only: the same barriers, tactics and links
+        snapshot.cache["recommend.ontology"] = previous
+        return previous
     g = snapshot.graph
     parents: dict[str, list[str]] = {}
     mitigators: dict[str, list[tuple[str, dict[str, Any]]]] = {}
@@ -278,7 +283,7 @@ def _related_top(snapshot: Snapshot, site_id: str) -> tuple[list[int], np.ndarra
     be among them). Its similar sites, found on the way, go to :func:`similar_sites`' cache."""
     st = site_structure(snapshot)
     similar, similarity, related, scores = block_top(
-        snapshot, np.array([st.index[site_id]], dtype=np.int64), NEIGHBOURS, INFER_NEIGHBOURS
+        snapshot, np.array([st.index[site_id]], dtype=np.int64), NEIGHBOURS, INFER_NEIGHBOURS, record=True
     )[0]
     cache: dict[tuple[str, int], list[tuple[str, float]]] = snapshot.cache.setdefault("recommend.similar_sites", {})
     if (site_id, NEIGHBOURS) not in cache:
@@ -429,6 +434,14 @@ def similar_sites(snapshot: Snapshot, site_id: str, k: int | None = None) -> lis
     return out
 
 
+def _carried_with(snapshot: Snapshot, key: str, eff: EffectivenessIndex) -> Any | None:
+    """The previous snapshot's index ``key``, built from the effectiveness index only (and the sites, the
+    same after a write of interactions only), when the snapshot carried that effectiveness index over."""
+    if carried(snapshot, "effectiveness.index") is not eff:
+        return None
+    return carried(snapshot, key)
+
+
 def _beta_low(a: float, b: float) -> float:
     return float(betaincinv(a, b, LOWER_QUANTILE))
 
@@ -439,6 +452,10 @@ def country_rates(snapshot: Snapshot) -> dict[str, dict[str, tuple[int, int]]]:
     if cached is not None:
         return cached
     eff = effectiveness_index(snapshot)
+    previous = _carried_with(snapshot, "recommend.country_rates", eff)
+    if previous is not None:
+        snapshot.cache["recommend.country_rates"] = previous
+        return previous
     out: dict[str, dict[str, list[int]]] = {}
     for site in sorted(eff.by_site_tactic):
         country = (snapshot.node("Site", site) or {}).get("country")
@@ -469,6 +486,10 @@ def _pair_counts(snapshot: Snapshot) -> _PairCounts:
     if cached is not None:
         return cached
     eff = effectiveness_index(snapshot)
+    previous = _carried_with(snapshot, "recommend.pair_counts", eff)
+    if isinstance(previous, _PairCounts):
+        snapshot.cache["recommend.pair_counts"] = previous
+        return previous
     st = site_structure(snapshot)
     tactics: dict[str, int] = {}
     keys: dict[tuple[str, str], int] = {}
@@ -1054,6 +1075,8 @@ def warm_up(source: Snapshot | GraphStore) -> Snapshot:
         _pair_counts(snapshot)
         _proximity(snapshot)
         _block_operands(snapshot)
+        # now, while the previous snapshot's table is at hand (after a write of interactions only)
+        neighbour_table(snapshot, NEIGHBOURS, INFER_NEIGHBOURS)
     return snapshot
 
 
@@ -1061,7 +1084,7 @@ def _recommend_block(
     snapshot: Snapshot, block: list[str], rows: np.ndarray, limit: int
 ) -> Iterator[tuple[str, list[TacticRecommendation]]]:
     st = site_structure(snapshot)
-    tops = block_top(snapshot, rows, NEIGHBOURS, INFER_NEIGHBOURS)
+    tops = block_top(snapshot, rows, NEIGHBOURS, INFER_NEIGHBOURS, record=True)
     names = st.sites
     neighbours = [[(names[j], v) for j, v in zip(t[0].tolist(), t[1].tolist(), strict=True)] for t in tops]
     sums = _neighbour_sums(snapshot, neighbours)

@@ -340,6 +340,12 @@ def _block_operands(snapshot: Snapshot) -> _BlockOperands:
         return cached
     st = site_structure(snapshot)
     prox = _proximity(snapshot)
+    previous = carried(snapshot, "related.block_operands")
+    if isinstance(previous, _BlockOperands) and carried(snapshot, "related.proximity") is prox:
+        # a write of interactions only: the same walk and conditions; only the barrier profiles are new
+        built = dataclasses.replace(previous, unit_t=_unit_t(st), unit_cols=np.ascontiguousarray(st.barrier_unit.T))
+        snapshot.cache["related.block_operands"] = built
+        return built
     present = np.flatnonzero(prox.site_rows >= 0)
     walk = sparse.csr_matrix((prox.data, prox.indices, prox.indptr), shape=(prox.n, prox.n))
     walk_t = sparse.csr_matrix(walk.T)
@@ -347,8 +353,7 @@ def _block_operands(snapshot: Snapshot) -> _BlockOperands:
     walk_t.sort_indices()
     node_site = np.full(prox.n, -1, dtype=np.int64)
     node_site[prox.site_rows[present]] = present
-    unit_t = sparse.csr_matrix(st.barrier_unit_sparse.T)
-    unit_t.sort_indices()
+    unit_t = _unit_t(st)
     cond_bits = None
     if len(st.conditions) <= 64:
         owner = np.repeat(np.arange(len(st.sites)), np.diff(st.site_cond.indptr))
@@ -364,6 +369,12 @@ def _block_operands(snapshot: Snapshot) -> _BlockOperands:
     )
     snapshot.cache["related.block_operands"] = built
     return built
+
+
+def _unit_t(st: SiteStructure) -> sparse.csr_matrix:
+    unit_t = sparse.csr_matrix(st.barrier_unit_sparse.T)
+    unit_t.sort_indices()
+    return unit_t
 
 
 FEW_ROWS = 4
@@ -575,8 +586,90 @@ def _reaching(s_vals: np.ndarray, base: float, w_sim: float, bound: float) -> np
     return np.flatnonzero(base + w_sim * s_vals + _MARGIN >= bound)
 
 
+NEIGHBOURS_KEY = "related.neighbours"
+"""The key of a snapshot's :class:`NeighbourTable` in :attr:`Snapshot.cache`."""
+
+
+@dataclass
+class NeighbourTable:
+    """What :func:`block_top` found for each site it was asked to record (the recommendations ask for every
+    site's 30 most similar and 20 most related sites): those sites (SiteStructure rows, best first, -1
+    after the last), the last one's similarity and score (0 when there are fewer), and the largest value
+    of the site's walk at another site (what its network proximity is divided by).
+
+    It is how far a write of interactions reaches (:mod:`sitegraph.queries.reach`): a site's answers read
+    no other site's data than these sites', so a site whose lists a write leaves as they are keeps its
+    answers. Rows not recorded (``known`` false) are unknown and count as reached.
+    """
+
+    similar: np.ndarray  # int32, sites x k_similar
+    similar_last: np.ndarray  # float64
+    related: np.ndarray  # int32, sites x k_related
+    related_last: np.ndarray  # float64
+    walk_top: np.ndarray  # float64
+    known: np.ndarray  # bool
+
+    @classmethod
+    def empty(cls, n: int, k_similar: int, k_related: int) -> NeighbourTable:
+        return cls(
+            np.full((n, k_similar), -1, dtype=np.int32),
+            np.zeros(n),
+            np.full((n, k_related), -1, dtype=np.int32),
+            np.zeros(n),
+            np.zeros(n),
+            np.zeros(n, dtype=bool),
+        )
+
+    def record(
+        self, i: int, similar: np.ndarray, similarities: np.ndarray, related: np.ndarray, scores: np.ndarray, walk_top: float
+    ) -> None:
+        k_s, k_r = self.similar.shape[1], self.related.shape[1]
+        self.similar[i, : len(similar)] = similar
+        self.similar_last[i] = similarities[-1] if len(similar) == k_s else 0.0
+        self.related[i, : len(related)] = related
+        self.related_last[i] = scores[-1] if len(related) == k_r else 0.0
+        self.walk_top[i] = walk_top
+        self.known[i] = True  # last: a reader in another thread sees a known row complete
+
+    def without(self, rows: np.ndarray) -> NeighbourTable:
+        """A copy with ``rows`` unknown (their lists are recorded again when they are computed again)."""
+        out = NeighbourTable(
+            self.similar.copy(), self.similar_last.copy(), self.related.copy(), self.related_last.copy(),
+            self.walk_top.copy(), self.known.copy(),
+        )  # fmt: skip
+        out.known[rows] = False
+        out.similar[rows] = -1
+        out.related[rows] = -1
+        return out
+
+
+_TABLE_LOCK = threading.Lock()
+
+
+def neighbour_table(snapshot: Snapshot, k_similar: int, k_related: int) -> NeighbourTable:
+    """The snapshot's :class:`NeighbourTable`: after a write of interactions only, the previous snapshot's
+    with the rows of the sites the write reaches made unknown; else an empty one."""
+    table = snapshot.cache.get(NEIGHBOURS_KEY)
+    if isinstance(table, NeighbourTable):
+        return table
+    from sitegraph.queries.reach import reach
+
+    with _TABLE_LOCK:
+        table = snapshot.cache.get(NEIGHBOURS_KEY)
+        if isinstance(table, NeighbourTable):
+            return table
+        previous = carried(snapshot, NEIGHBOURS_KEY)
+        found = reach(snapshot) if isinstance(previous, NeighbourTable) else None
+        if isinstance(previous, NeighbourTable) and found is not None and previous.similar.shape[1] == k_similar:
+            table = previous.without(found.rows)
+        else:
+            table = NeighbourTable.empty(len(site_structure(snapshot).sites), k_similar, k_related)
+        snapshot.cache[NEIGHBOURS_KEY] = table
+        return table
+
+
 def block_top(
-    snapshot: Snapshot, rows: np.ndarray, k_similar: int, k_related: int, *, features: bool = False
+    snapshot: Snapshot, rows: np.ndarray, k_similar: int, k_related: int, *, features: bool = False, record: bool = False
 ) -> list[tuple[np.ndarray, ...]]:
     """For each site of ``rows`` (SiteStructure order): its ``k_similar`` most similar sites by barrier
     profile and their similarities (:func:`sitegraph.queries.recommend.similar_sites`), and its
@@ -591,7 +684,8 @@ def block_top(
     found so far cannot enter the top.
 
     With ``features``, each tuple has a fifth item: the five features (:data:`_FEATURES` order, one
-    row each) at the related rows, :func:`related_scores`'s feature values there.
+    row each) at the related rows, :func:`related_scores`'s feature values there. With ``record``, what
+    was found goes to the snapshot's :class:`NeighbourTable` too.
     """
     # at a site sharing no investigator or study with the site and not reached by its walk, the score
     # is at most this much plus the similarity's weight times the similarity (every feature is in [0, 1])
@@ -609,6 +703,7 @@ def block_top(
     ppr = _proximity_block(snapshot, rows)
     lookup = _Lookup(n, len(st.conditions), ops.cond_bits)
     seen = lookup.seen
+    table = neighbour_table(snapshot, k_similar, k_related) if record else None
     out: list[tuple[np.ndarray, ...]] = []
     for b, i in enumerate(rows.tolist()):
         s_cols, s_vals = _row_entries(sim, b)
@@ -622,8 +717,9 @@ def block_top(
         p_cols, p_vals = _row_entries(ppr, b)
         keep = p_cols != i
         p_cols, p_vals = p_cols[keep], p_vals[keep]
+        walk_top = float(p_vals.max()) if len(p_vals) else 0.0
         if len(p_vals):
-            p_vals = p_vals / p_vals.max()
+            p_vals = p_vals / walk_top
         i_cols, i_vals = _row_entries(inv, b)
         t_cols, t_vals = _row_entries(std, b)
         lookup.fill("shared_investigator", i_cols, i_vals)
@@ -690,6 +786,8 @@ def block_top(
             out.append((similar_rows, similar_vals, cols[top], totals[top], at))
         else:
             out.append((similar_rows, similar_vals, cols[top], totals[top]))
+        if table is not None:
+            table.record(i, similar_rows, similar_vals, cols[top], totals[top], walk_top)
         lookup.clear()
     return out
 

@@ -546,6 +546,49 @@ def engagement_index(source: Snapshot | GraphStore) -> EngagementIndex:
     return built
 
 
+@dataclass(frozen=True)
+class EngagementDelta:
+    """What a write of interactions only changed in the engagement index (its snapshot's
+    :class:`~sitegraph.queries.snapshot.Lineage`), for the indexes built from it to be carried over.
+
+    ``sites``: the sites with new records (every other site's records are the previous ones).
+    ``same_reference``: the reference date did not move, so no other site's activity moved either.
+    ``same_applications``: no new record applies a tactic, and each comes after every record with a
+    tactic at its site, so the applications, their episodes and the tactics' popularity
+    (:mod:`sitegraph.queries.effectiveness`) are the previous ones.
+    """
+
+    sites: frozenset[str]
+    same_reference: bool
+    same_applications: bool
+
+
+DELTA_KEY = "signals.delta"
+
+
+def engagement_delta(snapshot: Snapshot) -> EngagementDelta | None:
+    """The :class:`EngagementDelta` of a snapshot whose engagement index extends the previous
+    snapshot's (None otherwise: then every index is built anew)."""
+    if DELTA_KEY in snapshot.cache:
+        return snapshot.cache[DELTA_KEY]
+    previous = carried(snapshot, "signals.engagement")
+    delta = None
+    if isinstance(previous, EngagementIndex):
+        eng = engagement_index(snapshot)
+        sites = frozenset(s for s, recs in eng.by_site.items() if recs is not previous.by_site.get(s))
+        same_applications = True
+        for site in sites:
+            before = previous.records(site)
+            known = {r.id for r in before}
+            last = max((_in_time_order(r) for r in before if r.tactic), default=None)
+            for r in eng.records(site):
+                if r.id not in known and (r.tactic or (last is not None and _in_time_order(r) <= last)):
+                    same_applications = False
+        delta = EngagementDelta(sites, eng.reference_day == previous.reference_day, same_applications)
+    snapshot.cache[DELTA_KEY] = delta
+    return delta
+
+
 def _in_time_order(r: InteractionRecord) -> tuple[float, str]:
     """A site's records are kept sorted by this key (day, then id: a total order)."""
     return (r.day, r.id)
@@ -809,10 +852,47 @@ def activity_table(source: Snapshot | GraphStore, *, half_life_days: float = HAL
     if cached is not None:
         return cached
     eng = engagement_index(snapshot)
+    previous = carried(snapshot, key)
+    delta = engagement_delta(snapshot) if isinstance(previous, ActivityTable) else None
     with gc_paused():
-        built = _build_activity_table(snapshot, eng, half_life_days)
+        if isinstance(previous, ActivityTable) and delta is not None and delta.same_reference:
+            built = _updated_activity_table(previous, eng, half_life_days, delta.sites)
+        else:
+            built = _build_activity_table(snapshot, eng, half_life_days)
     snapshot.cache[key] = built
     return built
+
+
+def _activity_row(eng: EngagementIndex, site: str, half_life_days: float, col: dict[str, int]) -> list[tuple[int, float]]:
+    return sorted((col[iri], v) for iri, v in _activity_sums(eng, site, half_life_days).items() if iri in col)
+
+
+def _updated_activity_table(
+    previous: ActivityTable, eng: EngagementIndex, half_life_days: float, sites: frozenset[str]
+) -> ActivityTable:
+    """``previous`` with the rows of ``sites`` computed again: the rest are the same when only those
+    sites have new records and the reference date stayed (:class:`EngagementDelta`)."""
+    import numpy as np
+
+    col = {iri: j for j, iri in enumerate(previous.barriers)}
+    row_of = {s: i for i, s in enumerate(previous.sites)}
+    changed = sorted(row_of[s] for s in sites if s in row_of)
+    counts = np.diff(previous.indptr)
+    cols: list[Any] = []
+    values: list[Any] = []
+    at = 0
+    for i in changed:
+        row = _activity_row(eng, previous.sites[i], half_life_days, col)
+        lo, hi = int(previous.indptr[i]), int(previous.indptr[i + 1])
+        cols += [previous.cols[at:lo], np.array([c for c, _ in row], dtype=np.int64)]
+        values += [previous.values[at:lo], np.array([v for _, v in row], dtype=np.float64)]
+        counts[i] = len(row)
+        at = hi
+    cols.append(previous.cols[at:])
+    values.append(previous.values[at:])
+    indptr = np.zeros(len(previous.sites) + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return ActivityTable(previous.sites, previous.barriers, indptr, np.concatenate(cols), np.concatenate(values))
 
 
 def _build_activity_table(snapshot: Snapshot, eng: EngagementIndex, half_life_days: float) -> ActivityTable:
@@ -825,7 +905,7 @@ def _build_activity_table(snapshot: Snapshot, eng: EngagementIndex, half_life_da
     cols: list[int] = []
     values: list[float] = []
     for site in sites:
-        row = sorted((col[iri], v) for iri, v in _activity_sums(eng, site, half_life_days).items() if iri in col)
+        row = _activity_row(eng, site, half_life_days, col)
         cols += [c for c, _ in row]
         values += [v for _, v in row]
         indptr.append(len(cols))

@@ -81,8 +81,30 @@ class Snapshot:
 
 LINEAGE_KEY = "snapshot.lineage"
 """The key of a snapshot's :class:`Lineage` in :attr:`Snapshot.cache` (when it has one)."""
-CARRIED_KEYS = ("signals.engagement", "search.sites.v1", "related.sis_projection", "related.proximity", "related.structure")
-"""Indexes of a snapshot that the next one may extend or reuse after a write of interactions only."""
+CARRIED_KEYS: set[str] = {
+    "signals.engagement",
+    "signals.activity_table.90.0",
+    "signals.activity_table.365.0",
+    "effectiveness.index",
+    "search.sites.v1",
+    "related.sis_projection",
+    "related.proximity",
+    "related.structure",
+    "related.block_operands",
+    "related.neighbours",
+    "reach.strength",
+    "recommend.ontology",
+    "recommend.country_rates",
+    "recommend.pair_counts",
+}
+"""Indexes of a snapshot that the next one may extend or reuse after a write of interactions only (each
+builder decides whether what it finds still holds; other layers add their keys with :func:`carry`)."""
+
+
+def carry(key: str) -> str:
+    """Add ``key`` to :data:`CARRIED_KEYS` (for caches kept outside the query modules); returns it."""
+    CARRIED_KEYS.add(key)
+    return key
 
 
 @dataclass(frozen=True)

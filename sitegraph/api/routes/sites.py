@@ -65,9 +65,9 @@ def _site_batch(snapshot: Snapshot, site_ids: list[str], limit: int | None) -> d
 
 
 PER_SITE = (
-    PerSite("tactics", TacticsResponse, _tactics, TACTICS_LIMIT, _tactics_batch),
-    PerSite("related", RelatedSitesResponse, _related, RELATED_LIMIT, _related_batch),
-    PerSite("site", Site360, site_360, None, _site_batch),
+    PerSite("tactics", TacticsResponse, _tactics, TACTICS_LIMIT, _tactics_batch, depends="tactics"),
+    PerSite("related", RelatedSitesResponse, _related, RELATED_LIMIT, _related_batch, depends="neighbours"),
+    PerSite("site", Site360, site_360, None, _site_batch, depends="own", stamped=True),
 )
 """What :mod:`sitegraph.api.precompute` answers ahead for every site: each route at its default limit
 (the Site 360 profile too: under requests spread over every site, computing it per request would
