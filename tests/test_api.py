@@ -1511,9 +1511,9 @@ def test_indexes_carried_over_a_write_of_interactions_equal_a_full_build(
 ) -> None:
     """After `POST /interactions` the engagement index is the previous one plus the new records, and the
     search index and network proximity are the previous ones (they read no interaction): each equal to
-    what a full build of the new data gives, and so is every answer, for writes before and after the
-    newest interaction (which moves the reference day), with a tactic and outcome, and at a site that
-    had no interactions."""
+    what a full build of the new data gives, and so is every answer, for writes before the newest
+    interaction, after it at the reference date (the end of its UTC day, which stays) and days later
+    (which moves the reference day), with a tactic and outcome, and at a site that had no interactions."""
     import random
 
     import numpy as np
@@ -1563,6 +1563,7 @@ def test_indexes_carried_over_a_write_of_interactions_equal_a_full_build(
         full = signals.engagement_index(fresh)
         assert full_builds == [fresh]
         assert extended.by_site == full.by_site and extended.reference_day == full.reference_day, n
+        assert (extended.reference_day == eng.reference_day) == (n != 2), n  # only the write days later moves it
         assert extended.barrier_meta == full.barrier_meta
         assert extended.records(body["site_id"])[-1 if n != 0 else 0] in full.records(body["site_id"])
         assert search._index(after) is search._index(previous)  # carried as it is

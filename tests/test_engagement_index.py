@@ -67,3 +67,47 @@ def test_one_applied_outcome_is_kept() -> None:
     eng = signals.engagement_index(Snapshot(graph=g, version=1))
     rec = next(r for r in eng.by_site["site:a"] if r.id == "int:0")
     assert rec.outcome == "failed" and rec.tactic == "tac:a"
+
+
+def _two_sites(*interactions: tuple[str, str, str]) -> Snapshot:
+    """Sites a and b; each interaction (id, site, occurred_at) an observed mention of one barrier."""
+    g = nx.MultiDiGraph()
+    iri = BARRIER + "b-cost"
+    g.add_node(("Barrier", iri), _label="Barrier", iri=iri, id="b-cost", label="Cost overrun", severity=0.8)
+    for site in ("site:a", "site:b"):
+        g.add_node(("Site", site), _label="Site", site_id=site)
+    for iid, site, at in interactions:
+        nid = ("Interaction", iid)
+        g.add_node(nid, _label="Interaction", interaction_id=iid, occurred_at=at, note="")
+        g.add_edge(nid, ("Site", site), key=("WITH_SITE", "{}"))
+        g.add_edge(nid, ("Barrier", iri), key=("CONCERNS", "{}"), source="observed")
+    return Snapshot(graph=g, version=len(interactions))
+
+
+def test_reference_date_is_the_end_of_the_latest_interactions_utc_day() -> None:
+    """Ages are measured from the next midnight UTC after the latest interaction: a later write the
+    same UTC day keeps the reference date, and the activity of the sites it does not touch; one the
+    next day moves it."""
+    # int:b is on 3 March in its own time zone, 4 March 00:30 in UTC: the reference date is the end of 4 March UTC
+    base = [("int:a", "site:a", "2025-03-01T09:00:00Z"), ("int:b", "site:b", "2025-03-03T22:30:00-02:00")]
+    snap = _two_sites(*base)
+    eng = signals.engagement_index(snap)
+    assert eng.reference_date == "2025-03-05T00:00:00+00:00" == signals.reference_date(snap)
+    before = signals.site_barrier_activity(snap, "site:a")
+    age = 3 + 15 / 24  # int:a from 1 March 09:00 to 5 March 00:00 (not to int:b, 4 March 00:30)
+    assert before[0].activity == round(0.8 * 0.5 ** (age / signals.HALF_LIFE_DAYS), 6)
+
+    for at, reference in (
+        ("2025-03-04T23:59:59Z", "2025-03-05T00:00:00+00:00"),  # later the same UTC day
+        ("2025-03-05T00:00:00Z", "2025-03-05T00:00:00+00:00"),  # exactly at the reference date: it stays
+        ("2025-03-05T00:00:01Z", "2025-03-06T00:00:00+00:00"),  # the next UTC day
+    ):
+        after = _two_sites(*base, ("int:c", "site:b", at))
+        assert signals.engagement_index(after).reference_date == reference, at
+        carried = signals._extended_engagement_index(after, eng, ["int:c"])  # what a write through the API builds
+        assert carried.reference_day == signals.engagement_index(after).reference_day, at
+        activity = signals.site_barrier_activity(after, "site:a")
+        if reference == eng.reference_date:
+            assert activity == before, at
+        else:
+            assert activity[0].activity == round(0.8 * 0.5 ** ((age + 1) / signals.HALF_LIFE_DAYS), 6) < before[0].activity

@@ -132,18 +132,20 @@ def test_barrier_activity_formula(store: GraphStore) -> None:
     acts = site_barrier_activity(snap, "site:a")
     assert [a.id for a in acts] == ["contract-revisions"]
     a = acts[0]
-    # ix1: observed, severity 0.8, 89 days before the reference date (ix2, the latest interaction)
-    # ix2: tagged from the note ("another round of redlines"), barrier severity 0.7, confidence 0.9, age 0
+    # the reference date is the end of the UTC day of ix2 (the latest interaction, 10:00): 14 hours later
+    # ix1: observed, severity 0.8, 89 days and 14 hours before the reference date
+    # ix2: tagged from the note ("another round of redlines"), barrier severity 0.7, confidence 0.9, 14 hours old
     # ix3: negated mention: nothing
-    expected = 0.8 * 0.5 ** (89 / HALF_LIFE_DAYS) + 0.7 * 0.9
+    late = 14 / 24
+    expected = 0.8 * 0.5 ** ((89 + late) / HALF_LIFE_DAYS) + 0.7 * 0.9 * 0.5 ** (late / HALF_LIFE_DAYS)
     assert a.activity == pytest.approx(expected, abs=1e-6)
     assert (a.mentions, a.observations, a.tags) == (2, 1, 1)
     assert a.active and a.last_seen == "2025-03-31T10:00:00+00:00" and a.last_interaction_id == "ix2"
     # a resolved application adds nothing
     b_acts = {x.id: x for x in site_barrier_activity(snap, "site:b")}
     assert b_acts["contract-revisions"].activity == 0.0
-    # ix5: tagged from the note, severity 0.8, confidence 0.9, 120 days old: below the active threshold
-    assert b_acts["stalled-ethics"].activity == pytest.approx(0.8 * 0.9 * 0.5 ** (120 / HALF_LIFE_DAYS), abs=1e-6)
+    # ix5: tagged from the note, severity 0.8, confidence 0.9, 120 days and 14 hours old: below the active threshold
+    assert b_acts["stalled-ethics"].activity == pytest.approx(0.8 * 0.9 * 0.5 ** ((120 + late) / HALF_LIFE_DAYS), abs=1e-6)
     assert site_barrier_activity(snap, "site:b", active_only=True) == []
     with pytest.raises(NotFoundError):
         site_barrier_activity(snap, "site:nope")
@@ -153,10 +155,10 @@ def test_friction_summary_and_scoring(store: GraphStore) -> None:
     store.write(small_graph())
     snap = build_snapshot(store)
     s = site_friction_summary(snap, "site:a")
-    assert s.reference_date == "2025-03-31T10:00:00+00:00"
+    assert s.reference_date == "2025-04-01T00:00:00+00:00"  # the end of the UTC day of ix2, the latest interaction
     assert s.last_contact == "2025-03-31T10:00:00+00:00" and s.last_channel == "call"
     assert [b.id for b in s.top_barriers] == ["contract-revisions"]
-    assert s.interactions == 3 and s.interactions_90d == 3 and s.trend == "rising"  # ix1 is 89 days old
+    assert s.interactions == 3 and s.interactions_90d == 3 and s.trend == "rising"  # ix1 is 89 days 14 hours old
     assert s.sentiment_avg is not None and "Repeated contract revisions" in s.text
     tags, score = score_interaction(
         snap, "Another round of redlines, and still waiting for the ethics committee. Great call though!"

@@ -143,7 +143,8 @@ class FrictionSummary(BaseModel):
 
     site_id: str
     reference_date: str | None = Field(
-        description="The latest interaction in the data; ages are measured from it, not from the wall clock."
+        description="The end of the UTC day of the latest interaction in the data (the next midnight UTC); "
+        "ages are measured from it, not from the wall clock."
     )
     half_life_days: float
     top_barriers: list[BarrierActivity] = Field(default_factory=list)

@@ -13,8 +13,8 @@ KPIs come from the per-site study facts on ``PARTICIPATES_IN``:
 - ethics approval: median of ``ethics_approval_days``.
 
 Active barriers, the friction summary and note sentiment come from :mod:`sitegraph.queries.signals`
-(recency- and severity-weighted barrier activity, measured from the latest interaction in the data,
-so a profile does not change with the wall clock); centrality from the properties that
+(recency- and severity-weighted barrier activity, measured from the end of the UTC day of the latest
+interaction in the data, so a profile does not change with the wall clock); centrality from the properties that
 ``sitegraph analyze`` writes (:mod:`sitegraph.graph.analyze`).
 """
 

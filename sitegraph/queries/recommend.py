@@ -25,7 +25,8 @@ each, every tactic ``t`` with a ``MITIGATES`` link to the barrier ``b`` or to a 
 
 A tactic's score is its best pair plus 0.3 × the sum of its other pairs (it helps with several
 barriers), minus its cost (effort low 0, medium 0.03, high 0.06) and minus 0.08 per failed
-application at this site in the last 180 days (at most 0.2; none once it succeeded there since).
+application at this site in the 180 days before the reference date (at most 0.2; none once it
+succeeded there since).
 Ties are broken by IRI after rounding to 9 decimals, so both stores rank identically.
 
 Each recommendation says whom to engage (the site's investigator with the highest ``pagerank``

@@ -23,12 +23,15 @@ Barrier activity
     For a site and a barrier: ``Σ severity × confidence × 0.5^(age / 90 days)`` over the site's
     interactions that mention the barrier: ``CONCERNS`` relationships (``observed`` or ``tagged``)
     and tags found in the note now, one mention per interaction and barrier (the strongest). Age is
-    measured from the *reference date*, the latest interaction in the data (not the wall clock), so
-    results are reproducible. Severity is the relationship's, else the barrier's ``severity``, else
-    0.5; confidence is the relationship's, else 1 for observed and the tagger's for tags. An
-    interaction whose outcome is ``resolved`` adds nothing, and mentions before a later resolution of
-    the same barrier at the site count half. A barrier is *active* at activity ≥ 0.3 (about one
-    moderate mention in the last three months).
+    measured from the *reference date*, the end of the UTC day of the latest interaction in the data
+    (the next midnight UTC; an interaction at exactly 00:00 UTC keeps that midnight), not the wall
+    clock, so results are reproducible; and a day's writes keep the same reference date, so the
+    answers of sites a write does not touch stay the same (so the API can keep them across
+    writes). Severity is the relationship's, else the barrier's ``severity``, else 0.5; confidence
+    is the relationship's, else 1 for observed and the tagger's for tags. An interaction whose
+    outcome is ``resolved`` adds nothing, and mentions before a later resolution of the same barrier
+    at the site count half. A barrier is *active* at activity ≥ 0.3 (about one moderate mention in
+    the last three months).
 """
 
 from __future__ import annotations
@@ -451,7 +454,7 @@ class EngagementIndex:
     """The interactions of every site, with their barrier mentions, sorted by time (cached per snapshot)."""
 
     by_site: dict[str, list[InteractionRecord]]
-    reference_day: float | None
+    reference_day: float | None  # the end of the latest interaction's UTC day (reference_day_of)
     barrier_meta: dict[str, dict[str, Any]]  # iri -> {id, label, severity, category}
     _activity: dict[tuple[str, float], dict[str, BarrierActivity]] = field(default_factory=dict, repr=False)
     _sentiment: dict[str, float] = field(default_factory=dict, repr=False)
@@ -596,10 +599,10 @@ def _in_time_order(r: InteractionRecord) -> tuple[float, str]:
 
 def _build_engagement_index(snapshot: Snapshot) -> EngagementIndex:
     meta = _barrier_meta(snapshot)
-    by_site, ref = _interaction_records(snapshot, sorted(n for n in snapshot.graph._node if n[0] == "Interaction"), meta)
+    by_site, latest = _interaction_records(snapshot, sorted(n for n in snapshot.graph._node if n[0] == "Interaction"), meta)
     for recs in by_site.values():
         recs.sort(key=_in_time_order)
-    return EngagementIndex(by_site=dict(by_site), reference_day=ref, barrier_meta=meta)
+    return EngagementIndex(by_site=dict(by_site), reference_day=reference_day_of(latest), barrier_meta=meta)
 
 
 def _extended_engagement_index(snapshot: Snapshot, previous: EngagementIndex, new: list[str]) -> EngagementIndex:
@@ -610,7 +613,8 @@ def _extended_engagement_index(snapshot: Snapshot, previous: EngagementIndex, ne
     build of ``snapshot`` (the sites may come in another order: readers look sites up, or sort them).
     """
     meta = previous.barrier_meta
-    added, ref = _interaction_records(snapshot, [("Interaction", key) for key in new], meta)
+    added, latest = _interaction_records(snapshot, [("Interaction", key) for key in new], meta)
+    ref = reference_day_of(latest)
     by_site = dict(previous.by_site)  # the other sites' lists are shared, never changed
     for site, recs in added.items():
         merged = [*by_site.get(site, []), *recs]
@@ -619,6 +623,13 @@ def _extended_engagement_index(snapshot: Snapshot, previous: EngagementIndex, ne
     if ref is None or (previous.reference_day is not None and previous.reference_day >= ref):
         ref = previous.reference_day
     return EngagementIndex(by_site=by_site, reference_day=ref, barrier_meta=meta)
+
+
+def reference_day_of(latest_day: float | None) -> float | None:
+    """The reference day of data whose latest interaction is at ``latest_day`` (days since 1970-01-01
+    UTC): the end of that UTC day, i.e. the next midnight UTC (an interaction at exactly 00:00 UTC
+    keeps that midnight). Every write dated the same UTC day leaves it where it is."""
+    return None if latest_day is None else float(math.ceil(latest_day))
 
 
 def _interaction_records(
@@ -704,7 +715,7 @@ def _interaction_records(
 
 
 def reference_date(source: Snapshot | GraphStore) -> str | None:
-    """The latest interaction's date-time: the 'now' that ages are measured from."""
+    """The end of the latest interaction's UTC day (:func:`reference_day_of`): the 'now' that ages are measured from."""
     return engagement_index(source).reference_date
 
 
