@@ -262,6 +262,7 @@ class Precomputer:
             "seconds": round(time.perf_counter() - self._started, 1),
             "kept_mib": 0.0,
             "hits": 0,
+            "carried": 0,
         }
 
     # --- the thread -----------------------------------------------------------------------------

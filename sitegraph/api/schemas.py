@@ -38,13 +38,16 @@ class Precomputed(BaseModel):
         description="The data version these answers are for (answers of older versions are never served)."
     )
     sites: int
-    answers: int = Field(description="Answers computed so far (sites x endpoints).")
+    answers: int = Field(description="Answers ready so far (sites x endpoints), the carried ones included.")
     total: int
     finished: bool
     abandoned: bool = Field(description="Stopped because the data changed: a newer version is computed instead.")
     seconds: float = Field(description="Time spent so far, or in all when finished.")
     kept_mib: float = Field(description="Memory of the kept (compressed) answers.")
     hits: int = Field(description="Requests answered from them.")
+    carried: int = Field(
+        0, description="Answers kept from the previous data version: the write between them could not change them."
+    )
 
 
 class Ready(BaseModel):
