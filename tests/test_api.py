@@ -1513,7 +1513,10 @@ def test_indexes_carried_over_a_write_of_interactions_equal_a_full_build(
     search index and network proximity are the previous ones (they read no interaction): each equal to
     what a full build of the new data gives, and so is every answer, for writes before the newest
     interaction, after it at the reference date (the end of its UTC day, which stays) and days later
-    (which moves the reference day), with a tactic and outcome, and at a site that had no interactions."""
+    (which moves the reference day), with a tactic and outcome, and at a site that had no interactions.
+    The effectiveness index, the pair counts and the country rates are kept when the write adds no
+    application, the activity tables updated row by row when the reference day stays, and the block
+    operands keep their walk: each equal to a full build."""
     import random
 
     import numpy as np
@@ -1521,7 +1524,9 @@ def test_indexes_carried_over_a_write_of_interactions_equal_a_full_build(
     from sitegraph.api.record import log_interaction
     from sitegraph.api.schemas import InteractionCreate
     from sitegraph.api.state import ensure_warm
-    from sitegraph.queries import related, search, signals
+    from sitegraph.queries import recommend, related, search, signals
+    from sitegraph.queries.effectiveness import effectiveness_index
+    from sitegraph.queries.recommend import RECURRENCE_HALF_LIFE_DAYS
     from sitegraph.queries.snapshot import LINEAGE_KEY, Lineage, build_snapshot, get_snapshot
 
     full_builds: list[Any] = []
@@ -1545,7 +1550,11 @@ def test_indexes_carried_over_a_write_of_interactions_equal_a_full_build(
             outcome="improved",
         ),
         dict(site_id=quiet, channel="visit", occurred_at=later, note="Screen failures on eligibility keep piling up."),
+        dict(site_id=MGH, channel="call", occurred_at=later, note="The budget is agreed; the contract is with legal."),
     ]
+    # (the reference day stays, the applications stay) for each write: the first is dated before MGH's
+    # tactics, the second applies one, the third moves the reference day, the fourth changes neither
+    stays = [(True, False), (True, False), (False, True), (True, True)]
     rng = random.Random(5)
     for n, body in enumerate(writes):
         previous = get_snapshot(demo_store)
@@ -1563,7 +1572,10 @@ def test_indexes_carried_over_a_write_of_interactions_equal_a_full_build(
         full = signals.engagement_index(fresh)
         assert full_builds == [fresh]
         assert extended.by_site == full.by_site and extended.reference_day == full.reference_day, n
-        assert (extended.reference_day == eng.reference_day) == (n != 2), n  # only the write days later moves it
+        same_day, same_applications = stays[n]
+        assert (extended.reference_day == signals.engagement_index(previous).reference_day) == same_day, n
+        delta = signals.engagement_delta(after)
+        assert delta == signals.EngagementDelta(frozenset({body["site_id"]}), same_day, same_applications), n
         assert extended.barrier_meta == full.barrier_meta
         assert extended.records(body["site_id"])[-1 if n != 0 else 0] in full.records(body["site_id"])
         assert search._index(after) is search._index(previous)  # carried as it is
@@ -1581,6 +1593,24 @@ def test_indexes_carried_over_a_write_of_interactions_equal_a_full_build(
         assert prox is related._proximity(previous)
         for name in ("indptr", "indices", "data", "site_rows"):
             assert np.array_equal(getattr(prox, name), getattr(prox_full, name)), name
+
+        # the indexes built from the engagement index: kept, or updated row by row, when the write allows it
+        eff = effectiveness_index(after)
+        assert (eff is effectiveness_index(previous)) == same_applications, n
+        assert eff == effectiveness_index(fresh), n
+        for half_life in (signals.HALF_LIFE_DAYS, RECURRENCE_HALF_LIFE_DAYS):
+            table, table_full = (signals.activity_table(x, half_life_days=half_life) for x in (after, fresh))
+            assert (table.sites, table.barriers) == (table_full.sites, table_full.barriers)
+            for name in ("indptr", "cols", "values"):
+                assert np.array_equal(getattr(table, name), getattr(table_full, name)), (n, half_life, name)
+        pc, pc_full = recommend._pair_counts(after), recommend._pair_counts(fresh)
+        assert (pc is recommend._pair_counts(previous)) == same_applications, n
+        assert (pc.tactics, pc.keys) == (pc_full.tactics, pc_full.keys) and (pc.counts != pc_full.counts).nnz == 0
+        assert recommend.country_rates(after) == recommend.country_rates(fresh)
+        assert recommend.ontology_index(after) is recommend.ontology_index(previous)
+        ops, ops_full = related._block_operands(after), related._block_operands(fresh)
+        assert ops.walk is related._block_operands(previous).walk
+        assert (ops.unit_t != ops_full.unit_t).nnz == 0 and np.array_equal(ops.unit_cols, ops_full.unit_cols)
 
         sample = sorted({body["site_id"], *rng.sample(sites, min(40, len(sites)))})
         assert _answers(after, sample) == _answers(fresh, sample), n
