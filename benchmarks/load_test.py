@@ -15,6 +15,13 @@ runs; ``both`` drives one window while it runs (reported under ``precomputed.dur
 measures; ``off`` starts the server without it (every answer computed on request, as before). The server
 is a new process for every run (``--url`` excepted), so no answer is cached from an earlier run.
 
+``--write-every S`` adds a window in which an interaction dated now is logged through the API every
+S seconds (on a store the run may change: give it a copy with ``--home``). Before it, one such write
+opens the day: the first write of a UTC day moves the reference date barrier activity decays from, so
+the server computes every answer again; its cost is reported apart (``under_writes.opening_write``),
+and the window measures the writes after it, which keep the answers they cannot change. Reads and
+writes are reported apart, with the seconds whose read p99 is over 50 ms or in which no read was sent.
+
 Every request sent in the measured window is counted, including those still answering at its end.
 Besides the latencies it reports what bounds them on a small machine: the load generator's own CPU
 (its share of the machine), the server's CPU and peak RSS (all its processes, sampled from /proc), the
@@ -359,6 +366,31 @@ def wait_precomputed(base: str, timeout: float = PRECOMPUTE_TIMEOUT) -> dict[str
         time.sleep(2.0)
 
 
+def open_the_day(base: str, sites: list[str], api_key: str, seed: int) -> dict[str, Any]:
+    """Log one interaction dated now and wait for the server to answer every site ahead again.
+
+    The first write of a UTC day moves the reference date barrier activity decays from (the end of the
+    newest interaction's day), so it changes nearly every answer, and the server computes them all again
+    (as after a restart). The writes after it the same day reach only the sites near the written one. So
+    the window under writes starts after this one, and this one's cost is reported on its own.
+    """
+    rng = random.Random(seed * 104729)
+    t0 = time.perf_counter()
+    r = httpx.post(
+        f"{base}/interactions", json=interaction_body(rng.choice(sites), rng), headers={"X-API-Key": api_key}, timeout=120
+    )
+    write_ms = (time.perf_counter() - t0) * 1000
+    if r.status_code != 201:
+        raise SystemExit(f"the opening write failed: HTTP {r.status_code} {r.text[:300]}")
+    log.info("the day's first write logged in %.0f ms; waiting for the server to answer every site again", write_ms)
+    status = wait_precomputed(base)
+    return {
+        "write_ms": round(write_ms, 1),
+        "recompute_s": round(time.perf_counter() - t0, 1),
+        "carried": None if status is None else status.get("carried"),
+    }
+
+
 # --- the load --------------------------------------------------------------------------------------
 
 
@@ -605,6 +637,18 @@ def report(result: dict[str, Any]) -> str:
             f"with read p99 over {SLOW_MS:.0f} ms or stalled ({ws['stalled_seconds']} stalled); "
             f"back under it {recovered or '-'} s after each write" + ("" if not missed else f" ({missed} not within the window)")
         )
+        op = ws.get("opening_write")
+        if op:
+            lines.append(
+                f"before it, the day's first write (it moves the reference date): {op['write_ms']} ms, then every "
+                f"answer computed again in {op['recompute_s']} s ({op['carried']} kept)"
+            )
+        end = ws.get("at_end") or {}
+        if end.get("carried") is not None:
+            lines.append(
+                f"after the last write: {end['carried']} of {end['total']} answers kept from the version before "
+                f"({end['answers']} ready at the end of the window)"
+            )
         if ws.get("error_kinds"):
             lines.append("errors under writes: " + ", ".join(f"{k}: {v}" for k, v in sorted(ws["error_kinds"].items())))
     return "\n".join(lines)
@@ -684,6 +728,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         precomputed["at_end"] = precompute_status(base)
         under_writes: dict[str, Any] | None = None
         if args.write_every > 0:
+            opening = open_the_day(base, sites, args.api_key or "", args.seed)
             log.info("driving %d clients for %.0fs with a write every %.0fs", args.concurrency, args.duration, args.write_every)
             version_before = precompute_status(base)
             wrec, welapsed = run_loop(
@@ -693,6 +738,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
             )  # fmt: skip
             under_writes = {
+                "opening_write": opening,
                 "write_every_s": args.write_every,
                 "duration_s": round(welapsed, 2),
                 "version_before": None if version_before is None else version_before["current_version"],

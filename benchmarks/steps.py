@@ -536,7 +536,7 @@ def step_api(workdir: Path, scale: str, kind: str) -> list[Measurement]:
         shutil.rmtree(home, ignore_errors=True)
         (home / "memory").mkdir(parents=True)
         shutil.copy2(workdir / "memory" / "graph.sqlite", home / "memory" / "graph.sqlite")
-        args += ["--home", str(home), "--write-every", str(seconds / 3)]
+        args += ["--home", str(home), "--write-every", str(seconds / 6)]
     load_test.main(args)  # exits non-zero on errors, which are reported below as a measurement
     result = json.loads(out_file.read_text())
     out: list[Measurement] = []
@@ -575,6 +575,12 @@ def step_api(workdir: Path, scale: str, kind: str) -> list[Measurement]:
         if recovered:
             out.append(m(f"{w}.recovery_max", scale, max(recovered), "s"))
         out.append(m(f"{w}.writes_not_recovered", scale, len(ws["recovery_s"]) - len(recovered), "writes"))
+        end = ws.get("at_end") or {}
+        if end.get("carried") is not None and end.get("total"):
+            out.append(m(f"{w}.kept_share_last_write", scale, end["carried"] / end["total"], "fraction of answers kept"))
+        op = ws.get("opening_write") or {}
+        if op.get("recompute_s") is not None:
+            out.append(m(f"{w}.day_first_write_recompute", scale, op["recompute_s"], "s"))
     pre = result.get("precomputed") or {}
     if pre.get("before_load"):
         out.append(m(f"api.{kind}.precompute_seconds", scale, pre["before_load"]["seconds"], "s"))

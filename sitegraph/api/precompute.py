@@ -9,9 +9,13 @@ them compressed in the snapshot's ``cache`` (:class:`Answers`).
 
 Correctness is the response cache's: the answers live in the snapshot they were computed from, and a
 request only looks in the snapshot the version check gave it. After any write (through the API or
-from outside) requests get a newer snapshot, whose own answers start empty; the thread drops the
-older snapshot's work as soon as it sees the newer one (or the store's version move) and starts over
-on the new one. A site not computed yet is computed by the request as before.
+from outside) requests get a newer snapshot; the thread drops the older snapshot's work as soon as it
+sees the newer one (or the store's version move) and starts on the new one. It does not wait for a
+request to show it: a write through the API nudges it, and while idle it looks at the store's version
+every :data:`POLL` seconds. A new snapshot's answers start empty, except after a write of interactions
+only that kept the reference date: then the previous snapshot's answers of the sites the write cannot
+reach are kept (:func:`carry_answers`, :mod:`sitegraph.queries.reach`), and only the others are
+computed again. A site not computed yet is computed by the request as before.
 
 While it runs it must not hold up requests: it works in short blocks, lowers the interpreter's
 switch interval so a request waiting for the GIL gets it within a millisecond, and when requests
@@ -47,6 +51,8 @@ SHARE = 0.5
 """Largest share of the time the thread computes while requests are coming in."""
 SWITCH_INTERVAL = 0.001
 """The interpreter's switch interval while the thread computes (Python's default is 0.005 s)."""
+POLL = 2.0
+"""Seconds between two looks at the store's data version while the thread has nothing to do."""
 COMPRESS_LEVEL = 1
 """zlib level of the kept bodies: JSON of 16-17 KB shrinks about 7 times in ~0.2-0.4 ms."""
 
@@ -212,6 +218,7 @@ class Precomputer:
         block: int = BLOCK,
         share: float = SHARE,
         freeze: bool = True,
+        poll: float = POLL,
     ) -> None:
         self.specs = specs
         self.current = current
@@ -221,6 +228,8 @@ class Precomputer:
         self.block = block
         self.share = share
         self.freeze = freeze
+        self.poll = poll
+        self._look = False
         self._wanted: Snapshot | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -239,6 +248,25 @@ class Precomputer:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def nudge(self) -> None:
+        """The data may have changed (a write through the API): look at the store's version now, and
+        precompute for the new snapshot before any request asks for it."""
+        self._look = True
+        self._wake.set()
+
+    def _follow_store(self) -> None:
+        """Offer the store's current snapshot when its data version moved past the one in hand (a write
+        through the API, or from outside: no request needs to come first)."""
+        self._look = False
+        if self.version is None:
+            return
+        try:
+            wanted = self._wanted
+            if wanted is None or self.version() != wanted.version:
+                self.offer(self.current())
+        except Exception as e:  # the store is down: requests (or the next look) offer a snapshot when it is back
+            log.debug("precompute: could not look at the store: %s", e)
 
     def offer(self, snapshot: Snapshot) -> None:
         """The snapshot requests now read: precompute for it if it is not the one in hand."""
@@ -272,7 +300,8 @@ class Precomputer:
         except Exception as e:  # the store is down: the requests will offer a snapshot when it is back
             log.warning("precompute: no snapshot yet: %s", e)
         while not self._stop.is_set():
-            self._wake.wait()
+            if not self._wake.wait(self.poll) or self._look:
+                self._follow_store()
             self._wake.clear()
             snapshot = self._wanted
             done = answers_of(snapshot) if snapshot is not None else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Response
+from fastapi import APIRouter, Body, Path, Request, Response
 
 from sitegraph.api.deps import ApiKeyDep, StoreDep
 from sitegraph.api.errors import error_responses
@@ -48,6 +48,7 @@ def create_interaction(
     body: Annotated[InteractionCreate, Body(openapi_examples=_EXAMPLES)],
     key: ApiKeyDep,
     store: StoreDep,
+    request: Request,
     response: Response,
 ) -> InteractionRecord:
     """Validate (every referenced id must exist, else 422 naming the field), tag the note with barrier
@@ -58,6 +59,9 @@ def create_interaction(
     """
     record = log_interaction(store, body, recorded_by=key)
     response.headers["Location"] = f"/interactions/{record.id}"
+    precomputer = getattr(request.app.state, "precomputer", None)
+    if precomputer is not None:  # the answers of the new data version: computed ahead from now on
+        precomputer.nudge()
     return record
 
 
