@@ -958,6 +958,39 @@ def test_precompute_thread_follows_writes(demo_store: GraphStore, drop_answers: 
         assert before  # (the write may or may not change MGH's tactics; the answer is the new snapshot's either way)
 
 
+def test_precompute_follows_writes_before_any_request(
+    demo_store: GraphStore, request: pytest.FixtureRequest, drop_answers: None
+) -> None:
+    """After a write through the API (which wakes the thread) and after one from outside (which the idle
+    thread finds by looking at the store's version), the new version's answers are computed ahead with
+    no read request in between: only /ready is asked."""
+    import time
+
+    def wait_finished(c: TestClient, version: int) -> dict[str, Any]:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status = c.get("/ready").json().get("precomputed")
+            if status and status["data_version"] == version and status["finished"]:
+                return dict(status)
+            time.sleep(0.05)
+        raise AssertionError(f"precompute of version {version} did not finish: {c.get('/ready').json()}")
+
+    with TestClient(create_app(store=demo_store, settings=api_settings(), precompute=True)) as c:
+        wait_finished(c, demo_store.version())
+        r = c.post("/interactions", json=new_interaction(), headers={"Authorization": "Bearer test-key-1"})
+        assert r.status_code == 201, r.text
+        status = wait_finished(c, demo_store.version())
+        assert status["answers"] == status["total"] == 12
+        other: GraphStore = MemoryStore(demo_store.home) if isinstance(demo_store, MemoryStore) else _reopen(demo_store, request)
+        try:
+            other.write(_outside_interaction(3))
+        finally:
+            other.close()
+        assert c.get("/ready").json()["data_version"] == demo_store.version()
+        status = wait_finished(c, demo_store.version())
+        assert status["answers"] == status["total"] == 12 and status["hits"] == 0
+
+
 def test_precompute_failures_are_left_to_the_requests(client: TestClient, demo_store: GraphStore, drop_answers: None) -> None:
     import dataclasses
 
@@ -1575,7 +1608,9 @@ def test_indexes_carried_over_a_write_of_interactions_equal_a_full_build(
         same_day, same_applications = stays[n]
         assert (extended.reference_day == signals.engagement_index(previous).reference_day) == same_day, n
         delta = signals.engagement_delta(after)
-        assert delta == signals.EngagementDelta(frozenset({body["site_id"]}), same_day, same_applications), n
+        assert delta is not None and (delta.sites, delta.same_reference, delta.same_applications) == (
+            frozenset({body["site_id"]}), same_day, same_applications
+        ), n
         assert extended.barrier_meta == full.barrier_meta
         assert extended.records(body["site_id"])[-1 if n != 0 else 0] in full.records(body["site_id"])
         assert search._index(after) is search._index(previous)  # carried as it is

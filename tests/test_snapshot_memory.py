@@ -187,3 +187,39 @@ def test_a_dropped_snapshot_graph_is_freed_without_the_cyclic_collector(tmp_path
     finally:
         if was:
             gc.enable()
+
+
+def test_readers_do_not_wait_for_a_write_under_way(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a write is under way (held here before its commit), the version and the snapshot are the
+    previous ones, at once; once it commits, the next read sees it."""
+    import threading
+
+    store = MemoryStore(tmp_path / "m")
+    store.write(small_batch())
+    before = get_snapshot(store)
+    inside, release = threading.Event(), threading.Event()
+    bump = MemoryStore._bump_version
+
+    def held(self: MemoryStore) -> None:
+        inside.set()
+        assert release.wait(10)
+        bump(self)
+
+    monkeypatch.setattr(MemoryStore, "_bump_version", held)
+    writer = threading.Thread(target=write_through, args=(store, _changes()))
+    writer.start()
+    try:
+        assert inside.wait(10)
+        got: list[object] = []
+        reader = threading.Thread(target=lambda: got.extend([store.version(), get_snapshot(store)]))
+        reader.start()
+        reader.join(5)
+        assert not reader.is_alive(), "a reader waited for the write"
+        assert got == [before.version, before]
+    finally:
+        release.set()
+        writer.join(10)
+    after = get_snapshot(store)
+    assert after.version == before.version + 1 and after is not before
+    assert _content(after.graph) != _content(before.graph)
+    store.close()

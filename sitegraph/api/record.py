@@ -87,6 +87,12 @@ def _barrier_index(store: GraphStore) -> BarrierIndex:
     Read from the store itself (a few dozen nodes), not from the snapshot: every logged interaction
     changes the data version, and rebuilding the whole snapshot for each write would be wasted work.
     """
+    from sitegraph.queries.signals import barrier_index
+    from sitegraph.queries.snapshot import snapshot_cache
+
+    current = snapshot_cache(store).latest()
+    if current is not None and current.version == store.version():  # the same labels, already indexed
+        return barrier_index(current)
     barriers = list(store.iter_nodes("Barrier"))
     fingerprint = hashlib.sha256(json.dumps(barriers, sort_keys=True, default=str).encode()).hexdigest()
     with _index_lock:

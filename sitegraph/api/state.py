@@ -119,11 +119,11 @@ def carry_answers(snapshot: Snapshot) -> None:
 def warm_up_snapshot(snapshot: Snapshot) -> None:
     """Build every index recommendations, related sites, profiles and search read on ``snapshot``."""
     from sitegraph.queries.recommend import warm_up as warm_up_indexes
-    from sitegraph.queries.search import search_sites
+    from sitegraph.queries.search import search_index
 
     started = time.perf_counter()
     warm_up_indexes(snapshot)
-    search_sites(snapshot, limit=1)
+    search_index(snapshot)
     log.info("warmed up data version %d in %.1fs", snapshot.version, time.perf_counter() - started)
 
 

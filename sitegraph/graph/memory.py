@@ -181,6 +181,9 @@ class MemoryStore(GraphStore):
         except (OSError, sqlite3.Error) as e:
             raise StoreUnavailableError(f"cannot open the embedded store at {self.path}: {e}") from e
         self._lock = threading.RLock()
+        self._version_lock = threading.Lock()
+        self._version_db: sqlite3.Connection | None = None
+        self._closed = False
         self._graph: nx.MultiDiGraph | None = None
         self._data_version: int | None = None
         self._shared = False  # a snapshot holds the current graph object: copy before mutating it
@@ -191,6 +194,11 @@ class MemoryStore(GraphStore):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        with self._version_lock:
+            self._closed = True
+            if self._version_db is not None:
+                self._version_db.close()
+                self._version_db = None
 
     def ping(self) -> None:
         try:
@@ -284,6 +292,11 @@ class MemoryStore(GraphStore):
             self.check_endpoints_exist(batch)
             dv_before = self._current_data_version()
             started = time.perf_counter()
+            # the in-memory graph follows the write (mirror) unless a reload is as good: its copy on write
+            # is made before the commit, while version() (another connection) still reads the old version
+            # and readers keep answering from the old snapshot without waiting for this write
+            mirror = not (self._graph is None or self._data_version != dv_before or self._reload_is_cheaper(len(batch)))
+            g = self._writable_graph() if mirror else None
             rels = list(batch.rels.items())
             bulk = len(batch) >= _REINDEX_MIN_ROWS
             try:
@@ -332,12 +345,10 @@ class MemoryStore(GraphStore):
                 if bulk:
                     self._db.execute("PRAGMA cache_size = -2000")  # SQLite's default: give the memory back
             # Committed: mirror into the in-memory graph, if it is loaded (else it loads on first read).
-            if self._graph is None or self._data_version != dv_before or self._reload_is_cheaper(len(batch)):
-                self._graph = None  # stale, never loaded or small beside the batch: reload on the next read
+            if g is None:
+                self._graph = None  # stale, never loaded or big beside the graph: reload on the next read
                 self._shared = False  # a snapshot keeps the graph object it holds
                 return
-            g = self._writable_graph()
-            assert g is not None
             t_mirror = time.perf_counter()
             self._mirror(g, batch, rels)
             log.debug("embedded write: in-memory graph updated in %.1fs", time.perf_counter() - t_mirror)
@@ -442,8 +453,15 @@ class MemoryStore(GraphStore):
         return out
 
     def version(self) -> int:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE name = 'version'").fetchone()
+        """The data version, read on a connection of its own: it does not wait for a write of this
+        process under way (WAL: it reads the last commit), so readers keep answering from the snapshot
+        they have until the write commits."""
+        with self._version_lock:
+            if self._closed:
+                raise StoreUnavailableError(f"the embedded store at {self.path} is closed")
+            if self._version_db is None:
+                self._version_db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            row = self._version_db.execute("SELECT value FROM meta WHERE name = 'version'").fetchone()
         return int(row[0]) if row else 0
 
     def get_node(self, label: str, key: str) -> Props | None:

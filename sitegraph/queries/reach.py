@@ -7,13 +7,16 @@ that leaves the reference date where it was, a site's answers read no other site
 - the records of its 30 most similar sites and of its 20 most related sites (the related sites'
   reasons, the barriers inferred from them, the tactics' success at similar sites), and which sites
   those are;
-- for its tactics, the counts of every application (a tactic's rate in the site's country and over
-  all sites).
+- for its tactics, two rates over every application: of each candidate tactic against each barrier
+  the tactics address (over all sites), and of each candidate tactic in the site's country.
 
 So a write at sites ``W`` (each gets new records, hence a new barrier profile) changes the answers of
 ``W`` themselves, and of a site ``T`` only when a site of ``W`` is among ``T``'s most similar or most
-related sites before the write or can be after it; and, when the write adds an application, the
-tactics of any site. Before the write, the lists come from the previous snapshot's
+related sites before the write or can be after it. A write that applies a tactic ``t`` against
+barriers ``B`` at a site in country ``c`` also moves those two rates for (``t``, ``b`` in ``B``) and
+(``t``, ``c``): it reaches the tactics of the sites whose tactics address a barrier of ``B``, and of
+the sites in ``c`` that address a barrier ``t`` mitigates (the barriers each site's tactics address
+are recorded with its lists). Before the write, the lists come from the previous snapshot's
 :class:`~sitegraph.queries.related.NeighbourTable`; after it, only the scores of ``T`` against the
 sites of ``W`` are new (every other pair keeps its features), so a site of ``W`` enters ``T``'s list
 only if its new score reaches the last one of that list. Those new scores are computed from the side
@@ -46,7 +49,7 @@ from sitegraph.queries.related import (
     proximity_vector,
     site_structure,
 )
-from sitegraph.queries.signals import engagement_delta
+from sitegraph.queries.signals import EngagementDelta, engagement_delta
 from sitegraph.queries.snapshot import Snapshot, carried
 
 REACH_KEY = "reach"
@@ -64,8 +67,12 @@ class Reach:
     """SiteStructure rows of the sites whose related sites or tactics may change (``written`` included)."""
     sites: frozenset[str]
     """The same sites, by id."""
+    tactic_rows: np.ndarray
+    """SiteStructure rows of the sites whose tactics may change (``rows`` and, after an application, more)."""
+    tactic_sites: frozenset[str]
     all_tactics: bool
-    """The write added an application of a tactic (or changed an application's episode): every site's tactics may change."""
+    """A new interaction is dated before an application at its site (it may move when that application's
+    episode began): every site's tactics may change."""
 
     def changed(self, depends: str) -> frozenset[str] | None:
         """The sites whose answer of a kind may have changed (None: every site's).
@@ -78,7 +85,7 @@ class Reach:
         if depends == "neighbours":
             return self.sites
         if depends == "tactics":
-            return None if self.all_tactics else self.sites
+            return None if self.all_tactics else self.tactic_sites
         raise ValueError(f"unknown dependency {depends!r}")
 
 
@@ -111,7 +118,50 @@ def _reach(snapshot: Snapshot) -> Reach | None:
             reached |= _can_enter(similarity, table.similar_last, SIMILARITY_MARGIN)
             reached |= _can_enter(score, table.related_last, SCORE_MARGIN)
     rows = np.flatnonzero(reached)
-    return Reach(frozenset(delta.sites), rows, frozenset(st.sites[i] for i in rows.tolist()), not delta.same_applications)
+    if delta.applied:
+        reached |= _applications_reach(snapshot, table, delta)
+    tactic_rows = np.flatnonzero(reached)
+    sites = st.sites
+    return Reach(
+        frozenset(delta.sites),
+        rows,
+        frozenset(sites[i] for i in rows.tolist()),
+        tactic_rows,
+        frozenset(sites[i] for i in tactic_rows.tolist()),
+        delta.back_dated,
+    )
+
+
+def _applications_reach(snapshot: Snapshot, table: NeighbourTable, delta: EngagementDelta) -> np.ndarray:
+    """The sites whose tactics read a rate the new applications move (see the module docstring): those
+    whose tactics address a barrier an application concerns, those in an application's country whose
+    tactics address a barrier its tactic mitigates, and those whose barriers were not recorded."""
+    from sitegraph.queries.recommend import _pair_templates
+
+    st = site_structure(snapshot)
+    col = {iri: j for j, iri in enumerate(st.barriers)}
+    countries = _countries(snapshot)
+    out = ~table.considered_known
+    for r in delta.applied:
+        concerned = [col[iri] for iri in r.mentions if iri in col]
+        if concerned:
+            out |= table.considered[:, concerned].any(axis=1)
+        mitigated = [j for j, iri in enumerate(st.barriers) if any(t[0] == r.tactic for t in _pair_templates(snapshot, iri))]
+        country = countries[st.index[r.site]]
+        if mitigated and country is not None:
+            in_country = np.array([c == country for c in countries], dtype=bool)
+            out |= in_country & table.considered[:, mitigated].any(axis=1)
+    return out
+
+
+def _countries(snapshot: Snapshot) -> list[str | None]:
+    """Each site's country (SiteStructure order), as :func:`sitegraph.queries.recommend.country_rates` reads it."""
+    st = site_structure(snapshot)
+    out: list[str | None] = []
+    for s in st.sites:
+        country = (snapshot.node("Site", s) or {}).get("country")
+        out.append(country if isinstance(country, str) and country else None)
+    return out
 
 
 def _can_enter(values: np.ndarray, last: np.ndarray, margin: float) -> np.ndarray:

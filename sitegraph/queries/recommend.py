@@ -1089,8 +1089,13 @@ def _recommend_block(
     names = st.sites
     neighbours = [[(names[j], v) for j, v in zip(t[0].tolist(), t[1].tolist(), strict=True)] for t in tops]
     sums = _neighbour_sums(snapshot, neighbours)
+    table = neighbour_table(snapshot, NEIGHBOURS, INFER_NEIGHBOURS)
+    col = {iri: j for j, iri in enumerate(st.barriers)}
     for b, (site, (_similar, _similarity, related, scores)) in enumerate(zip(block, tops, strict=True)):
         barriers = _considered(snapshot, site, (related.tolist(), scores))
+        columns = [col[c.iri] for c in barriers if c.iri in col]
+        if len(columns) == len(barriers):  # (else left unknown: the reach of an application counts it in)
+            table.record_considered(int(rows[b]), columns)
         yield site, _recommend(snapshot, site, limit, barriers, lambda n=neighbours[b]: n, (sums, b))  # type: ignore[misc]
 
 

@@ -343,7 +343,8 @@ def _block_operands(snapshot: Snapshot) -> _BlockOperands:
     previous = carried(snapshot, "related.block_operands")
     if isinstance(previous, _BlockOperands) and carried(snapshot, "related.proximity") is prox:
         # a write of interactions only: the same walk and conditions; only the barrier profiles are new
-        built = dataclasses.replace(previous, unit_t=_unit_t(st), unit_cols=np.ascontiguousarray(st.barrier_unit.T))
+        unit_cols = _updated_columns(snapshot, previous.unit_cols, st)
+        built = dataclasses.replace(previous, unit_t=_unit_t(st), unit_cols=unit_cols)
         snapshot.cache["related.block_operands"] = built
         return built
     present = np.flatnonzero(prox.site_rows >= 0)
@@ -369,6 +370,20 @@ def _block_operands(snapshot: Snapshot) -> _BlockOperands:
     )
     snapshot.cache["related.block_operands"] = built
     return built
+
+
+def _updated_columns(snapshot: Snapshot, previous: np.ndarray, st: SiteStructure) -> np.ndarray:
+    """``barrier_unit`` transposed (C order), from the previous snapshot's: only the written sites'
+    profiles are new when the reference date stayed (a copy, not a strided transpose of every row)."""
+    from sitegraph.queries.signals import engagement_delta
+
+    delta = engagement_delta(snapshot)
+    if delta is None or not delta.same_reference or previous.shape != (st.barrier_unit.shape[1], st.barrier_unit.shape[0]):
+        return np.ascontiguousarray(st.barrier_unit.T)
+    out = previous.copy()
+    rows = [st.index[s] for s in delta.sites if s in st.index]
+    out[:, rows] = st.barrier_unit[rows].T
+    return out
 
 
 def _unit_t(st: SiteStructure) -> sparse.csr_matrix:
@@ -599,7 +614,10 @@ class NeighbourTable:
 
     It is how far a write of interactions reaches (:mod:`sitegraph.queries.reach`): a site's answers read
     no other site's data than these sites', so a site whose lists a write leaves as they are keeps its
-    answers. Rows not recorded (``known`` false) are unknown and count as reached.
+    answers. Rows not recorded (``known`` false) are unknown and count as reached. The recommendations
+    also record the barriers each site's tactics address (``considered``, columns in
+    :attr:`SiteStructure.barriers` order; ``considered_known``): the tactics whose success rates an
+    application of a tactic moves are found from them.
     """
 
     similar: np.ndarray  # int32, sites x k_similar
@@ -608,9 +626,11 @@ class NeighbourTable:
     related_last: np.ndarray  # float64
     walk_top: np.ndarray  # float64
     known: np.ndarray  # bool
+    considered: np.ndarray  # bool, sites x barriers
+    considered_known: np.ndarray  # bool
 
     @classmethod
-    def empty(cls, n: int, k_similar: int, k_related: int) -> NeighbourTable:
+    def empty(cls, n: int, k_similar: int, k_related: int, n_barriers: int) -> NeighbourTable:
         return cls(
             np.full((n, k_similar), -1, dtype=np.int32),
             np.zeros(n),
@@ -618,7 +638,14 @@ class NeighbourTable:
             np.zeros(n),
             np.zeros(n),
             np.zeros(n, dtype=bool),
+            np.zeros((n, n_barriers), dtype=bool),
+            np.zeros(n, dtype=bool),
         )
+
+    def record_considered(self, i: int, columns: list[int]) -> None:
+        self.considered[i] = False
+        self.considered[i, columns] = True
+        self.considered_known[i] = True
 
     def record(
         self, i: int, similar: np.ndarray, similarities: np.ndarray, related: np.ndarray, scores: np.ndarray, walk_top: float
@@ -635,11 +662,12 @@ class NeighbourTable:
         """A copy with ``rows`` unknown (their lists are recorded again when they are computed again)."""
         out = NeighbourTable(
             self.similar.copy(), self.similar_last.copy(), self.related.copy(), self.related_last.copy(),
-            self.walk_top.copy(), self.known.copy(),
+            self.walk_top.copy(), self.known.copy(), self.considered.copy(), self.considered_known.copy(),
         )  # fmt: skip
         out.known[rows] = False
         out.similar[rows] = -1
         out.related[rows] = -1
+        out.considered_known[rows] = False
         return out
 
 
@@ -660,10 +688,16 @@ def neighbour_table(snapshot: Snapshot, k_similar: int, k_related: int) -> Neigh
             return table
         previous = carried(snapshot, NEIGHBOURS_KEY)
         found = reach(snapshot) if isinstance(previous, NeighbourTable) else None
-        if isinstance(previous, NeighbourTable) and found is not None and previous.similar.shape[1] == k_similar:
+        st = site_structure(snapshot)
+        if (
+            isinstance(previous, NeighbourTable)
+            and found is not None
+            and previous.similar.shape[1] == k_similar
+            and previous.considered.shape[1] == len(st.barriers)
+        ):
             table = previous.without(found.rows)
         else:
-            table = NeighbourTable.empty(len(site_structure(snapshot).sites), k_similar, k_related)
+            table = NeighbourTable.empty(len(st.sites), k_similar, k_related, len(st.barriers))
         snapshot.cache[NEIGHBOURS_KEY] = table
         return table
 

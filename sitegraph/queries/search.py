@@ -151,6 +151,11 @@ def _index(snapshot: Snapshot) -> _Index:
     return index
 
 
+def search_index(snapshot: Snapshot) -> None:
+    """Build the snapshot's search index now (it is built on the first search otherwise)."""
+    _index(snapshot)
+
+
 def _containing(index: _Index, token: str) -> set[int]:
     """Positions of the entries whose haystack contains ``token`` (``token in entry.haystack``, for a token without _SEP)."""
     found: list[int] = []

@@ -287,7 +287,10 @@ def barrier_index(snapshot: Snapshot) -> BarrierIndex:
     """The barrier index of the snapshot's ontology (cached for the snapshot's version)."""
     cached = snapshot.cache.get("signals.barrier_index")
     if cached is None:
-        cached = build_barrier_index(props for _, props in snapshot.nodes("Barrier"))
+        # a write of interactions only since the previous snapshot: the same barriers
+        cached = carried(snapshot, "signals.barrier_index")
+        if cached is None:
+            cached = build_barrier_index(props for _, props in snapshot.nodes("Barrier"))
         snapshot.cache["signals.barrier_index"] = cached
     return cached
 
@@ -556,14 +559,21 @@ class EngagementDelta:
 
     ``sites``: the sites with new records (every other site's records are the previous ones).
     ``same_reference``: the reference date did not move, so no other site's activity moved either.
-    ``same_applications``: no new record applies a tactic, and each comes after every record with a
-    tactic at its site, so the applications, their episodes and the tactics' popularity
-    (:mod:`sitegraph.queries.effectiveness`) are the previous ones.
+    ``applied``: the new records that apply a tactic (they add applications and popularity).
+    ``back_dated``: a new record comes before a record with a tactic at its site (it may change when
+    that application's episode began).
+    When neither, the applications, their episodes and the tactics' popularity
+    (:mod:`sitegraph.queries.effectiveness`) are the previous ones (``same_applications``).
     """
 
     sites: frozenset[str]
     same_reference: bool
-    same_applications: bool
+    applied: tuple[InteractionRecord, ...] = ()
+    back_dated: bool = False
+
+    @property
+    def same_applications(self) -> bool:
+        return not self.applied and not self.back_dated
 
 
 DELTA_KEY = "signals.delta"
@@ -579,15 +589,19 @@ def engagement_delta(snapshot: Snapshot) -> EngagementDelta | None:
     if isinstance(previous, EngagementIndex):
         eng = engagement_index(snapshot)
         sites = frozenset(s for s, recs in eng.by_site.items() if recs is not previous.by_site.get(s))
-        same_applications = True
-        for site in sites:
+        applied: list[InteractionRecord] = []
+        back_dated = False
+        for site in sorted(sites):
             before = previous.records(site)
             known = {r.id for r in before}
             last = max((_in_time_order(r) for r in before if r.tactic), default=None)
             for r in eng.records(site):
-                if r.id not in known and (r.tactic or (last is not None and _in_time_order(r) <= last)):
-                    same_applications = False
-        delta = EngagementDelta(sites, eng.reference_day == previous.reference_day, same_applications)
+                if r.id in known:
+                    continue
+                if r.tactic:
+                    applied.append(r)
+                back_dated |= last is not None and _in_time_order(r) <= last
+        delta = EngagementDelta(sites, eng.reference_day == previous.reference_day, tuple(applied), back_dated)
     snapshot.cache[DELTA_KEY] = delta
     return delta
 

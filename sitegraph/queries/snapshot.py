@@ -83,6 +83,7 @@ LINEAGE_KEY = "snapshot.lineage"
 """The key of a snapshot's :class:`Lineage` in :attr:`Snapshot.cache` (when it has one)."""
 CARRIED_KEYS: set[str] = {
     "signals.engagement",
+    "signals.barrier_index",
     "signals.activity_table.90.0",
     "signals.activity_table.365.0",
     "effectiveness.index",
@@ -377,6 +378,10 @@ class SnapshotCache:
                     snap.cache[LINEAGE_KEY] = lineage[1]
                 self._snapshot = snap
             return snap
+
+    def latest(self) -> Snapshot | None:
+        """The snapshot in hand, without looking at the store's version (it may be behind)."""
+        return self._snapshot
 
     def write_through(self, batch: GraphBatch) -> None:
         """Write the batch to the store and move the cached snapshot forward without a full rebuild.
