@@ -1609,7 +1609,9 @@ def test_indexes_carried_over_a_write_of_interactions_equal_a_full_build(
         assert (extended.reference_day == signals.engagement_index(previous).reference_day) == same_day, n
         delta = signals.engagement_delta(after)
         assert delta is not None and (delta.sites, delta.same_reference, delta.same_applications) == (
-            frozenset({body["site_id"]}), same_day, same_applications
+            frozenset({body["site_id"]}),
+            same_day,
+            same_applications,
         ), n
         assert extended.barrier_meta == full.barrier_meta
         assert extended.records(body["site_id"])[-1 if n != 0 else 0] in full.records(body["site_id"])
