@@ -1176,6 +1176,32 @@ def test_store_opened_in_lifespan_and_closed_on_shutdown(tmp_path: Path) -> None
         store.version()
 
 
+def test_a_write_of_interactions_keeps_the_cached_answers_that_read_none(client: TestClient, demo_store: GraphStore) -> None:
+    """Site search and the ontology lookups read no interaction: after `POST /interactions` the new
+    snapshot starts with their cached bodies (equal to a fresh computation), and with no other."""
+    from sitegraph.api.cache import response_cache
+    from sitegraph.api.concepts import list_concepts
+    from sitegraph.queries.profile import site_360
+    from sitegraph.queries.search import search_sites
+    from sitegraph.queries.snapshot import build_snapshot, get_snapshot
+
+    searched = client.get("/sites", params={"q": "general"})
+    barriers = client.get("/barriers")
+    assert searched.status_code == barriers.status_code == client.get(f"/sites/{MGH}").status_code == 200
+    before = get_snapshot(demo_store)
+    r = client.post("/interactions", json=new_interaction(), headers={"Authorization": "Bearer test-key-1"})
+    assert r.status_code == 201, r.text
+    assert client.get("/sites", params={"q": "general"}).content == searched.content
+    after = get_snapshot(demo_store)
+    assert after.version == before.version + 1
+    kept = {key[0] for key in response_cache(after)._items}
+    assert search_sites in kept and site_360 not in kept
+    assert client.get("/barriers").content == barriers.content
+    assert list_concepts in {key[0] for key in response_cache(after)._items}
+    fresh = build_snapshot(demo_store)
+    assert searched.json() == search_sites(fresh, "general").model_dump(mode="json")
+
+
 def _closed_port() -> int:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

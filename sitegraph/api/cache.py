@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
 
-from sitegraph.queries.snapshot import Snapshot
+from sitegraph.queries.snapshot import Snapshot, carried, carry
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 MAX_BYTES = 64 * 2**20
 """Largest total size of the bodies kept for one snapshot (per worker process)."""
 MAX_ENTRY_BYTES = 2**20
 """Bodies larger than this are served but not kept."""
-CACHE_KEY = "api.responses"
+CACHE_KEY = carry("api.responses")
 """The key of the response cache in :attr:`Snapshot.cache`."""
 
 
@@ -69,17 +72,43 @@ class ResponseCache:
     def __len__(self) -> int:
         return len(self._items)
 
+    def copy_of(self, keep: Callable[[Hashable], bool]) -> ResponseCache:
+        """A new cache with the entries whose key ``keep`` accepts (least recently used first, as here)."""
+        out = ResponseCache(self.max_bytes, self.max_entry_bytes)
+        with self._lock:
+            items = [(k, v) for k, v in self._items.items() if keep(k)]
+        for k, v in items:
+            out.put(k, v)
+        return out
+
+
+INTERACTION_FREE: set[Callable[..., Any]] = set()
+"""Read functions whose answers read no interaction (site search, the ontology lookups): a write of
+interactions only leaves them as they were, so the next snapshot keeps their cached bodies."""
+
+
+def reads_no_interactions(fn: F) -> F:
+    """Mark a read function as :data:`INTERACTION_FREE`."""
+    INTERACTION_FREE.add(fn)
+    return fn
+
 
 _create_lock = threading.Lock()
 
 
 def response_cache(snapshot: Snapshot) -> ResponseCache:
-    """The response cache of ``snapshot`` (created on first use)."""
+    """The response cache of ``snapshot`` (created on first use: after a write of interactions only, with
+    the previous snapshot's bodies of the :data:`INTERACTION_FREE` functions)."""
     cache = snapshot.cache.get(CACHE_KEY)
     if cache is None:
         with _create_lock:
             cache = snapshot.cache.get(CACHE_KEY)
             if cache is None:
-                cache = snapshot.cache[CACHE_KEY] = ResponseCache()
+                previous = carried(snapshot, CACHE_KEY)
+                if isinstance(previous, ResponseCache):
+                    cache = previous.copy_of(lambda key: isinstance(key, tuple) and bool(key) and key[0] in INTERACTION_FREE)
+                else:
+                    cache = ResponseCache()
+                snapshot.cache[CACHE_KEY] = cache
     assert isinstance(cache, ResponseCache)
     return cache

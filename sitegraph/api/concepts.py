@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from sitegraph.api.cache import reads_no_interactions
 from sitegraph.api.schemas import BarrierDetail, ConceptList, ConceptRef, ConceptSummary, MitigationLinkOut, TacticDetail
 from sitegraph.api.state import no_warm_up
 from sitegraph.errors import NotFoundError
@@ -68,6 +69,7 @@ def _summary(snapshot: Snapshot, label: ConceptLabel, iri: str, props: dict[str,
 
 
 @no_warm_up
+@reads_no_interactions
 def list_concepts(snapshot: Snapshot, label: ConceptLabel) -> ConceptList:
     """Every concept of the scheme, ordered by compact id then IRI."""
     items = [ConceptSummary(**_summary(snapshot, label, iri, props)) for iri, props in snapshot.nodes(label)]
@@ -129,6 +131,7 @@ def _float(value: Any) -> float | None:
 
 
 @no_warm_up
+@reads_no_interactions
 def barrier_detail(snapshot: Snapshot, ref: str) -> BarrierDetail:
     iri = resolve_concept(snapshot, "Barrier", ref)
     if iri is None:
@@ -140,6 +143,7 @@ def barrier_detail(snapshot: Snapshot, ref: str) -> BarrierDetail:
 
 
 @no_warm_up
+@reads_no_interactions
 def tactic_detail(snapshot: Snapshot, ref: str) -> TacticDetail:
     iri = resolve_concept(snapshot, "Tactic", ref)
     if iri is None:

@@ -390,23 +390,28 @@ class SnapshotCache:
         else wrote in between (the store's version moved by exactly one); otherwise the next read
         rebuilds as usual.
         """
+        from sitegraph.graph.memory import MemoryStore
+
         with self._lock:
             before = self.store.version()
             snap = self._snapshot
             only = snap is not None and snap.version == before and interactions_only(snap.graph, batch)
+            # the copy of the graph the new snapshot gets (sharing what the batch does not change), made
+            # before the write: readers see the old version until the write commits, and then wait only
+            # for the batch to be applied to it (the embedded store's own graph is already current)
+            graph = None
+            if snap is not None and snap.version == before and not isinstance(self.store, MemoryStore):
+                graph = cow_copy(snap.graph)
             self.store.write(batch)
             after = self.store.version()
             self._lineage = None
             if snap is None or snap.version != before or after != before + 1:
                 return
             lineage = Lineage(batch, only, {k: snap.cache[k] for k in CARRIED_KEYS if k in snap.cache} if only else {})
-            from sitegraph.graph.memory import MemoryStore
-
-            if isinstance(self.store, MemoryStore):
+            if graph is None:
                 # the embedded store's own graph is already current: the next read shares it (and gets the lineage)
                 self._lineage = (after, lineage)
                 return
-            graph = cow_copy(snap.graph)  # shares what the batch does not change
             apply_batch(graph, batch)
             self._snapshot = Snapshot(graph=graph, version=after, cache={LINEAGE_KEY: lineage})
 

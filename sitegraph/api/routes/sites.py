@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
+from sitegraph.api.cache import reads_no_interactions
 from sitegraph.api.deps import ReaderDep
 from sitegraph.api.errors import error_responses
 from sitegraph.api.precompute import PerSite
@@ -18,6 +19,7 @@ from sitegraph.queries.search import MAX_LIMIT, SiteSearchResult, search_sites
 from sitegraph.queries.snapshot import Snapshot
 
 router = APIRouter(prefix="/sites", tags=["sites"], responses=error_responses(422, 500, 503))
+reads_no_interactions(search_sites)  # names, places, studies and investigators only
 
 SITE_EXAMPLE = "site:massachusetts-general-hospital-boston-massachusetts-unitedstates"
 SiteId = Annotated[
