@@ -970,7 +970,7 @@ def test_precompute_follows_writes_before_any_request(
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             status = c.get("/ready").json().get("precomputed")
-            if status and status["data_version"] == version and status["finished"]:
+            if status and status.get("data_version") == version and status["finished"]:
                 return dict(status)
             time.sleep(0.05)
         raise AssertionError(f"precompute of version {version} did not finish: {c.get('/ready').json()}")

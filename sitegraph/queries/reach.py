@@ -108,18 +108,18 @@ def _reach(snapshot: Snapshot) -> Reach | None:
     st = site_structure(snapshot)
     if len(st.sites) != len(table.known):
         return None
-    reached = ~table.known
     written = sorted(st.index[s] for s in delta.sites if s in st.index)
-    reached[written] = True
-    if written:
-        for s in written:
+    scores = [(s, *new_scores(snapshot, s)) for s in written]
+    with table._lock:  # the previous snapshot's precompute may still be recording into it
+        reached = ~table.known
+        reached[written] = True
+        for s, similarity, score in scores:
             reached |= (table.similar == s).any(axis=1) | (table.related == s).any(axis=1)
-            similarity, score = new_scores(snapshot, s)
             reached |= _can_enter(similarity, table.similar_last, SIMILARITY_MARGIN)
             reached |= _can_enter(score, table.related_last, SCORE_MARGIN)
-    rows = np.flatnonzero(reached)
-    if delta.applied:
-        reached |= _applications_reach(snapshot, table, delta)
+        rows = np.flatnonzero(reached)
+        if delta.applied:
+            reached |= _applications_reach(snapshot, table, delta)
     tactic_rows = np.flatnonzero(reached)
     sites = st.sites
     return Reach(

@@ -628,6 +628,9 @@ class NeighbourTable:
     known: np.ndarray  # bool
     considered: np.ndarray  # bool, sites x barriers
     considered_known: np.ndarray  # bool
+    # records and copies one at a time: a copy never holds half a row (the precompute thread may still be
+    # recording into the previous snapshot's table while the next snapshot copies it)
+    _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def empty(cls, n: int, k_similar: int, k_related: int, n_barriers: int) -> NeighbourTable:
@@ -643,27 +646,30 @@ class NeighbourTable:
         )
 
     def record_considered(self, i: int, columns: list[int]) -> None:
-        self.considered[i] = False
-        self.considered[i, columns] = True
-        self.considered_known[i] = True
+        with self._lock:
+            self.considered[i] = False
+            self.considered[i, columns] = True
+            self.considered_known[i] = True
 
     def record(
         self, i: int, similar: np.ndarray, similarities: np.ndarray, related: np.ndarray, scores: np.ndarray, walk_top: float
     ) -> None:
         k_s, k_r = self.similar.shape[1], self.related.shape[1]
-        self.similar[i, : len(similar)] = similar
-        self.similar_last[i] = similarities[-1] if len(similar) == k_s else 0.0
-        self.related[i, : len(related)] = related
-        self.related_last[i] = scores[-1] if len(related) == k_r else 0.0
-        self.walk_top[i] = walk_top
-        self.known[i] = True  # last: a reader in another thread sees a known row complete
+        with self._lock:
+            self.similar[i, : len(similar)] = similar
+            self.similar_last[i] = similarities[-1] if len(similar) == k_s else 0.0
+            self.related[i, : len(related)] = related
+            self.related_last[i] = scores[-1] if len(related) == k_r else 0.0
+            self.walk_top[i] = walk_top
+            self.known[i] = True  # last: a reader in another thread sees a known row complete
 
     def without(self, rows: np.ndarray) -> NeighbourTable:
         """A copy with ``rows`` unknown (their lists are recorded again when they are computed again)."""
-        out = NeighbourTable(
-            self.similar.copy(), self.similar_last.copy(), self.related.copy(), self.related_last.copy(),
-            self.walk_top.copy(), self.known.copy(), self.considered.copy(), self.considered_known.copy(),
-        )  # fmt: skip
+        with self._lock:
+            out = NeighbourTable(
+                self.similar.copy(), self.similar_last.copy(), self.related.copy(), self.related_last.copy(),
+                self.walk_top.copy(), self.known.copy(), self.considered.copy(), self.considered_known.copy(),
+            )  # fmt: skip
         out.known[rows] = False
         out.similar[rows] = -1
         out.related[rows] = -1
