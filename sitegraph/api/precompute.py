@@ -106,7 +106,7 @@ class Answers:
             key = (spec.fn, spec.model, spec.limit)
             changed = reach.changed(spec.depends)
             before = previous._tables.get(key)
-            if changed is None or before is None:
+            if before is None:
                 continue
             kept = {site: body for site, body in before.items() if site not in changed}
             self._tables[key].update(kept)
@@ -184,7 +184,7 @@ def carry_answers(snapshot: Snapshot, specs: tuple[PerSite, ...]) -> Answers | N
     log.info(
         "data version %d: %d answers kept from version %d (the write reached %d of %d sites%s)",
         snapshot.version, answers.carried, previous.version, len(found.sites), previous.sites,
-        "; every site's tactics recomputed" if found.all_tactics else "",
+        f"; the tactics of {len(found.tactic_sites) - len(found.sites)} more" if found.tactic_sites != found.sites else "",
     )  # fmt: skip
     return answers
 

@@ -10,6 +10,9 @@ that leaves the reference date where it was, a site's answers read no other site
 - for its tactics, two rates over every application: of each candidate tactic against each barrier
   the tactics address (over all sites), and of each candidate tactic in the site's country.
 
+(A note dated before an application at its site may move when that application's episode began,
+which only the days to resolution of the effectiveness table read, not the tactics.)
+
 So a write at sites ``W`` (each gets new records, hence a new barrier profile) changes the answers of
 ``W`` themselves, and of a site ``T`` only when a site of ``W`` is among ``T``'s most similar or most
 related sites before the write or can be after it. A write that applies a tactic ``t`` against
@@ -70,12 +73,9 @@ class Reach:
     tactic_rows: np.ndarray
     """SiteStructure rows of the sites whose tactics may change (``rows`` and, after an application, more)."""
     tactic_sites: frozenset[str]
-    all_tactics: bool
-    """A new interaction is dated before an application at its site (it may move when that application's
-    episode began): every site's tactics may change."""
 
-    def changed(self, depends: str) -> frozenset[str] | None:
-        """The sites whose answer of a kind may have changed (None: every site's).
+    def changed(self, depends: str) -> frozenset[str]:
+        """The sites whose answer of a kind may have changed.
 
         ``depends``: ``"own"`` (the site's own data: the Site 360), ``"neighbours"`` (and its most similar
         and related sites': related sites), ``"tactics"`` (and every application: tactics).
@@ -85,7 +85,7 @@ class Reach:
         if depends == "neighbours":
             return self.sites
         if depends == "tactics":
-            return None if self.all_tactics else self.tactic_sites
+            return self.tactic_sites
         raise ValueError(f"unknown dependency {depends!r}")
 
 
@@ -128,7 +128,6 @@ def _reach(snapshot: Snapshot) -> Reach | None:
         frozenset(sites[i] for i in rows.tolist()),
         tactic_rows,
         frozenset(sites[i] for i in tactic_rows.tolist()),
-        delta.back_dated,
     )
 
 
