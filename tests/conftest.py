@@ -12,7 +12,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -102,3 +102,16 @@ def memory_store(tmp_path: Path) -> Iterator[MemoryStore]:
     mem = MemoryStore(tmp_path / "memory")
     yield mem
     mem.close()
+
+
+def site_answers(snapshot: Any, sites: list[str]) -> dict[tuple[str, str], bytes]:
+    """Every per-site answer the API computes ahead (:data:`sitegraph.api.routes.sites.PER_SITE`) for
+    ``sites``, as the JSON bodies the routes send, keyed by (endpoint, site)."""
+    from sitegraph.api.deps import to_json
+    from sitegraph.api.routes.sites import PER_SITE
+
+    out = {}
+    for spec in PER_SITE:
+        results = spec.batch(snapshot, sites, spec.limit)
+        out.update({(spec.name, s): to_json(spec.model, results[s]) for s in sites})
+    return out

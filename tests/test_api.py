@@ -1553,17 +1553,6 @@ def test_a_failed_warm_up_leaves_the_queries_to_build_their_own(
 # --- a write of interactions only: the next snapshot extends or reuses the previous one's indexes ----------
 
 
-def _answers(snapshot: Any, sites: list[str]) -> dict[tuple[str, str], bytes]:
-    from sitegraph.api.deps import to_json
-    from sitegraph.api.routes.sites import PER_SITE
-
-    out = {}
-    for spec in PER_SITE:
-        results = spec.batch(snapshot, sites, spec.limit)
-        out.update({(spec.name, s): to_json(spec.model, results[s]) for s in sites})
-    return out
-
-
 def test_indexes_carried_over_a_write_of_interactions_equal_a_full_build(
     demo_store: GraphStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1586,6 +1575,7 @@ def test_indexes_carried_over_a_write_of_interactions_equal_a_full_build(
     from sitegraph.queries.effectiveness import effectiveness_index
     from sitegraph.queries.recommend import RECURRENCE_HALF_LIFE_DAYS
     from sitegraph.queries.snapshot import LINEAGE_KEY, Lineage, build_snapshot, get_snapshot
+    from tests.conftest import site_answers
 
     full_builds: list[Any] = []
     build = signals._build_engagement_index
@@ -1675,7 +1665,7 @@ def test_indexes_carried_over_a_write_of_interactions_equal_a_full_build(
         assert (ops.unit_t != ops_full.unit_t).nnz == 0 and np.array_equal(ops.unit_cols, ops_full.unit_cols)
 
         sample = sorted({body["site_id"], *rng.sample(sites, min(40, len(sites)))})
-        assert _answers(after, sample) == _answers(fresh, sample), n
+        assert site_answers(after, sample) == site_answers(fresh, sample), n
         ensure_warm(after)
         assert LINEAGE_KEY not in after.cache  # what it held of the previous snapshot is let go
 

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sitegraph.api.deps import to_json
 from sitegraph.api.precompute import Answers, Precomputer, answers_of, restamp, site_ids
 from sitegraph.api.record import log_interaction
 from sitegraph.api.routes.sites import PER_SITE
@@ -20,6 +19,7 @@ from sitegraph.queries import reach as reach_module
 from sitegraph.queries.reach import reach
 from sitegraph.queries.signals import day_to_iso, engagement_index
 from sitegraph.queries.snapshot import Snapshot, build_snapshot, get_snapshot
+from tests.conftest import site_answers
 from tests.test_generate import build_graph
 
 NOTES = [
@@ -29,14 +29,6 @@ NOTES = [
     "Data queries backlog is growing and the coordinator is overwhelmed.",
     "Good call, nothing new to report.",
 ]
-
-
-def _all_answers(snapshot: Snapshot, sites: list[str]) -> dict[tuple[str, str], bytes]:
-    out = {}
-    for spec in PER_SITE:
-        results = spec.batch(snapshot, sites, spec.limit)
-        out.update({(spec.name, s): to_json(spec.model, results[s]) for s in sites})
-    return out
 
 
 def _kept(answers: Answers, sites: list[str]) -> dict[tuple[str, str], bytes]:
@@ -93,7 +85,7 @@ def test_answers_kept_across_writes_equal_a_full_computation(generated: GraphSto
         after = get_snapshot(store)
         assert after is not before and after.version == before.version + 1
         ensure_warm(after)
-        want = _all_answers(build_snapshot(store), sites)  # no lineage: every index built from scratch
+        want = site_answers(build_snapshot(store), sites)  # no lineage: every index built from scratch
         found = reach(after)
         kept = answers_of(after)
         if n == 7:
@@ -138,7 +130,7 @@ def test_a_note_dated_before_an_application_reaches_what_a_note_reaches(generate
     assert found is not None and kept is not None and found.tactic_sites == found.sites
     got = _kept(kept, sites)
     assert sum(ep == "tactics" for ep, _ in got) > len(sites) // 2
-    want = _all_answers(build_snapshot(store), sites)
+    want = site_answers(build_snapshot(store), sites)
     for key, value in got.items():
         assert value == want[key], key
 
@@ -170,7 +162,7 @@ def test_a_site_whose_lists_are_unknown_is_reached(generated: GraphStore) -> Non
     assert kept is not None
     got = _kept(kept, sites)
     assert got and {s for _, s in got} <= set(half)
-    want = _all_answers(build_snapshot(store), sites)
+    want = site_answers(build_snapshot(store), sites)
     for key, value in got.items():
         assert value == want[key], key
 
