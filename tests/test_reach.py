@@ -94,7 +94,8 @@ def test_answers_kept_across_writes_equal_a_full_computation(generated: GraphSto
             assert found is not None and kept is not None, n
             assert found.written == {site} and site in found.sites and found.sites <= found.tactic_sites
             got = _kept(kept, sites)
-            assert len(got) == kept.carried, n
+            assert len(got) == kept.carried and kept.done == kept.carried, n
+            assert kept.kept_bytes > 0 and kept.status()["carried"] == kept.carried  # what /ready reports
             assert not any(s == site for _, s in got), "the written site's answers are computed again"
             kept_tactics += sum(ep == "tactics" for ep, _ in got) if with_tactic else 0
             for key, value in got.items():

@@ -111,6 +111,7 @@ class Answers:
             kept = {site: body for site, body in before.items() if site not in changed}
             self._tables[key].update(kept)
             self.carried += len(kept)
+            self.kept_bytes += sum(map(len, kept.values()))  # (the carried bodies' JSON size is not known)
 
     @property
     def done(self) -> int:
