@@ -336,16 +336,22 @@ class Precomputer:
             answers = snapshot.cache[PRECOMPUTED_KEY] = Answers(snapshot.version, self.specs, len(sites))
         answers.abandoned = False  # resumed: what was computed already is kept
         self.latest = answers
-        log.info("precompute: %d sites x %d endpoints for data version %d", len(sites), len(self.specs), snapshot.version)
+        # only the sites with an answer left to compute (after a write most were carried over, or a run is
+        # resumed): the blocks, and their checks of the store's version, go over those alone
+        todo = [s for s in sites if not all(answers.has(spec, s) for spec in self.specs)]
+        log.info(
+            "precompute: %d sites x %d endpoints for data version %d (%d sites to compute)",
+            len(sites), len(self.specs), snapshot.version, len(todo),
+        )  # fmt: skip
         previous_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(previous_interval, SWITCH_INTERVAL))
         try:
-            for start in range(0, len(sites), self.block):
+            for start in range(0, len(todo), self.block):
                 if self._superseded(snapshot):
                     answers.abandoned = True
                     log.info("precompute: data version %d superseded after %d answers", snapshot.version, answers.done)
                     return answers
-                block = sites[start : start + self.block]
+                block = todo[start : start + self.block]
                 for spec in self.specs:
                     self._compute_block(snapshot, answers, spec, block)
                 answers.seconds = time.perf_counter() - started

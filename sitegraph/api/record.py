@@ -84,8 +84,9 @@ _index_cache: dict[str, BarrierIndex] = {}
 def _barrier_index(store: GraphStore) -> BarrierIndex:
     """The tagger's index of the store's barrier labels, rebuilt only when those labels change.
 
-    Read from the store itself (a few dozen nodes), not from the snapshot: every logged interaction
-    changes the data version, and rebuilding the whole snapshot for each write would be wasted work.
+    The current snapshot's index when the snapshot in hand is current (no build: every write keeps it,
+    see :func:`sitegraph.queries.signals.barrier_index`); else read from the store itself (a few dozen
+    nodes), not from a new snapshot: rebuilding the whole snapshot for a write would be wasted work.
     """
     from sitegraph.queries.signals import barrier_index
     from sitegraph.queries.snapshot import snapshot_cache

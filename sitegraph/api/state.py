@@ -107,15 +107,6 @@ class StoreHolder:
             log.info("closed the %s store", store.kind)
 
 
-def carry_answers(snapshot: Snapshot) -> None:
-    """Start the snapshot's answers computed ahead from the previous snapshot's, when a write of
-    interactions only made it (:func:`sitegraph.api.precompute.carry_answers`)."""
-    from sitegraph.api.precompute import carry_answers as carry
-    from sitegraph.api.routes.sites import PER_SITE
-
-    carry(snapshot, PER_SITE)
-
-
 def warm_up_snapshot(snapshot: Snapshot) -> None:
     """Build every index recommendations, related sites, profiles and search read on ``snapshot``."""
     from sitegraph.queries.recommend import warm_up as warm_up_indexes
@@ -159,7 +150,11 @@ def ensure_warm(snapshot: Snapshot) -> None:
             return
         try:
             warm_up_snapshot(snapshot)
-            carry_answers(snapshot)
+            # the answers the write before this snapshot cannot have changed (while its lineage is at hand)
+            from sitegraph.api.precompute import carry_answers
+            from sitegraph.api.routes.sites import PER_SITE
+
+            carry_answers(snapshot, PER_SITE)
         except Exception as e:
             log.warning("warm-up of data version %d failed (queries build their own indexes): %s", snapshot.version, e)
         # what the indexes took from the previous snapshot is in them now: let the rest of it go

@@ -47,6 +47,7 @@ from sitegraph.queries.related import (
     NEIGHBOURS_KEY,
     WEIGHTS,
     NeighbourTable,
+    _proximity,
     _salton,
     _shared_counts,
     proximity_vector,
@@ -56,6 +57,7 @@ from sitegraph.queries.signals import EngagementDelta, engagement_delta
 from sitegraph.queries.snapshot import Snapshot, carried
 
 REACH_KEY = "reach"
+COUNTRIES_KEY = "reach.countries"
 SCORE_MARGIN = 1e-6
 SIMILARITY_MARGIN = 1e-8
 
@@ -139,7 +141,7 @@ def _applications_reach(snapshot: Snapshot, table: NeighbourTable, delta: Engage
 
     st = site_structure(snapshot)
     col = {iri: j for j, iri in enumerate(st.barriers)}
-    countries = _countries(snapshot)
+    countries = site_countries(snapshot)
     out = ~table.considered_known
     for r in delta.applied:
         concerned = [col[iri] for iri in r.mentions if iri in col]
@@ -148,19 +150,25 @@ def _applications_reach(snapshot: Snapshot, table: NeighbourTable, delta: Engage
         mitigated = [j for j, iri in enumerate(st.barriers) if any(t[0] == r.tactic for t in _pair_templates(snapshot, iri))]
         country = countries[st.index[r.site]]
         if mitigated and country is not None:
-            in_country = np.array([c == country for c in countries], dtype=bool)
-            out |= in_country & table.considered[:, mitigated].any(axis=1)
+            out |= (countries == country) & table.considered[:, mitigated].any(axis=1)
     return out
 
 
-def _countries(snapshot: Snapshot) -> list[str | None]:
-    """Each site's country (SiteStructure order), as :func:`sitegraph.queries.recommend.country_rates` reads it."""
-    st = site_structure(snapshot)
-    out: list[str | None] = []
-    for s in st.sites:
-        country = (snapshot.node("Site", s) or {}).get("country")
-        out.append(country if isinstance(country, str) and country else None)
-    return out
+def site_countries(snapshot: Snapshot) -> np.ndarray:
+    """Each site's country (SiteStructure order; None when it has none), as
+    :func:`sitegraph.queries.recommend.country_rates` reads it. Built once and kept across writes of
+    interactions only (they change no site)."""
+    cached = snapshot.cache.get(COUNTRIES_KEY)
+    if cached is None:
+        cached = carried(snapshot, COUNTRIES_KEY)
+    if cached is None:
+        countries = []
+        for s in site_structure(snapshot).sites:
+            country = (snapshot.node("Site", s) or {}).get("country")
+            countries.append(country if isinstance(country, str) and country else None)
+        cached = np.array(countries, dtype=object)
+    snapshot.cache[COUNTRIES_KEY] = cached
+    return cached
 
 
 def _can_enter(values: np.ndarray, last: np.ndarray, margin: float) -> np.ndarray:
@@ -172,8 +180,6 @@ def _can_enter(values: np.ndarray, last: np.ndarray, margin: float) -> np.ndarra
 def new_scores(snapshot: Snapshot, s: int) -> tuple[np.ndarray, np.ndarray]:
     """For every site ``T`` (SiteStructure rows): the profile similarity of ``T`` and site row ``s``, and an
     upper bound of the related score of ``s`` seen from ``T`` (``s`` itself: 0)."""
-    from sitegraph.queries.related import _proximity
-
     st = site_structure(snapshot)
     n = len(st.sites)
     similarity = np.clip(st.profile_similarity(s), 0.0, 1.0)

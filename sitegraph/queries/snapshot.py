@@ -94,6 +94,7 @@ CARRIED_KEYS: set[str] = {
     "related.block_operands",
     "related.neighbours",
     "reach.strength",
+    "reach.countries",
     "recommend.ontology",
     "recommend.country_rates",
     "recommend.pair_counts",
